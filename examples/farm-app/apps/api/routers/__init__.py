@@ -1,0 +1,1 @@
+"""HTTP routers of the API, all mounted under ``/api``."""

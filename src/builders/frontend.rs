@@ -1,0 +1,137 @@
+//! The frontend builder: a Vite build, run on the JavaScript side through the [`Host`](super::Host).
+//!
+//! Rust decides what to build (paths, environment, source maps, minification, vendor chunks, defines)
+//! and hands a request to JavaScript, which runs Vite (the app's own dependency) in a child process it
+//! can kill. Vite writes into a staging directory, committed only when the build succeeded. Sizes and
+//! hashes are measured on the files as written.
+
+use super::staging::StagedDir;
+use super::{Builder, TaskContext};
+use crate::config::{resolve, Environment, FrontendConfig};
+use crate::report;
+use crate::run::{TaskError, TaskOutcome};
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long a cancelled Vite build gets to stop before the task is reported cancelled anyway.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+/// Builds the `frontend` task.
+pub struct FrontendBuilder;
+
+/// The default vendor chunk groups: chunk name → packages.
+pub fn default_chunks() -> BTreeMap<String, Vec<String>> {
+  let g = |pkgs: &[&str]| pkgs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+  BTreeMap::from([
+    ("react-vendor".to_string(), g(&["react", "react-dom", "scheduler"])),
+    ("router-vendor".to_string(), g(&["react-router", "react-router-dom", "@remix-run/router"])),
+    ("ui-vendor".to_string(), g(&["@headlessui/react", "@radix-ui", "lucide-react"])),
+    ("data-vendor".to_string(), g(&["@tanstack/react-query", "zustand", "axios"])),
+    ("utils-vendor".to_string(), g(&["lodash", "lodash-es", "date-fns", "zod", "clsx"])),
+  ])
+}
+
+/// The request handed to the JavaScript Vite runner.
+pub fn frontend_request(
+  ctx: &TaskContext<'_>,
+  fe: &FrontendConfig,
+  out_dir: &std::path::Path,
+) -> serde_json::Value {
+  let env = ctx.config.environment;
+  let plugins: Vec<_> = ctx
+    .config
+    .plugins
+    .iter()
+    .filter(|p| p.enabled())
+    .map(|p| match p {
+      crate::config::PluginSpec::Name(n) => json!({ "name": n, "options": {} }),
+      crate::config::PluginSpec::Full(o) => json!({ "name": o.name, "options": o.options }),
+    })
+    .collect();
+  json!({
+    "taskId": format!("{}:{}", ctx.build_id, ctx.task),
+    "root": resolve(ctx.root, &fe.root),
+    "projectRoot": ctx.root,
+    "outDir": out_dir,
+    "mode": if env == Environment::Development { "development" } else { "production" },
+    "environment": env.as_str(),
+    "appName": ctx.config.app_name,
+    "version": ctx.config.version,
+    "buildId": ctx.build_id,
+    "buildTimestamp": ctx.started_at,
+    "sourcemap": fe.sourcemap.unwrap_or(env != Environment::Production),
+    "minify": fe.minify.unwrap_or(env != Environment::Development),
+    "base": fe.base,
+    "chunks": fe.chunks.clone().unwrap_or_else(default_chunks),
+    "define": fe.define,
+    "plugins": plugins,
+  })
+}
+
+impl Builder for FrontendBuilder {
+  fn build<'a>(
+    &'a self,
+    ctx: &'a TaskContext<'a>,
+  ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
+    Box::pin(async move {
+      let fe = ctx
+        .config
+        .frontend
+        .as_ref()
+        .ok_or_else(|| TaskError::Failed("no `frontend` section in the config".into()))?;
+      let web = resolve(ctx.root, &fe.root);
+      if !web.join("index.html").is_file() {
+        return Err(TaskError::Failed(format!(
+          "{} has no index.html: set `frontend.root` to the Vite app's folder",
+          web.display()
+        )));
+      }
+      let staged = StagedDir::new(&ctx.output_dir.join(&fe.out_dir))
+        .map_err(|e| TaskError::Failed(format!("creating the frontend output dir: {e}")))?;
+      let request = frontend_request(ctx, fe, staged.path());
+      let task_id = request["taskId"].as_str().unwrap_or_default().to_string();
+      let run = ctx.host.run_frontend(request);
+      tokio::pin!(run);
+      let response = tokio::select! {
+        r = &mut run => r,
+        _ = ctx.cancel.cancelled() => {
+          ctx.host.cancel_frontend(&task_id);
+          let _ = tokio::time::timeout(CANCEL_WAIT, &mut run).await;
+          return Err(TaskError::Cancelled);
+        }
+      };
+      let response = response.map_err(|m| TaskError::Failed(format!("vite build failed: {m}")))?;
+      for line in response.get("logs").and_then(|l| l.as_array()).into_iter().flatten() {
+        if let Some(s) = line.as_str() {
+          ctx.log(s);
+        }
+      }
+      if let Some(v) = response.get("viteVersion").and_then(|v| v.as_str()) {
+        ctx.record_tool("vite", v);
+      }
+      if !staged.path().join("index.html").is_file() {
+        return Err(TaskError::Failed("vite reported success but wrote no index.html".into()));
+      }
+      let final_path = staged.final_path().to_path_buf();
+      staged
+        .commit()
+        .map_err(|e| TaskError::Failed(format!("moving the frontend output into place: {e}")))?;
+      let mut art = report::describe(ctx.root, &final_path, "frontend-bundle", "web")
+        .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", final_path.display())))?;
+      let files = response.get("files").and_then(|f| f.as_array()).cloned().unwrap_or_default();
+      let chunks = files.iter().filter(|f| f["type"] == "chunk").count();
+      art.metadata.insert("entryPoints".into(), json!(["index.html"]));
+      art.metadata.insert("chunks".into(), chunks.into());
+      art.metadata.insert("assets".into(), (files.len() - chunks).into());
+      let mut outcome = TaskOutcome::default();
+      outcome.metadata.insert("files".into(), files.into());
+      if let Some(w) = response.get("warnings").and_then(|w| w.as_array()) {
+        outcome.warnings.extend(w.iter().filter_map(|x| x.as_str().map(str::to_owned)));
+      }
+      outcome.artifacts.push(art);
+      Ok(outcome)
+    })
+  }
+}

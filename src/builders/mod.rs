@@ -1,0 +1,157 @@
+//! Builders: one module per kind of task, each behind the [`Builder`] trait.
+//!
+//! A builder writes into a [`staging::StagedDir`] and commits it only on success, so a failed or
+//! cancelled task never leaves a half-written output that looks good.
+
+pub mod backend;
+pub mod frontend;
+pub mod staging;
+pub mod typecheck;
+
+use crate::config::FarmConfig;
+use crate::run::events::Emitter;
+use crate::run::{TaskError, TaskOutcome};
+use futures_util::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+/// Everything a builder may use while running one task.
+pub struct TaskContext<'a> {
+  /// The task's name.
+  pub task: &'a str,
+  /// The validated config.
+  pub config: &'a FarmConfig,
+  /// The project root (absolute).
+  pub root: &'a Path,
+  /// `outputDir`, absolute.
+  pub output_dir: PathBuf,
+  /// The build's id.
+  pub build_id: &'a str,
+  /// When the build started (RFC 3339).
+  pub started_at: &'a str,
+  /// Where log lines and warnings go.
+  pub events: &'a Emitter,
+  /// Fires when the task must stop.
+  pub cancel: CancellationToken,
+  /// The JavaScript side (Vite runner, plugin hooks).
+  pub host: &'a dyn Host,
+  /// The Node.js executable, for tools run as child processes (tsc).
+  pub node: &'a str,
+  /// Tool versions discovered while building (python, vite, typescript), for the manifest.
+  pub tools: &'a Mutex<BTreeMap<String, String>>,
+}
+
+impl TaskContext<'_> {
+  /// Records a tool's version for the manifest.
+  pub fn record_tool(&self, name: &str, version: &str) {
+    if let Ok(mut t) = self.tools.lock() {
+      t.insert(name.to_string(), version.to_string());
+    }
+  }
+
+  /// Sends a log line of this task.
+  pub fn log(&self, line: &str) {
+    self.events.log(self.task, line);
+  }
+}
+
+/// One kind of task.
+pub trait Builder: Send + Sync {
+  /// Runs the task. Honour `ctx.cancel`: stop children and return [`TaskError::Cancelled`].
+  fn build<'a>(&'a self, ctx: &'a TaskContext<'a>)
+    -> BoxFuture<'a, Result<TaskOutcome, TaskError>>;
+}
+
+/// A plugin hook, called on the JavaScript side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+  /// Before any task, after config validation.
+  PreBuild,
+  /// After the build, with its result.
+  PostBuild,
+  /// Before each task starts.
+  OnTaskStart,
+  /// After each task ends.
+  OnTaskEnd,
+}
+
+impl Hook {
+  /// The hook's JavaScript name.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Hook::PreBuild => "preBuild",
+      Hook::PostBuild => "postBuild",
+      Hook::OnTaskStart => "onTaskStart",
+      Hook::OnTaskEnd => "onTaskEnd",
+    }
+  }
+}
+
+/// A plugin hook that threw or rejected.
+#[derive(Debug, Clone)]
+pub struct HookError {
+  /// The plugin's name.
+  pub plugin: String,
+  /// The error's message.
+  pub message: String,
+}
+
+/// The JavaScript side of a build, as seen from Rust (implemented by the napi layer and by test fakes).
+pub trait Host: Send + Sync {
+  /// Runs a Vite build described by `request` (see `js/vite.mjs` for its shape); resolves to the
+  /// summary of the written bundle, or to the build's error message.
+  fn run_frontend(
+    &self,
+    request: serde_json::Value,
+  ) -> BoxFuture<'static, Result<serde_json::Value, String>>;
+  /// Asks the JavaScript side to stop the frontend task `task_id` (kills its Vite process).
+  fn cancel_frontend(&self, task_id: &str);
+  /// Calls `hook` on every plugin that has it, in order, awaiting each.
+  fn call_hook(
+    &self,
+    hook: Hook,
+    payload: serde_json::Value,
+  ) -> BoxFuture<'static, Result<(), HookError>>;
+}
+
+/// A [`Host`] without JavaScript: no frontend runner, no plugins.
+pub struct NoHost;
+
+impl Host for NoHost {
+  fn run_frontend(
+    &self,
+    _request: serde_json::Value,
+  ) -> BoxFuture<'static, Result<serde_json::Value, String>> {
+    Box::pin(async {
+      Err("no frontend runner: build through the JavaScript API (`import { BuildOrchestrator } from '@farm/build-native'`), which runs Vite".to_string())
+    })
+  }
+  fn cancel_frontend(&self, _task_id: &str) {}
+  fn call_hook(
+    &self,
+    _hook: Hook,
+    _payload: serde_json::Value,
+  ) -> BoxFuture<'static, Result<(), HookError>> {
+    Box::pin(async { Ok(()) })
+  }
+}
+
+/// The builder for a task name.
+pub fn builder_for(task: &str) -> Option<&'static dyn Builder> {
+  match task {
+    "backend" => Some(&backend::BackendBuilder),
+    "frontend" => Some(&frontend::FrontendBuilder),
+    "typecheck" => Some(&typecheck::TypecheckBuilder),
+    _ => None,
+  }
+}
+
+/// Maps a child-process error to a task error.
+pub(crate) fn process_error(e: crate::run::process::ProcessError) -> TaskError {
+  match e {
+    crate::run::process::ProcessError::Cancelled => TaskError::Cancelled,
+    other => TaskError::Failed(other.to_string()),
+  }
+}

@@ -1,0 +1,558 @@
+//! The project configuration (`farm.config.{ts,mjs,js,json}`): its schema, defaults and validation.
+//!
+//! The file is loaded on the JavaScript side (TypeScript through Vite's config loader); what reaches
+//! Rust is its JSON value. [`FarmConfig::from_json`] checks it strictly: an unknown key, a wrong type or
+//! a bad value is a [`ConfigError`] naming the file, the key path, what is expected and how to fix it.
+
+mod suggest;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// The environment a build targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+  /// Minified, no source maps. The default.
+  #[default]
+  Production,
+  /// Source maps, no minification.
+  Development,
+  /// Like production, with source maps.
+  Staging,
+}
+
+impl Environment {
+  /// The name as written in the config (`production`, `development`, `staging`).
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Environment::Production => "production",
+      Environment::Development => "development",
+      Environment::Staging => "staging",
+    }
+  }
+
+  /// Parses a name; `None` if it is not one of the three.
+  pub fn parse(s: &str) -> Option<Self> {
+    match s {
+      "production" | "prod" => Some(Environment::Production),
+      "development" | "dev" => Some(Environment::Development),
+      "staging" => Some(Environment::Staging),
+      _ => None,
+    }
+  }
+}
+
+impl fmt::Display for Environment {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(self.as_str())
+  }
+}
+
+/// The whole project configuration, after defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FarmConfig {
+  /// The application's name: lowercase letters, digits, `-`, `_`, `.` (it names Docker images).
+  pub app_name: String,
+  /// The application's version. Default `"0.0.0"`.
+  #[serde(default = "default_version")]
+  pub version: String,
+  /// The target environment. Default `production`.
+  #[serde(default)]
+  pub environment: Environment,
+  /// Where build outputs go, relative to the project root. Default `"dist"`.
+  #[serde(default = "default_output_dir")]
+  pub output_dir: String,
+  /// Where the build cache lives, relative to the project root. Default `".farm/cache"`.
+  #[serde(default = "default_cache_dir")]
+  pub cache_dir: String,
+  /// Options of the build as a whole.
+  #[serde(default)]
+  pub build: BuildOptions,
+  /// The React/Vite frontend. Absent: no frontend tasks.
+  #[serde(default)]
+  pub frontend: Option<FrontendConfig>,
+  /// The FastAPI backend. Absent: no backend tasks.
+  #[serde(default)]
+  pub backend: Option<BackendConfig>,
+  /// AI models (Ollama). Validated as a JSON object; no task builds it in this version.
+  #[serde(default)]
+  pub ai: Option<serde_json::Map<String, serde_json::Value>>,
+  /// Docker images and deployment files. Validated as a JSON object; no task builds it in this version.
+  #[serde(default)]
+  pub docker: Option<serde_json::Map<String, serde_json::Value>>,
+  /// FARM plugins: names, or `{ name, options, enabled }`. Hook functions are passed separately by JS.
+  #[serde(default)]
+  pub plugins: Vec<PluginSpec>,
+}
+
+/// Options of the build as a whole (`build` in the config).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildOptions {
+  /// Tasks run at once. Default: the number of CPU cores.
+  pub concurrency: Option<u32>,
+  /// Keep running tasks that do not depend on a failed one. Default `false` (fail fast).
+  #[serde(default)]
+  pub continue_on_error: bool,
+  /// Delete `outputDir` before building. Default `true`.
+  pub clean: Option<bool>,
+}
+
+/// The frontend section (`frontend` in the config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FrontendConfig {
+  /// The Vite app's directory, relative to the project root. Default `"apps/web"`.
+  #[serde(default = "default_web_root")]
+  pub root: String,
+  /// Output directory inside `outputDir`. Default `"web"`.
+  #[serde(default = "default_web_out")]
+  pub out_dir: String,
+  /// Run `tsc --noEmit` as its own task, in parallel with the Vite build. Default: `true` when the
+  /// app has a `tsconfig.json`.
+  pub typecheck: Option<bool>,
+  /// Public base path (Vite's `base`). Default: the user's `vite.config`, else `/`.
+  pub base: Option<String>,
+  /// Source maps. Default: on except in production.
+  pub sourcemap: Option<bool>,
+  /// Minification. Default: on in production and staging.
+  pub minify: Option<bool>,
+  /// Vendor chunk groups: chunk name → package names. Default: `react-vendor` (react, react-dom,
+  /// scheduler), `router-vendor` (react-router, react-router-dom), `ui-vendor`, `utils-vendor`.
+  pub chunks: Option<BTreeMap<String, Vec<String>>>,
+  /// Extra compile-time constants (Vite's `define`), as JSON values.
+  #[serde(default)]
+  pub define: BTreeMap<String, serde_json::Value>,
+}
+
+/// The backend section (`backend` in the config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendConfig {
+  /// The FastAPI app's directory, relative to the project root. Default `"apps/api"`.
+  #[serde(default = "default_api_root")]
+  pub root: String,
+  /// Output directory inside `outputDir`. Default `"api"`.
+  #[serde(default = "default_api_out")]
+  pub out_dir: String,
+  /// The Python interpreter. Default: `.venv/bin/python` in the project root or the backend root,
+  /// else `python3` on `PATH`.
+  pub python: Option<String>,
+  /// The ASGI app as `module:attribute`, relative to `root`. Default `"main:app"`.
+  #[serde(default = "default_api_app")]
+  pub app: String,
+  /// Extra globs (relative to `root`) left out of the output copy, on top of the built-in ones
+  /// (`__pycache__`, `.pytest_cache`, `tests/`, `test_*.py`, `*_test.py`, `conftest.py`, venvs, `.env*`).
+  #[serde(default)]
+  pub exclude: Vec<String>,
+}
+
+/// A plugin entry: a name, or an object with a name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PluginSpec {
+  /// Just the plugin's name.
+  Name(String),
+  /// A plugin with options.
+  Full(PluginObject),
+}
+
+/// A plugin given as an object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginObject {
+  /// The plugin's name.
+  pub name: String,
+  /// Options handed to the plugin at runtime (`plugin-config.json`).
+  #[serde(default)]
+  pub options: serde_json::Value,
+  /// Whether it is on. Default `true`.
+  #[serde(default = "yes")]
+  pub enabled: bool,
+}
+
+impl PluginSpec {
+  /// The plugin's name.
+  pub fn name(&self) -> &str {
+    match self {
+      PluginSpec::Name(n) => n,
+      PluginSpec::Full(p) => &p.name,
+    }
+  }
+
+  /// Whether the plugin is enabled.
+  pub fn enabled(&self) -> bool {
+    match self {
+      PluginSpec::Name(_) => true,
+      PluginSpec::Full(p) => p.enabled,
+    }
+  }
+}
+
+fn yes() -> bool {
+  true
+}
+fn default_version() -> String {
+  "0.0.0".into()
+}
+fn default_output_dir() -> String {
+  "dist".into()
+}
+fn default_cache_dir() -> String {
+  ".farm/cache".into()
+}
+fn default_web_root() -> String {
+  "apps/web".into()
+}
+fn default_web_out() -> String {
+  "web".into()
+}
+fn default_api_root() -> String {
+  "apps/api".into()
+}
+fn default_api_out() -> String {
+  "api".into()
+}
+fn default_api_app() -> String {
+  "main:app".into()
+}
+
+/// A configuration error: where it is, what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+  /// The config file (or `<inline config>`).
+  pub file: String,
+  /// The key path, e.g. `frontend.sourcemap` or `plugins[1].name`; empty for the whole document.
+  pub path: String,
+  /// What is wrong and what is expected.
+  pub message: String,
+  /// How to fix it.
+  pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if self.path.is_empty() {
+      write!(f, "{}: {}", self.file, self.message)?;
+    } else {
+      write!(f, "{}: `{}`: {}", self.file, self.path, self.message)?;
+    }
+    if !self.fix.is_empty() {
+      write!(f, ". Fix: {}", self.fix)?;
+    }
+    Ok(())
+  }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl FarmConfig {
+  /// Parses and validates a configuration from its JSON value; `file` names it in errors.
+  pub fn from_json(value: serde_json::Value, file: &str) -> Result<Self, ConfigError> {
+    if !value.is_object() {
+      return Err(ConfigError {
+        file: file.into(),
+        path: String::new(),
+        message: format!("the config must be an object, found {}", json_kind(&value)),
+        fix: "export an object, e.g. `export default { appName: 'my-app' }`".into(),
+      });
+    }
+    let cfg: FarmConfig =
+      serde_path_to_error::deserialize(&value).map_err(|e| serde_error(e, &value, file))?;
+    cfg.validate(file)?;
+    Ok(cfg)
+  }
+
+  /// Checks values that the types alone do not: names, relative paths, ranges.
+  fn validate(&self, file: &str) -> Result<(), ConfigError> {
+    let err = |path: &str, message: String, fix: &str| ConfigError {
+      file: file.into(),
+      path: path.into(),
+      message,
+      fix: fix.into(),
+    };
+    let name_ok = !self.app_name.is_empty()
+      && self.app_name.len() <= 128
+      && self.app_name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+      && self
+        .app_name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+      return Err(err(
+        "appName",
+        format!("{:?} is not a valid app name: expected lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit", self.app_name),
+        "use a name like \"my-farm-app\" (it also names the Docker images)",
+      ));
+    }
+    let version_ok = !self.version.is_empty()
+      && self.version.len() <= 128
+      && self
+        .version
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
+    if !version_ok {
+      return Err(err(
+        "version",
+        format!(
+          "{:?} is not a valid version: expected letters, digits, `.`, `-`, `_`, `+`",
+          self.version
+        ),
+        "use a version like \"1.2.3\" (it tags the Docker images)",
+      ));
+    }
+    check_relative(&self.output_dir, "outputDir", file)?;
+    check_relative(&self.cache_dir, "cacheDir", file)?;
+    if Path::new(&self.output_dir).components().all(|c| matches!(c, Component::CurDir)) {
+      return Err(err(
+        "outputDir",
+        "must not be the project root itself (it is deleted before each build)".into(),
+        "use a directory such as \"dist\"",
+      ));
+    }
+    if let Some(c) = self.build.concurrency {
+      if c == 0 || c > 256 {
+        return Err(err(
+          "build.concurrency",
+          format!("{c} is out of range: expected a whole number from 1 to 256"),
+          "remove it to use the number of CPU cores",
+        ));
+      }
+    }
+    if let Some(fe) = &self.frontend {
+      check_relative(&fe.root, "frontend.root", file)?;
+      check_relative(&fe.out_dir, "frontend.outDir", file)?;
+      if let Some(chunks) = &fe.chunks {
+        for (name, pkgs) in chunks {
+          if name.is_empty() || pkgs.is_empty() {
+            return Err(err(
+              &format!("frontend.chunks.{name}"),
+              "a chunk group needs a name and at least one package".into(),
+              "write e.g. `chunks: { 'react-vendor': ['react', 'react-dom'] }`",
+            ));
+          }
+        }
+      }
+      for key in fe.define.keys() {
+        let ident_ok =
+          key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'));
+        if !ident_ok {
+          return Err(err(
+            &format!("frontend.define.{key}"),
+            "not a valid identifier or member expression".into(),
+            "use names like `__API_URL__` or `import.meta.env.X`",
+          ));
+        }
+      }
+    }
+    if let Some(be) = &self.backend {
+      check_relative(&be.root, "backend.root", file)?;
+      check_relative(&be.out_dir, "backend.outDir", file)?;
+      let app_ok = be.app.split_once(':').is_some_and(|(m, a)| {
+        !m.is_empty()
+          && !a.is_empty()
+          && m.split('.').all(is_py_ident)
+          && a.split('.').all(is_py_ident)
+      });
+      if !app_ok {
+        return Err(err(
+          "backend.app",
+          format!("{:?} is not `module:attribute`", be.app),
+          "write it like uvicorn does, e.g. \"main:app\" or \"app.main:app\"",
+        ));
+      }
+      if let Some(py) = &be.python {
+        if py.trim().is_empty() {
+          return Err(err(
+            "backend.python",
+            "must not be empty".into(),
+            "remove it to use the default interpreter",
+          ));
+        }
+      }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, p) in self.plugins.iter().enumerate() {
+      let name = p.name();
+      if name.trim().is_empty() {
+        return Err(err(
+          &format!("plugins[{i}].name"),
+          "must not be empty".into(),
+          "give the plugin a name",
+        ));
+      }
+      if !seen.insert(name.to_string()) {
+        return Err(err(
+          &format!("plugins[{i}].name"),
+          format!("plugin {name:?} is listed twice"),
+          "keep one entry per plugin",
+        ));
+      }
+    }
+    Ok(())
+  }
+
+  /// The number of tasks to run at once: `build.concurrency`, else the number of cores.
+  pub fn concurrency(&self) -> usize {
+    self
+      .build
+      .concurrency
+      .map(|c| c as usize)
+      .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+  }
+}
+
+fn is_py_ident(s: &str) -> bool {
+  s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+    && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+fn check_relative(p: &str, key: &str, file: &str) -> Result<(), ConfigError> {
+  let path = Path::new(p);
+  let bad = if p.is_empty() {
+    Some("must not be empty")
+  } else if path.is_absolute() {
+    Some("must be relative to the project root, not absolute")
+  } else if path.components().any(|c| matches!(c, Component::ParentDir)) {
+    Some("must stay inside the project root (no `..`)")
+  } else {
+    None
+  };
+  match bad {
+    Some(why) => Err(ConfigError {
+      file: file.into(),
+      path: key.into(),
+      message: format!("{p:?} {why}"),
+      fix: "use a path relative to the project root, like \"dist\" or \"apps/web\"".into(),
+    }),
+    None => Ok(()),
+  }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+  match v {
+    serde_json::Value::Null => "null",
+    serde_json::Value::Bool(_) => "a boolean",
+    serde_json::Value::Number(_) => "a number",
+    serde_json::Value::String(_) => "a string",
+    serde_json::Value::Array(_) => "an array",
+    serde_json::Value::Object(_) => "an object",
+  }
+}
+
+/// Turns a serde error into a [`ConfigError`] with the key path and a fix.
+fn serde_error(
+  e: serde_path_to_error::Error<serde_json::Error>,
+  root: &serde_json::Value,
+  file: &str,
+) -> ConfigError {
+  let path = render_path(e.path());
+  let inner = e.inner().to_string();
+  // serde_json appends " at line L column C", meaningless for a value: drop it.
+  let msg = match inner.find(" at line ") {
+    Some(i) => inner[..i].to_string(),
+    None => inner,
+  };
+  if let Some(rest) = msg.strip_prefix("unknown field `") {
+    let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    // serde_path_to_error's path already ends with the unknown key.
+    let full = if path.ends_with(field) {
+      path.clone()
+    } else if path.is_empty() {
+      field.to_string()
+    } else {
+      format!("{path}.{field}")
+    };
+    let known: Vec<&str> = expected
+      .trim_start_matches(", expected one of ")
+      .trim_start_matches(", expected ")
+      .split(", ")
+      .map(|s| s.trim_matches('`'))
+      .filter(|s| !s.is_empty())
+      .collect();
+    let fix = match suggest::closest(field, &known) {
+      Some(s) => format!("did you mean `{s}`? Known keys here: {}", known.join(", ")),
+      None => format!("remove it; known keys here: {}", known.join(", ")),
+    };
+    return ConfigError {
+      file: file.into(),
+      path: full,
+      message: format!("unknown key `{field}`"),
+      fix,
+    };
+  }
+  if let Some(rest) = msg.strip_prefix("missing field `") {
+    let field = rest.split('`').next().unwrap_or(rest);
+    let full = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+    return ConfigError {
+      file: file.into(),
+      path: full,
+      message: "is required but missing".into(),
+      fix: format!("add `{field}` to the config"),
+    };
+  }
+  let found = lookup(root, e.path());
+  let fix = if let Some(i) = msg.find("expected ") {
+    format!("give `{path}` {}", &msg[i + "expected ".len()..])
+  } else {
+    "see the config reference in the README".into()
+  };
+  let message = match found {
+    Some(v) if msg.starts_with("data did not match") => {
+      format!("{} is not a valid value here", json_kind(&v))
+    }
+    _ => msg,
+  };
+  ConfigError { file: file.into(), path, message, fix }
+}
+
+fn render_path(p: &serde_path_to_error::Path) -> String {
+  use serde_path_to_error::Segment;
+  let mut out = String::new();
+  for seg in p.iter() {
+    match seg {
+      Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+      Segment::Map { key } | Segment::Enum { variant: key } => {
+        if !out.is_empty() {
+          out.push('.');
+        }
+        out.push_str(key);
+      }
+      Segment::Unknown => {}
+    }
+  }
+  out
+}
+
+fn lookup(root: &serde_json::Value, p: &serde_path_to_error::Path) -> Option<serde_json::Value> {
+  use serde_path_to_error::Segment;
+  let mut cur = root;
+  for seg in p.iter() {
+    cur = match seg {
+      Segment::Seq { index } => cur.get(*index)?,
+      Segment::Map { key } => cur.get(key.as_str())?,
+      _ => return None,
+    };
+  }
+  Some(cur.clone())
+}
+
+/// Resolves a config path (relative to the project root) to an absolute path.
+pub fn resolve(root: &Path, rel: &str) -> PathBuf {
+  let mut out = root.to_path_buf();
+  for c in Path::new(rel).components() {
+    match c {
+      Component::CurDir => {}
+      other => out.push(other),
+    }
+  }
+  out
+}
+
+#[cfg(test)]
+mod tests;

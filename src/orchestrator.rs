@@ -1,0 +1,541 @@
+//! The build orchestrator: pre-build (validate, plan, plugins, clean), the scheduled tasks, and
+//! post-build (manifest, metrics, plugins). Plain Rust; the napi layer wraps it.
+
+use crate::builders::{builder_for, Hook, Host, TaskContext};
+use crate::config::{resolve, FarmConfig};
+use crate::error::BuildError;
+use crate::plan::{plan_for_targets, Plan, PlanFacts, Task};
+use crate::report::{self, Artifact, Manifest, Metrics};
+use crate::run::events::{Emitter, EventKind};
+use crate::run::{
+  execute, SchedulerOptions, TaskError, TaskOutcome, TaskReport, TaskRunner, TaskStatus,
+};
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// A validated project, ready to build.
+#[derive(Debug, Clone)]
+pub struct Orchestrator {
+  config: FarmConfig,
+  root: PathBuf,
+  config_file: String,
+}
+
+/// What to build and how; everything optional overrides the config.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+  /// Targets (`all`, `frontend`, `backend`, `typecheck`); empty means all.
+  pub targets: Vec<String>,
+  /// Keep running independent tasks after a failure.
+  pub continue_on_error: Option<bool>,
+  /// Tasks run at once.
+  pub concurrency: Option<usize>,
+  /// Delete the outputs before building.
+  pub clean: Option<bool>,
+  /// The Node.js executable (for tsc); default `node`.
+  pub node: Option<String>,
+  /// Versions known on the JavaScript side (node, ...), for the manifest.
+  pub tool_versions: BTreeMap<String, String>,
+}
+
+/// The stable error of a failed build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+  /// `CONFIG_INVALID`, `TASK_FAILED`, `CANCELLED`, `CLEAN_REFUSED`, `PLUGIN_FAILED`, `IO_ERROR`.
+  pub code: String,
+  /// What went wrong.
+  pub message: String,
+  /// The task, for `TASK_FAILED`.
+  pub task: Option<String>,
+}
+
+impl From<&BuildError> for ErrorInfo {
+  fn from(e: &BuildError) -> Self {
+    ErrorInfo { code: e.code().into(), message: e.to_string(), task: e.task().map(str::to_owned) }
+  }
+}
+
+/// One task's line in the result.
+#[derive(Debug, Clone)]
+pub struct TaskSummary {
+  /// The task.
+  pub name: String,
+  /// `succeeded`, `failed`, `skipped`, `cancelled`.
+  pub status: TaskStatus,
+  /// Run time, ms.
+  pub duration_ms: f64,
+  /// Error (failed) or reason (skipped).
+  pub message: Option<String>,
+}
+
+/// The result of a build (the seed's `BuildResult`, plus per-task lines and warnings).
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+  /// Whether every planned task succeeded.
+  pub success: bool,
+  /// Unique, time-sortable id.
+  pub build_id: String,
+  /// Wall time, ms.
+  pub duration_ms: f64,
+  /// Artifacts of the succeeded tasks.
+  pub artifacts: Vec<Artifact>,
+  /// Timings and memory.
+  pub metrics: Metrics,
+  /// Why it failed.
+  pub error: Option<ErrorInfo>,
+  /// Every planned task, in plan order.
+  pub tasks: Vec<TaskSummary>,
+  /// Warnings that did not fail the build.
+  pub warnings: Vec<String>,
+  /// Where `build-manifest.json` was written (relative to the root), if it was.
+  pub manifest_path: Option<String>,
+}
+
+impl Orchestrator {
+  /// Validates `config` (a JSON value, as loaded by the JavaScript side from `config_file`) for the
+  /// project at `root`.
+  pub fn new(
+    config: serde_json::Value,
+    root: &Path,
+    config_file: &str,
+  ) -> Result<Self, BuildError> {
+    let cfg = FarmConfig::from_json(config, config_file)
+      .map_err(|e| BuildError::ConfigInvalid(e.to_string()))?;
+    let root = root.canonicalize().map_err(|e| {
+      BuildError::ConfigInvalid(format!(
+        "{config_file}: project root {} cannot be opened: {e}",
+        root.display()
+      ))
+    })?;
+    Ok(Orchestrator { config: cfg, root, config_file: config_file.into() })
+  }
+
+  /// The validated config.
+  pub fn config(&self) -> &FarmConfig {
+    &self.config
+  }
+
+  /// The project root (absolute, canonical).
+  pub fn root(&self) -> &Path {
+    &self.root
+  }
+
+  /// Facts about the project that shape the plan.
+  pub fn facts(&self) -> PlanFacts {
+    let typecheck = self.config.frontend.as_ref().is_some_and(|fe| {
+      fe.typecheck.unwrap_or_else(|| resolve(&self.root, &fe.root).join("tsconfig.json").is_file())
+    });
+    PlanFacts { typecheck }
+  }
+
+  /// The plan for `targets`, or a `CONFIG_INVALID` error naming the bad target.
+  pub fn plan(&self, targets: &[String]) -> Result<Plan, BuildError> {
+    plan_for_targets(&self.config, self.facts(), targets)
+      .map_err(|e| BuildError::ConfigInvalid(format!("{}: {e}", self.config_file)))
+  }
+
+  /// Runs a build. Never panics into the caller and never returns `Err`: failures are in the result.
+  pub async fn build(
+    &self,
+    req: BuildRequest,
+    host: &dyn Host,
+    events: &Emitter,
+    cancel: CancellationToken,
+  ) -> BuildResult {
+    let started = Instant::now();
+    let started_wall = SystemTime::now();
+    let build_id = report::new_build_id(started_wall);
+    let started_at = report::rfc3339(started_wall);
+    let output_dir = resolve(&self.root, &self.config.output_dir);
+    let tools = Mutex::new(req.tool_versions.clone());
+    if let Ok(mut t) = tools.lock() {
+      t.insert("@farm/build-native".into(), env!("CARGO_PKG_VERSION").into());
+    }
+    let mut phases = BTreeMap::new();
+    let mut warnings = Vec::new();
+
+    // Pre-build.
+    let t0 = Instant::now();
+    events.emit(EventKind::PhaseStarted, Some("pre-build"), None, None);
+    let pre = self.pre_build(&req, host, &build_id, &output_dir, &cancel).await;
+    phases.insert("pre-build".to_string(), ms(t0));
+    events.emit(EventKind::PhaseFinished, Some("pre-build"), None, Some(ms(t0)));
+    let plan = match pre {
+      Ok(plan) => plan,
+      Err(e) => {
+        return self
+          .finish(
+            FinishArgs {
+              build_id,
+              started,
+              started_at,
+              reports: vec![],
+              error: Some(e),
+              phases,
+              warnings,
+              tools,
+            },
+            host,
+            events,
+            &output_dir,
+            false,
+          )
+          .await
+      }
+    };
+
+    // Build.
+    let t1 = Instant::now();
+    events.emit(EventKind::PhaseStarted, Some("build"), None, None);
+    let node = req.node.clone().unwrap_or_else(|| "node".into());
+    let runner = Runner {
+      orch: self,
+      host,
+      events,
+      build_id: &build_id,
+      started_at: &started_at,
+      output_dir: output_dir.clone(),
+      node: &node,
+      tools: &tools,
+    };
+    let opts = SchedulerOptions {
+      concurrency: req.concurrency.unwrap_or_else(|| self.config.concurrency()),
+      continue_on_error: req.continue_on_error.unwrap_or(self.config.build.continue_on_error),
+      cancel: cancel.clone(),
+    };
+    let reports = execute(&plan, &runner, &opts, events).await;
+    phases.insert("build".to_string(), ms(t1));
+    events.emit(EventKind::PhaseFinished, Some("build"), None, Some(ms(t1)));
+    for (phase, span) in stage_spans(&reports) {
+      phases.insert(phase, span);
+    }
+    for r in &reports {
+      if let Some(o) = &r.outcome {
+        warnings.extend(o.warnings.iter().map(|w| format!("{}: {w}", r.name)));
+      }
+    }
+    let error = if cancel.is_cancelled() {
+      Some(BuildError::Cancelled)
+    } else {
+      reports.iter().find(|r| r.status == TaskStatus::Failed).map(|r| BuildError::TaskFailed {
+        message: format!(
+          "task `{}` failed: {}",
+          r.name,
+          r.message.as_deref().unwrap_or("unknown error")
+        ),
+        task: r.name.clone(),
+      })
+    };
+    self
+      .finish(
+        FinishArgs { build_id, started, started_at, reports, error, phases, warnings, tools },
+        host,
+        events,
+        &output_dir,
+        true,
+      )
+      .await
+  }
+
+  async fn pre_build(
+    &self,
+    req: &BuildRequest,
+    host: &dyn Host,
+    build_id: &str,
+    output_dir: &Path,
+    cancel: &CancellationToken,
+  ) -> Result<Plan, BuildError> {
+    let plan = self.plan(&req.targets)?;
+    let payload = json!({
+      "buildId": build_id,
+      "appName": self.config.app_name,
+      "version": self.config.version,
+      "environment": self.config.environment.as_str(),
+      "root": self.root,
+      "outputDir": output_dir,
+      "tasks": plan.tasks().iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+    });
+    host.call_hook(Hook::PreBuild, payload).await.map_err(|e| BuildError::PluginFailed {
+      plugin: e.plugin,
+      hook: Hook::PreBuild.as_str().into(),
+      message: e.message,
+    })?;
+    if cancel.is_cancelled() {
+      return Err(BuildError::Cancelled);
+    }
+    if req.clean.unwrap_or(self.config.build.clean.unwrap_or(true)) {
+      let full = req.targets.is_empty() || req.targets.iter().any(|t| t == "all");
+      self.clean(output_dir, full, &plan)?;
+    }
+    Ok(plan)
+  }
+
+  /// Deletes the outputs: all of `outputDir` for a full build, else only the selected tasks' dirs.
+  /// Refuses any path that is not strictly inside the project root.
+  fn clean(&self, output_dir: &Path, full: bool, plan: &Plan) -> Result<(), BuildError> {
+    let mut targets = Vec::new();
+    if full {
+      targets.push(output_dir.to_path_buf());
+    } else {
+      for t in plan.tasks() {
+        let sub = match t.name.as_str() {
+          "frontend" => self.config.frontend.as_ref().map(|f| f.out_dir.clone()),
+          "backend" => self.config.backend.as_ref().map(|b| b.out_dir.clone()),
+          _ => None,
+        };
+        if let Some(sub) = sub {
+          targets.push(resolve(output_dir, &sub));
+        }
+      }
+    }
+    for dir in targets {
+      let meta = match std::fs::symlink_metadata(&dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+        Err(e) => return Err(BuildError::io(format!("reading {}", dir.display()), e)),
+      };
+      // Resolve symlinks in the parents: the real location must be under the real root.
+      let real = if meta.file_type().is_symlink() {
+        dir.clone()
+      } else {
+        dir.canonicalize().map_err(|e| BuildError::io(format!("resolving {}", dir.display()), e))?
+      };
+      let parent_real = real.parent().and_then(|p| p.canonicalize().ok()).unwrap_or_default();
+      if real == self.root || !parent_real.starts_with(&self.root) || !real.starts_with(&self.root)
+      {
+        return Err(BuildError::CleanRefused(format!(
+          "refusing to delete {}: it is not inside the project root {} (check `outputDir` and symlinks)",
+          real.display(),
+          self.root.display()
+        )));
+      }
+      let res = if meta.file_type().is_symlink() || meta.is_file() {
+        std::fs::remove_file(&dir)
+      } else {
+        std::fs::remove_dir_all(&dir)
+      };
+      res.map_err(|e| BuildError::io(format!("cleaning {}", dir.display()), e))?;
+    }
+    Ok(())
+  }
+
+  async fn finish(
+    &self,
+    a: FinishArgs,
+    host: &dyn Host,
+    events: &Emitter,
+    output_dir: &Path,
+    write_manifest: bool,
+  ) -> BuildResult {
+    let FinishArgs {
+      build_id,
+      started,
+      started_at,
+      reports,
+      mut error,
+      mut phases,
+      mut warnings,
+      tools,
+    } = a;
+    let t2 = Instant::now();
+    events.emit(EventKind::PhaseStarted, Some("post-build"), None, None);
+    let artifacts: Vec<Artifact> = reports
+      .iter()
+      .filter_map(|r| r.outcome.as_ref())
+      .flat_map(|o| o.artifacts.iter().cloned())
+      .collect();
+    let tasks: Vec<TaskSummary> = reports
+      .iter()
+      .map(|r| TaskSummary {
+        name: r.name.clone(),
+        status: r.status,
+        duration_ms: r.duration_ms(),
+        message: r.message.clone(),
+      })
+      .collect();
+    let success = error.is_none();
+    let summary = json!({
+      "buildId": build_id,
+      "success": success,
+      "artifacts": artifacts.iter().map(|a| json!({ "type": a.kind, "name": a.name, "path": a.path, "size": a.size, "hash": a.hash })).collect::<Vec<_>>(),
+      "tasks": tasks.iter().map(|t| json!({ "name": t.name, "status": t.status.as_str(), "durationMs": t.duration_ms })).collect::<Vec<_>>(),
+      "error": error.as_ref().map(|e| json!({ "code": e.code(), "message": e.to_string(), "task": e.task() })),
+    });
+    if let Err(e) = host.call_hook(Hook::PostBuild, summary).await {
+      if error.is_none() {
+        error = Some(BuildError::PluginFailed {
+          plugin: e.plugin,
+          hook: Hook::PostBuild.as_str().into(),
+          message: e.message,
+        });
+      } else {
+        warnings.push(format!("plugin `{}` failed in postBuild: {}", e.plugin, e.message));
+      }
+    }
+    phases.insert("post-build".into(), ms(t2));
+    let (peak, peak_child) = report::peak_memory();
+    let mut metrics = Metrics {
+      total_ms: ms(started),
+      phases,
+      tasks: reports
+        .iter()
+        .filter(|r| r.start_ms.is_some())
+        .map(|r| (r.name.clone(), r.duration_ms()))
+        .collect(),
+      peak_rss_bytes: peak,
+      peak_child_rss_bytes: peak_child,
+    };
+    let mut manifest_path = None;
+    if write_manifest {
+      let tool_versions = tools.lock().map(|t| t.clone()).unwrap_or_default();
+      let manifest = Manifest {
+        schema_version: 1,
+        build_id: build_id.clone(),
+        started_at,
+        success: error.is_none(),
+        app_name: self.config.app_name.clone(),
+        version: self.config.version.clone(),
+        environment: self.config.environment.as_str().into(),
+        artifacts: artifacts.clone(),
+        tasks: tasks
+          .iter()
+          .map(|t| json!({ "name": t.name, "status": t.status.as_str(), "durationMs": t.duration_ms, "message": t.message }))
+          .collect(),
+        tool_versions,
+        git: report::git_info(&self.root),
+        metrics: metrics.clone(),
+      };
+      let path = output_dir.join("build-manifest.json");
+      match serde_json::to_vec_pretty(&manifest)
+        .map_err(std::io::Error::other)
+        .and_then(|b| report::write_atomic(&path, &b))
+      {
+        Ok(()) => manifest_path = Some(report::rel_path(&self.root, &path)),
+        Err(e) => {
+          let err = BuildError::io(format!("writing {}", path.display()), e);
+          if error.is_none() {
+            error = Some(err);
+          } else {
+            warnings.push(err.to_string());
+          }
+        }
+      }
+    }
+    events.emit(EventKind::PhaseFinished, Some("post-build"), None, Some(ms(t2)));
+    metrics.total_ms = ms(started);
+    for w in &warnings {
+      events.warn(None, w.clone());
+    }
+    BuildResult {
+      success: error.is_none(),
+      build_id,
+      duration_ms: ms(started),
+      artifacts,
+      metrics,
+      error: error.as_ref().map(ErrorInfo::from),
+      tasks,
+      warnings,
+      manifest_path,
+    }
+  }
+}
+
+struct FinishArgs {
+  build_id: String,
+  started: Instant,
+  started_at: String,
+  reports: Vec<TaskReport>,
+  error: Option<BuildError>,
+  phases: BTreeMap<String, f64>,
+  warnings: Vec<String>,
+  tools: Mutex<BTreeMap<String, String>>,
+}
+
+fn ms(since: Instant) -> f64 {
+  since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Per stage (`parallel-builds`, `frontend-build`, ...): first start to last end of its tasks.
+fn stage_spans(reports: &[TaskReport]) -> BTreeMap<String, f64> {
+  let mut spans: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+  for r in reports {
+    if let (Some(s), Some(e)) = (r.start_ms, r.end_ms) {
+      let span = spans.entry(r.phase.clone()).or_insert((s, e));
+      span.0 = span.0.min(s);
+      span.1 = span.1.max(e);
+    }
+  }
+  spans.into_iter().map(|(k, (s, e))| (k, e - s)).collect()
+}
+
+/// Runs the plan's tasks with their builders, calling plugin hooks around each.
+struct Runner<'a> {
+  orch: &'a Orchestrator,
+  host: &'a dyn Host,
+  events: &'a Emitter,
+  build_id: &'a str,
+  started_at: &'a str,
+  output_dir: PathBuf,
+  node: &'a str,
+  tools: &'a Mutex<BTreeMap<String, String>>,
+}
+
+impl TaskRunner for Runner<'_> {
+  fn run<'a>(
+    &'a self,
+    task: &'a Task,
+    cancel: CancellationToken,
+  ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
+    Box::pin(async move {
+      let builder = builder_for(&task.name)
+        .ok_or_else(|| TaskError::Failed(format!("no builder for task `{}`", task.name)))?;
+      let ctx = TaskContext {
+        task: &task.name,
+        config: &self.orch.config,
+        root: &self.orch.root,
+        output_dir: self.output_dir.clone(),
+        build_id: self.build_id,
+        started_at: self.started_at,
+        events: self.events,
+        cancel,
+        host: self.host,
+        node: self.node,
+        tools: self.tools,
+      };
+      builder.build(&ctx).await
+    })
+  }
+
+  fn before_task<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+      let payload = json!({ "buildId": self.build_id, "task": task.name, "phase": task.phase, "deps": task.deps });
+      self
+        .host
+        .call_hook(Hook::OnTaskStart, payload)
+        .await
+        .map_err(|e| format!("plugin `{}` failed in onTaskStart: {}", e.plugin, e.message))
+    })
+  }
+
+  fn after_task<'a>(&'a self, r: &'a TaskReport) -> BoxFuture<'a, Result<(), String>> {
+    Box::pin(async move {
+      let payload = json!({
+        "buildId": self.build_id,
+        "task": r.name,
+        "status": r.status.as_str(),
+        "durationMs": r.duration_ms(),
+        "error": if r.status == TaskStatus::Failed { r.message.clone() } else { None },
+      });
+      self
+        .host
+        .call_hook(Hook::OnTaskEnd, payload)
+        .await
+        .map_err(|e| format!("plugin `{}` failed in onTaskEnd: {}", e.plugin, e.message))
+    })
+  }
+}
