@@ -1,1 +1,407 @@
-//! napi bindings (filled next).
+//! The Node.js binding: thin wrappers that convert types and errors. The only module that imports napi.
+
+use crate::builders::{Hook, HookError, Host};
+use crate::orchestrator::{BuildRequest, BuildResult, Orchestrator};
+use crate::run::events::{Batcher, Emitter, Event};
+use futures_util::future::BoxFuture;
+use napi::bindgen_prelude::{AbortSignal, Promise, PromiseRaw};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status};
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A JS callback: plain `(arg)` signature, never keeps Node alive by itself.
+type Callback<A, R> = ThreadsafeFunction<A, R, A, Status, false, true>;
+
+/// An error code JavaScript sees as `error.code`.
+pub struct Code(String);
+
+impl AsRef<str> for Code {
+  fn as_ref(&self) -> &str {
+    &self.0
+  }
+}
+
+impl From<Status> for Code {
+  fn from(s: Status) -> Self {
+    Code(s.as_ref().to_string())
+  }
+}
+
+/// Where the project is.
+#[napi(object)]
+pub struct OrchestratorOptions {
+  /// The project root. Default: the current directory.
+  pub root: Option<String>,
+  /// The config file's name, used in error messages. Default: `farm.config`.
+  pub config_file: Option<String>,
+}
+
+/// A build event. `kind` is one of `phase-started`, `phase-finished`, `task-queued`, `task-started`,
+/// `task-finished`, `task-failed`, `task-skipped`, `task-cancelled`, `log`, `warning`.
+#[napi(object, js_name = "BuildEvent")]
+pub struct JsBuildEvent {
+  /// What happened.
+  pub kind: String,
+  /// The task (or phase) it is about.
+  pub task: Option<String>,
+  /// A log line, an error, or a skip reason.
+  pub message: Option<String>,
+  /// For finished tasks and phases: how long, in ms.
+  pub duration_ms: Option<f64>,
+  /// Milliseconds since the build started.
+  pub time_ms: f64,
+}
+
+impl From<Event> for JsBuildEvent {
+  fn from(e: Event) -> Self {
+    JsBuildEvent { kind: e.kind.as_str().into(), task: e.task, message: e.message, duration_ms: e.duration_ms, time_ms: e.time_ms }
+  }
+}
+
+/// A FARM plugin: a name and optional async hooks, each awaited before the build goes on.
+#[napi(object, object_to_js = false, js_name = "FarmPluginHooks")]
+pub struct JsPlugin {
+  /// The plugin's name (used in error messages).
+  pub name: String,
+  /// Before any task, after config validation: `{ buildId, appName, version, environment, root, outputDir, tasks }`.
+  #[napi(ts_type = "(ctx: any) => Promise<void>")]
+  pub pre_build: Option<Callback<serde_json::Value, Promise<()>>>,
+  /// After the build: `{ buildId, success, artifacts, tasks, error }`.
+  #[napi(ts_type = "(result: any) => Promise<void>")]
+  pub post_build: Option<Callback<serde_json::Value, Promise<()>>>,
+  /// Before each task: `{ buildId, task, phase, deps }`.
+  #[napi(ts_type = "(task: any) => Promise<void>")]
+  pub on_task_start: Option<Callback<serde_json::Value, Promise<()>>>,
+  /// After each task: `{ buildId, task, status, durationMs, error }`.
+  #[napi(ts_type = "(task: any) => Promise<void>")]
+  pub on_task_end: Option<Callback<serde_json::Value, Promise<()>>>,
+}
+
+/// Options of one build.
+#[napi(object, object_to_js = false)]
+pub struct BuildOptions {
+  /// Cancels the build: running child processes and JS tasks are stopped; the result says `CANCELLED`.
+  pub signal: Option<AbortSignal>,
+  /// Receives progress events in batches (at most one call per 50 ms).
+  #[napi(ts_type = "(events: BuildEvent[]) => void")]
+  pub on_event: Option<Callback<Vec<JsBuildEvent>, ()>>,
+  /// Plugins whose hooks are awaited (in order) around the build and each task.
+  pub plugins: Option<Vec<JsPlugin>>,
+  /// Runs a Vite build; given by `@farm/build-native`'s JS entry (see `js/vite.mjs`).
+  #[napi(ts_type = "(request: any) => Promise<any>")]
+  pub frontend_runner: Option<Callback<serde_json::Value, Promise<serde_json::Value>>>,
+  /// Stops a running Vite build by task id.
+  #[napi(ts_type = "(taskId: string) => void")]
+  pub cancel_frontend: Option<Callback<String, ()>>,
+  /// Keep running tasks that do not depend on a failed one. Default: `build.continueOnError`.
+  pub continue_on_error: Option<bool>,
+  /// Tasks run at once. Default: `build.concurrency`, else the number of cores.
+  pub concurrency: Option<u32>,
+  /// Delete outputs first. Default: `build.clean` (true).
+  pub clean: Option<bool>,
+  /// The Node.js executable for tools run as processes (tsc). Default `node`.
+  pub node_path: Option<String>,
+  /// Tool versions known to the caller (e.g. `{ node: process.version }`), for the manifest.
+  pub tool_versions: Option<HashMap<String, String>>,
+}
+
+/// A file or directory the build produced.
+#[napi(object, js_name = "BuildArtifact")]
+pub struct JsArtifact {
+  /// `frontend-bundle`, `backend-source`, ...
+  #[napi(js_name = "type")]
+  pub kind: String,
+  /// Short name.
+  pub name: String,
+  /// Relative to the project root.
+  pub path: String,
+  /// Bytes (a directory: sum of its files).
+  pub size: f64,
+  /// `sha256:<hex>` of the file, or of the directory's sorted listing (see the README).
+  pub hash: String,
+  /// Type-specific facts.
+  #[napi(ts_type = "Record<string, unknown>")]
+  pub metadata: serde_json::Value,
+}
+
+/// Build timings and memory.
+#[napi(object, js_name = "BuildMetrics")]
+pub struct JsMetrics {
+  /// Wall time, ms.
+  pub total_ms: f64,
+  /// Per phase and per stage, ms.
+  pub phases: HashMap<String, f64>,
+  /// Per task, ms.
+  pub tasks: HashMap<String, f64>,
+  /// Peak RSS of this process, bytes.
+  pub peak_rss_bytes: f64,
+  /// Peak RSS of the largest child process, bytes.
+  pub peak_child_rss_bytes: f64,
+}
+
+/// Why a build failed. `code`: `CONFIG_INVALID`, `TASK_FAILED`, `CANCELLED`, `CLEAN_REFUSED`,
+/// `PLUGIN_FAILED`, `IO_ERROR`.
+#[napi(object, js_name = "BuildError")]
+pub struct JsBuildError {
+  /// Stable code.
+  pub code: String,
+  /// What went wrong.
+  pub message: String,
+  /// The failed task, for `TASK_FAILED`.
+  pub task: Option<String>,
+}
+
+/// One task of the build.
+#[napi(object, js_name = "TaskResult")]
+pub struct JsTaskResult {
+  /// The task.
+  pub name: String,
+  /// `succeeded`, `failed`, `skipped` or `cancelled`.
+  pub status: String,
+  /// Run time, ms.
+  pub duration_ms: f64,
+  /// The error (failed) or the reason (skipped).
+  pub message: Option<String>,
+}
+
+/// The result of a build.
+#[napi(object, js_name = "BuildResult")]
+pub struct JsBuildResult {
+  /// Whether every planned task succeeded.
+  pub success: bool,
+  /// Unique, time-sortable id.
+  pub build_id: String,
+  /// Wall time, ms.
+  pub duration: f64,
+  /// Artifacts of the succeeded tasks.
+  pub artifacts: Vec<JsArtifact>,
+  /// Timings and memory.
+  pub metrics: JsMetrics,
+  /// Why it failed (absent on success).
+  pub error: Option<JsBuildError>,
+  /// Every planned task.
+  pub tasks: Vec<JsTaskResult>,
+  /// Warnings that did not fail the build.
+  pub warnings: Vec<String>,
+  /// `build-manifest.json`, relative to the project root.
+  pub manifest_path: Option<String>,
+}
+
+impl From<BuildResult> for JsBuildResult {
+  fn from(r: BuildResult) -> Self {
+    JsBuildResult {
+      success: r.success,
+      build_id: r.build_id,
+      duration: r.duration_ms,
+      artifacts: r
+        .artifacts
+        .into_iter()
+        .map(|a| JsArtifact {
+          kind: a.kind,
+          name: a.name,
+          path: a.path,
+          size: a.size as f64,
+          hash: a.hash,
+          metadata: serde_json::Value::Object(a.metadata),
+        })
+        .collect(),
+      metrics: JsMetrics {
+        total_ms: r.metrics.total_ms,
+        phases: r.metrics.phases.into_iter().collect(),
+        tasks: r.metrics.tasks.into_iter().collect(),
+        peak_rss_bytes: r.metrics.peak_rss_bytes as f64,
+        peak_child_rss_bytes: r.metrics.peak_child_rss_bytes as f64,
+      },
+      error: r.error.map(|e| JsBuildError { code: e.code, message: e.message, task: e.task }),
+      tasks: r
+        .tasks
+        .into_iter()
+        .map(|t| JsTaskResult {
+          name: t.name,
+          status: t.status.as_str().into(),
+          duration_ms: t.duration_ms,
+          message: t.message,
+        })
+        .collect(),
+      warnings: r.warnings,
+      manifest_path: r.manifest_path,
+    }
+  }
+}
+
+/// The FARM build orchestrator: validates the config on construction, then builds the task DAG.
+#[napi]
+pub struct BuildOrchestrator {
+  inner: Arc<Orchestrator>,
+}
+
+#[napi]
+impl BuildOrchestrator {
+  /// Validates `config` (the object exported by `farm.config.*`). Throws an `Error` with
+  /// `code: 'CONFIG_INVALID'` whose message names the file, the key path, what is expected and the fix.
+  #[napi(constructor)]
+  pub fn new(config: serde_json::Value, options: Option<OrchestratorOptions>) -> napi::Result<Self, Code> {
+    let opts = options.unwrap_or(OrchestratorOptions { root: None, config_file: None });
+    let root = match opts.root {
+      Some(r) => PathBuf::from(r),
+      None => std::env::current_dir().map_err(|e| napi::Error::new(Code("IO_ERROR".into()), e.to_string()))?,
+    };
+    let file = opts.config_file.unwrap_or_else(|| "farm.config".into());
+    let inner = Orchestrator::new(config, &root, &file).map_err(|e| napi::Error::new(Code(e.code().into()), e.to_string()))?;
+    Ok(BuildOrchestrator { inner: Arc::new(inner) })
+  }
+
+  /// The validated config with every default filled in.
+  #[napi(getter, ts_return_type = "Record<string, any>")]
+  pub fn config(&self) -> napi::Result<serde_json::Value> {
+    serde_json::to_value(self.inner.config()).map_err(|e| napi::Error::from_reason(e.to_string()))
+  }
+
+  /// The project root (absolute).
+  #[napi(getter)]
+  pub fn root(&self) -> String {
+    self.inner.root().to_string_lossy().into_owned()
+  }
+
+  /// The tasks `targets` would run, dependencies first: `[{ name, deps, phase }]`. Throws
+  /// `CONFIG_INVALID` for an unknown target.
+  #[napi(ts_return_type = "Array<{ name: string; deps: string[]; phase: string }>")]
+  pub fn plan(&self, targets: Option<Vec<String>>) -> napi::Result<serde_json::Value, Code> {
+    let plan = self
+      .inner
+      .plan(&targets.unwrap_or_default())
+      .map_err(|e| napi::Error::new(Code(e.code().into()), e.to_string()))?;
+    Ok(serde_json::Value::Array(
+      plan
+        .tasks()
+        .iter()
+        .map(|t| serde_json::json!({ "name": t.name, "deps": t.deps, "phase": t.phase }))
+        .collect(),
+    ))
+  }
+
+  /// Builds `targets` (default: all). Resolves to a `BuildResult` — failures are in `result.error`,
+  /// never a rejection.
+  #[napi(ts_return_type = "Promise<BuildResult>")]
+  pub fn build<'e>(
+    &self,
+    env: &'e Env,
+    targets: Option<Vec<String>>,
+    options: Option<BuildOptions>,
+  ) -> napi::Result<PromiseRaw<'e, JsBuildResult>> {
+    let cancel = CancellationToken::new();
+    let mut opts = options.unwrap_or(BuildOptions {
+      signal: None,
+      on_event: None,
+      plugins: None,
+      frontend_runner: None,
+      cancel_frontend: None,
+      continue_on_error: None,
+      concurrency: None,
+      clean: None,
+      node_path: None,
+      tool_versions: None,
+    });
+    if let Some(signal) = opts.signal.take() {
+      let c = cancel.clone();
+      signal.on_abort(move || c.cancel());
+    }
+    let host = JsHost {
+      frontend: opts.frontend_runner.take().map(Arc::new),
+      cancel_frontend: opts.cancel_frontend.take(),
+      plugins: Arc::new(opts.plugins.take().unwrap_or_default()),
+    };
+    let on_event = opts.on_event.take();
+    let req = BuildRequest {
+      targets: targets.unwrap_or_default(),
+      continue_on_error: opts.continue_on_error,
+      concurrency: opts.concurrency.map(|c| c.max(1) as usize),
+      clean: opts.clean,
+      node: opts.node_path,
+      tool_versions: opts.tool_versions.unwrap_or_default().into_iter().collect(),
+    };
+    let inner = Arc::clone(&self.inner);
+    env.spawn_future(async move {
+      let batcher = on_event.map(|cb| {
+        Batcher::start(Duration::from_millis(50), 500, move |batch| {
+          let events: Vec<JsBuildEvent> = batch.into_iter().map(Into::into).collect();
+          cb.call(events, ThreadsafeFunctionCallMode::NonBlocking);
+        })
+      });
+      let emitter = match &batcher {
+        Some(b) => Emitter::new(b.sink()),
+        None => Emitter::discard(),
+      };
+      let result = inner.build(req, &host, &emitter, cancel).await;
+      drop(emitter);
+      if let Some(b) = batcher {
+        b.finish().await;
+      }
+      Ok(JsBuildResult::from(result))
+    })
+  }
+}
+
+/// The JavaScript side of a build, reached through threadsafe functions.
+struct JsHost {
+  frontend: Option<Arc<Callback<serde_json::Value, Promise<serde_json::Value>>>>,
+  cancel_frontend: Option<Callback<String, ()>>,
+  plugins: Arc<Vec<JsPlugin>>,
+}
+
+impl Host for JsHost {
+  fn run_frontend(&self, request: serde_json::Value) -> BoxFuture<'static, Result<serde_json::Value, String>> {
+    let Some(f) = self.frontend.clone() else {
+      return crate::builders::NoHost.run_frontend(request);
+    };
+    Box::pin(async move {
+      let promise = f.call_async_catch(request).await.map_err(|e| e.reason.clone())?;
+      promise.await.map_err(|e| e.reason.clone())
+    })
+  }
+
+  fn cancel_frontend(&self, task_id: &str) {
+    if let Some(f) = &self.cancel_frontend {
+      f.call(task_id.to_string(), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+  }
+
+  fn call_hook(&self, hook: Hook, payload: serde_json::Value) -> BoxFuture<'static, Result<(), HookError>> {
+    let plugins = Arc::clone(&self.plugins);
+    Box::pin(async move {
+      for p in plugins.iter() {
+        let f = match hook {
+          Hook::PreBuild => &p.pre_build,
+          Hook::PostBuild => &p.post_build,
+          Hook::OnTaskStart => &p.on_task_start,
+          Hook::OnTaskEnd => &p.on_task_end,
+        };
+        let Some(f) = f else { continue };
+        let err = |e: napi::Error| HookError { plugin: p.name.clone(), message: e.reason.clone() };
+        let promise = f.call_async_catch(payload.clone()).await.map_err(err)?;
+        promise.await.map_err(err)?;
+      }
+      Ok(())
+    })
+  }
+}
+
+/// The addon's version.
+#[napi]
+pub fn version() -> String {
+  env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`.
+#[napi(ts_return_type = "Record<string, any>")]
+pub fn validate_config(config: serde_json::Value, config_file: Option<String>) -> napi::Result<serde_json::Value, Code> {
+  let file = config_file.unwrap_or_else(|| "farm.config".into());
+  let cfg = crate::config::FarmConfig::from_json(config, &file)
+    .map_err(|e| napi::Error::new(Code("CONFIG_INVALID".into()), e.to_string()))?;
+  serde_json::to_value(cfg).map_err(|e| napi::Error::new(Code("IO_ERROR".into()), e.to_string()))
+}

@@ -1,0 +1,184 @@
+/**
+ * Loads `farm.config.{ts,mts,mjs,js,json}` from a project directory (TypeScript through Vite's
+ * config loader, resolved from the project). Exported by the ESM entry only.
+ */
+export declare function loadConfig(root?: string): Promise<{ config: Record<string, any>; configFile: string; plugins: FarmPluginHooks[] }>
+/** Identity helper giving `farm.config.ts` types. Exported by the ESM entry only. */
+export declare function defineConfig<T extends Record<string, any>>(config: T): T
+
+/**
+ * Which binding artifact the generated loader actually loaded: `'native'` for
+ * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
+ * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
+ * can point the loader at a WASI artifact this package does not build itself.
+ */
+export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/** The FARM build orchestrator: validates the config on construction, then builds the task DAG. */
+export declare class BuildOrchestrator {
+  /**
+   * Validates `config` (the object exported by `farm.config.*`). Throws an `Error` with
+   * `code: 'CONFIG_INVALID'` whose message names the file, the key path, what is expected and the fix.
+   */
+  constructor(config: any, options?: OrchestratorOptions | undefined | null)
+  /** The validated config with every default filled in. */
+  get config(): Record<string, any>
+  /** The project root (absolute). */
+  get root(): string
+  /**
+   * The tasks `targets` would run, dependencies first: `[{ name, deps, phase }]`. Throws
+   * `CONFIG_INVALID` for an unknown target.
+   */
+  plan(targets?: Array<string> | undefined | null): Array<{ name: string; deps: string[]; phase: string }>
+  /**
+   * Builds `targets` (default: all). Resolves to a `BuildResult` — failures are in `result.error`,
+   * never a rejection.
+   */
+  build(targets?: Array<string> | undefined | null, options?: BuildOptions | undefined | null): Promise<BuildResult>
+}
+
+/** A file or directory the build produced. */
+export interface BuildArtifact {
+  /** `frontend-bundle`, `backend-source`, ... */
+  type: string
+  /** Short name. */
+  name: string
+  /** Relative to the project root. */
+  path: string
+  /** Bytes (a directory: sum of its files). */
+  size: number
+  /** `sha256:<hex>` of the file, or of the directory's sorted listing (see the README). */
+  hash: string
+  /** Type-specific facts. */
+  metadata: Record<string, unknown>
+}
+
+/**
+ * Why a build failed. `code`: `CONFIG_INVALID`, `TASK_FAILED`, `CANCELLED`, `CLEAN_REFUSED`,
+ * `PLUGIN_FAILED`, `IO_ERROR`.
+ */
+export interface BuildError {
+  /** Stable code. */
+  code: string
+  /** What went wrong. */
+  message: string
+  /** The failed task, for `TASK_FAILED`. */
+  task?: string
+}
+
+/**
+ * A build event. `kind` is one of `phase-started`, `phase-finished`, `task-queued`, `task-started`,
+ * `task-finished`, `task-failed`, `task-skipped`, `task-cancelled`, `log`, `warning`.
+ */
+export interface BuildEvent {
+  /** What happened. */
+  kind: string
+  /** The task (or phase) it is about. */
+  task?: string
+  /** A log line, an error, or a skip reason. */
+  message?: string
+  /** For finished tasks and phases: how long, in ms. */
+  durationMs?: number
+  /** Milliseconds since the build started. */
+  timeMs: number
+}
+
+/** Build timings and memory. */
+export interface BuildMetrics {
+  /** Wall time, ms. */
+  totalMs: number
+  /** Per phase and per stage, ms. */
+  phases: Record<string, number>
+  /** Per task, ms. */
+  tasks: Record<string, number>
+  /** Peak RSS of this process, bytes. */
+  peakRssBytes: number
+  /** Peak RSS of the largest child process, bytes. */
+  peakChildRssBytes: number
+}
+
+/** Options of one build. */
+export interface BuildOptions {
+  /** Cancels the build: running child processes and JS tasks are stopped; the result says `CANCELLED`. */
+  signal?: AbortSignal
+  /** Receives progress events in batches (at most one call per 50 ms). */
+  onEvent?: (events: BuildEvent[]) => void
+  /** Plugins whose hooks are awaited (in order) around the build and each task. */
+  plugins?: Array<FarmPluginHooks>
+  /** Runs a Vite build; given by `@farm/build-native`'s JS entry (see `js/vite.mjs`). */
+  frontendRunner?: (request: any) => Promise<any>
+  /** Stops a running Vite build by task id. */
+  cancelFrontend?: (taskId: string) => void
+  /** Keep running tasks that do not depend on a failed one. Default: `build.continueOnError`. */
+  continueOnError?: boolean
+  /** Tasks run at once. Default: `build.concurrency`, else the number of cores. */
+  concurrency?: number
+  /** Delete outputs first. Default: `build.clean` (true). */
+  clean?: boolean
+  /** The Node.js executable for tools run as processes (tsc). Default `node`. */
+  nodePath?: string
+  /** Tool versions known to the caller (e.g. `{ node: process.version }`), for the manifest. */
+  toolVersions?: Record<string, string>
+}
+
+/** The result of a build. */
+export interface BuildResult {
+  /** Whether every planned task succeeded. */
+  success: boolean
+  /** Unique, time-sortable id. */
+  buildId: string
+  /** Wall time, ms. */
+  duration: number
+  /** Artifacts of the succeeded tasks. */
+  artifacts: Array<BuildArtifact>
+  /** Timings and memory. */
+  metrics: BuildMetrics
+  /** Why it failed (absent on success). */
+  error?: BuildError
+  /** Every planned task. */
+  tasks: Array<TaskResult>
+  /** Warnings that did not fail the build. */
+  warnings: Array<string>
+  /** `build-manifest.json`, relative to the project root. */
+  manifestPath?: string
+}
+
+/** A FARM plugin: a name and optional async hooks, each awaited before the build goes on. */
+export interface FarmPluginHooks {
+  /** The plugin's name (used in error messages). */
+  name: string
+  /** Before any task, after config validation: `{ buildId, appName, version, environment, root, outputDir, tasks }`. */
+  preBuild?: (ctx: any) => Promise<void>
+  /** After the build: `{ buildId, success, artifacts, tasks, error }`. */
+  postBuild?: (result: any) => Promise<void>
+  /** Before each task: `{ buildId, task, phase, deps }`. */
+  onTaskStart?: (task: any) => Promise<void>
+  /** After each task: `{ buildId, task, status, durationMs, error }`. */
+  onTaskEnd?: (task: any) => Promise<void>
+}
+
+/** Where the project is. */
+export interface OrchestratorOptions {
+  /** The project root. Default: the current directory. */
+  root?: string
+  /** The config file's name, used in error messages. Default: `farm.config`. */
+  configFile?: string
+}
+
+/** One task of the build. */
+export interface TaskResult {
+  /** The task. */
+  name: string
+  /** `succeeded`, `failed`, `skipped` or `cancelled`. */
+  status: string
+  /** Run time, ms. */
+  durationMs: number
+  /** The error (failed) or the reason (skipped). */
+  message?: string
+}
+
+/** Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`. */
+export declare function validateConfig(config: any, configFile?: string | undefined | null): Record<string, any>
+
+/** The addon's version. */
+export declare function version(): string

@@ -1,0 +1,61 @@
+// ESM entry of @farm/build-native: the native orchestrator with the Vite runner and Node's own
+// settings filled in, plus the config loader.
+import { createRequire } from 'node:module';
+import { ConfigError, loadConfig, splitConfig } from './config.mjs';
+import { createViteRunner } from './vite-runner.mjs';
+
+const require = createRequire(import.meta.url);
+const native = require('../index.js');
+
+export const { validateConfig, version } = native;
+export { ConfigError, loadConfig, splitConfig };
+
+/** Identity helper that gives `farm.config.ts` editor support. */
+export function defineConfig(config) {
+  return config;
+}
+
+const HOOKS = ['preBuild', 'postBuild', 'onTaskStart', 'onTaskEnd'];
+
+/** Wraps a plugin's hooks so each returns a Promise (sync hooks are allowed) and keeps `this`. */
+function normalizePlugin(p) {
+  const out = { name: p.name };
+  for (const h of HOOKS) {
+    if (typeof p[h] === 'function') {
+      out[h] = async (arg) => {
+        await p[h].call(p, arg);
+      };
+    }
+  }
+  return out;
+}
+
+/**
+ * The FARM build orchestrator. `new BuildOrchestrator(config, { root, configFile })` validates the
+ * config (throws `CONFIG_INVALID`); `build(targets?, options?)` resolves to a `BuildResult`.
+ */
+export class BuildOrchestrator extends native.BuildOrchestrator {
+  #plugins = [];
+
+  /** Loads `farm.config.*` from `root` and returns an orchestrator for it; `overrides` are merged on top. */
+  static async fromProject(root = process.cwd(), overrides = {}) {
+    const { config, configFile, plugins } = await loadConfig(root);
+    const orch = new BuildOrchestrator({ ...config, ...overrides }, { root, configFile });
+    orch.#plugins = plugins;
+    return orch;
+  }
+
+  build(targets, options = {}) {
+    const runner = options.frontendRunner ? null : createViteRunner();
+    const plugins = [...this.#plugins, ...(options.plugins ?? [])].map(normalizePlugin);
+    const promise = super.build(targets ?? undefined, {
+      ...options,
+      plugins,
+      frontendRunner: options.frontendRunner ?? runner.run,
+      cancelFrontend: options.cancelFrontend ?? runner.cancel,
+      nodePath: options.nodePath ?? process.execPath,
+      toolVersions: { node: process.version, ...options.toolVersions },
+    });
+    return runner ? promise.finally(() => runner.dispose()) : promise;
+  }
+}

@@ -1,0 +1,73 @@
+// The frontend runner the orchestrator calls through napi: each Vite build runs in a child Node
+// process (js/vite-worker.mjs), so a cancelled build is really stopped (the process is killed) and
+// Rolldown's direct writes to stdout do not mix with the CLI's output.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const WORKER = fileURLToPath(new URL('./vite-worker.mjs', import.meta.url));
+const KEEP_LINES = 200;
+
+/** Creates `{ run(request), cancel(taskId), dispose() }` for `BuildOrchestrator#build` options. */
+export function createViteRunner() {
+  const running = new Map();
+
+  function run(request) {
+    return new Promise((resolve, reject) => {
+      const child = fork(WORKER, [], {
+        cwd: request.root,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+        serialization: 'advanced',
+      });
+      const logs = [];
+      const keep = (chunk) => {
+        for (const line of String(chunk).split('\n')) {
+          if (line.trim() === '') continue;
+          logs.push(line);
+          if (logs.length > KEEP_LINES) logs.shift();
+        }
+      };
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      let settled = false;
+      const entry = { child, cancelled: false };
+      running.set(request.taskId, entry);
+      const done = (fn, value) => {
+        if (settled) return;
+        settled = true;
+        running.delete(request.taskId);
+        fn(value);
+      };
+      child.on('message', (msg) => {
+        if (msg?.type !== 'result') return;
+        if (msg.ok) done(resolve, { ...msg.result, logs: [...logs, ...(msg.result.logs ?? [])] });
+        else {
+          const err = new Error(msg.error.message);
+          Object.assign(err, msg.error);
+          done(reject, err);
+        }
+      });
+      child.on('error', (e) => done(reject, e));
+      child.on('exit', (code, signal) => {
+        if (entry.cancelled) done(reject, Object.assign(new Error('vite build cancelled'), { code: 'CANCELLED' }));
+        else done(reject, new Error(`vite worker exited (${signal ?? `code ${code}`}) without a result:\n${logs.slice(-20).join('\n')}`));
+      });
+      child.send({ type: 'build', request });
+    });
+  }
+
+  function cancel(taskId) {
+    const entry = running.get(taskId);
+    if (!entry) return;
+    entry.cancelled = true;
+    entry.child.kill('SIGTERM');
+    const t = setTimeout(() => entry.child.kill('SIGKILL'), 2000);
+    t.unref();
+  }
+
+  function dispose() {
+    for (const id of [...running.keys()]) cancel(id);
+  }
+
+  return { run, cancel, dispose };
+}
