@@ -52,7 +52,7 @@ export class BuildOrchestrator extends native.BuildOrchestrator {
       ...options,
       plugins,
       frontendRunner: options.frontendRunner ?? runner.run,
-      cancelFrontend: options.cancelFrontend ?? runner.cancel,
+      cancelFrontend: options.cancelFrontend ?? runner?.cancel,
       nodePath: options.nodePath ?? process.execPath,
       toolVersions: { node: process.version, ...options.toolVersions },
     });

@@ -299,17 +299,13 @@ impl Orchestrator {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
         Err(e) => return Err(BuildError::io(format!("reading {}", dir.display()), e)),
       };
-      // Resolve symlinks in the parents: the real location must be under the real root.
-      let real = if meta.file_type().is_symlink() {
-        dir.clone()
-      } else {
-        dir.canonicalize().map_err(|e| BuildError::io(format!("resolving {}", dir.display()), e))?
-      };
-      let parent_real = real.parent().and_then(|p| p.canonicalize().ok()).unwrap_or_default();
-      if real == self.root || !parent_real.starts_with(&self.root) || !real.starts_with(&self.root)
-      {
+      // Resolve symlinks (in the parents and the dir itself): the real location must be strictly
+      // under the real root, or nothing is deleted.
+      let real = dir.canonicalize().map_err(|e| BuildError::io(format!("resolving {}", dir.display()), e))?;
+      if real == self.root || !real.starts_with(&self.root) {
         return Err(BuildError::CleanRefused(format!(
-          "refusing to delete {}: it is not inside the project root {} (check `outputDir` and symlinks)",
+          "refusing to delete {}: it resolves to {}, which is not inside the project root {} (check `outputDir` and symlinks)",
+          dir.display(),
           real.display(),
           self.root.display()
         )));
