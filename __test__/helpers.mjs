@@ -1,5 +1,5 @@
 // Shared helpers for the node:test suites.
-import { mkdtempSync, mkdirSync, writeFileSync, cpSync, symlinkSync, existsSync, readdirSync, readFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, cpSync, symlinkSync, existsSync, readdirSync, readFileSync, readlinkSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,19 @@ export function processesMatching(needle) {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (cmd.includes(needle) && !/\) Z /.test(stat)) pids.push(Number(pid));
+    } catch {}
+  }
+  return pids;
+}
+
+/** Pids of live processes whose working directory is under `dir`. */
+export function processesIn(dir) {
+  const pids = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if ((cwd === dir || cwd.startsWith(`${dir}/`)) && !/\) Z /.test(stat)) pids.push(Number(pid));
     } catch {}
   }
   return pids;

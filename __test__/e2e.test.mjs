@@ -1,0 +1,170 @@
+// End to end: `farm build` on a copy of examples/farm-app, with real Vite, tsc and Python.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, lstatSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { FARM, copyExample, walk, processesMatching, processesIn, sleep } from './helpers.mjs';
+
+const farm = (cwd, ...args) => spawnSync(process.execPath, [FARM, ...args], { cwd, encoding: 'utf8', timeout: 180_000 });
+const sha = (buf) => createHash('sha256').update(buf).digest('hex');
+
+/** Recomputes an artifact hash as documented in the README (file bytes, or the sorted listing). */
+function artifactHash(abs) {
+  const st = lstatSync(abs);
+  if (!st.isDirectory()) return { size: st.size, hash: `sha256:${sha(readFileSync(abs))}` };
+  let size = 0;
+  const listing = walk(abs)
+    .map((rel) => {
+      const p = path.join(abs, rel);
+      if (lstatSync(p).isSymbolicLink()) return `${rel}\t->\t${readlinkSync(p)}\n`;
+      const b = readFileSync(p);
+      size += b.length;
+      return `${rel}\t${b.length}\t${sha(b)}\n`;
+    })
+    .join('');
+  return { size, hash: `sha256:${sha(listing)}` };
+}
+
+test('farm build on the example app: real outputs, manifest that matches the disk', () => {
+  const dir = copyExample();
+  const r = farm(dir, 'build');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /✓ backend/);
+  assert.match(r.stdout, /✓ frontend/);
+  assert.match(r.stdout, /Build b-.* succeeded/);
+
+  // index.html references hashed assets that exist
+  const web = path.join(dir, 'dist/web');
+  const html = readFileSync(path.join(web, 'index.html'), 'utf8');
+  const refs = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+)"/g)].map((m) => m[1]);
+  assert.ok(refs.length >= 2, html);
+  for (const ref of refs) {
+    assert.match(ref, /-[A-Za-z0-9_-]{8}\.(js|css)$/, `hashed name: ${ref}`);
+    assert.ok(existsSync(path.join(web, ref)), `${ref} exists`);
+  }
+  const files = walk(web);
+  assert.ok(files.some((f) => /^assets\/farm-hero-[A-Za-z0-9_-]+\.png$/.test(f)), 'the PNG asset is emitted');
+  // vendor chunk holds React; defines replaced; plugin-config.json emitted
+  const vendor = files.find((f) => /^assets\/react-vendor-.*\.js$/.test(f));
+  assert.ok(vendor, files.join('\n'));
+  assert.match(readFileSync(path.join(web, vendor), 'utf8'), /react\.production|__SECRET_INTERNALS|react\.element/);
+  const js = files.filter((f) => f.endsWith('.js')).map((f) => readFileSync(path.join(web, f), 'utf8')).join('\n');
+  assert.ok(!/__BUILD_VERSION__|__BUILD_TIMESTAMP__|__ENVIRONMENT__/.test(js), 'defines are replaced');
+  assert.ok(js.includes('"1.0.0"') || js.includes("'1.0.0'") || js.includes('1.0.0'), 'version inlined');
+  const pluginCfg = JSON.parse(readFileSync(path.join(web, 'plugin-config.json'), 'utf8'));
+  assert.equal(pluginCfg.version, '1.0.0');
+  assert.equal(pluginCfg.build.environment, 'production');
+  assert.ok(!files.some((f) => f.endsWith('.map')), 'no source maps in production');
+
+  // dist/api: .pyc, no tests, no __pycache__, no .env
+  const api = walk(path.join(dir, 'dist/api'));
+  assert.ok(api.includes('main.pyc') && api.includes('routers/users.pyc'), api.join('\n'));
+  assert.ok(!api.some((f) => f.startsWith('tests/') || f.includes('__pycache__') || /(^|\/)test_[^/]*$/.test(f) || f.endsWith('conftest.py')));
+
+  // build-manifest.json lists every artifact with a size and hash that match the files on disk
+  const m = JSON.parse(readFileSync(path.join(dir, 'dist/build-manifest.json'), 'utf8'));
+  assert.equal(m.success, true);
+  assert.equal(m.environment, 'production');
+  assert.deepEqual(m.artifacts.map((a) => a.type).sort(), ['backend-source', 'frontend-bundle']);
+  for (const a of m.artifacts) {
+    const actual = artifactHash(path.join(dir, a.path));
+    assert.equal(a.size, actual.size, `${a.path} size`);
+    assert.equal(a.hash, actual.hash, `${a.path} hash`);
+  }
+  assert.ok(m.toolVersions.node && m.toolVersions.python && m.toolVersions.vite && m.toolVersions['@farm/build-native']);
+  assert.ok(m.metrics.peakRssBytes > 0 && m.metrics.phases.build > 0);
+});
+
+test('farm build --dev: source maps; --json prints the BuildResult', () => {
+  const dir = copyExample();
+  const r = farm(dir, 'build', '--dev', '--json', '--target', 'frontend');
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  assert.equal(result.success, true);
+  assert.deepEqual(result.tasks.map((t) => t.name), ['backend', 'frontend']);
+  assert.ok(walk(path.join(dir, 'dist/web')).some((f) => f.endsWith('.js.map')), 'source maps in development');
+});
+
+test('a user vite.config setting (base) is honoured', () => {
+  const dir = copyExample();
+  const cfgPath = path.join(dir, 'apps/web/vite.config.ts');
+  writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace('defineConfig({', "defineConfig({\n  base: '/app/',"));
+  const r = farm(dir, 'build', '--target', 'frontend');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(readFileSync(path.join(dir, 'dist/web/index.html'), 'utf8'), /src="\/app\/assets\//);
+});
+
+test('a broken TypeScript file fails the build with exit 1 and the compiler message', () => {
+  const dir = copyExample();
+  const f = path.join(dir, 'apps/web/src/App.tsx');
+  writeFileSync(f, `${readFileSync(f, 'utf8')}\nexport const broken: number = "not a number";\n`);
+  const r = farm(dir, 'build');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /typecheck failed/);
+  assert.match(r.stderr, /App\.tsx\(\d+,\d+\): error TS2322/);
+});
+
+test('a TypeScript syntax error fails the Vite build with file and line', () => {
+  const dir = copyExample();
+  const f = path.join(dir, 'apps/web/src/main.tsx');
+  writeFileSync(f, `${readFileSync(f, 'utf8')}\nconst = ;\n`);
+  const r = farm(dir, 'build', '--json');
+  assert.equal(r.status, 1);
+  const result = JSON.parse(r.stdout);
+  const fe = result.tasks.find((t) => t.name === 'frontend');
+  assert.equal(fe.status, 'failed');
+  assert.match(fe.message, /main\.tsx:\d+/);
+  assert.ok(!/\x1b\[/.test(r.stdout), 'no ANSI escapes in --json output');
+  assert.ok(!existsSync(path.join(dir, 'dist/web')), 'no half-written frontend output');
+});
+
+test('a broken Python file fails the build with exit 1 and Python\'s message', () => {
+  const dir = copyExample();
+  writeFileSync(path.join(dir, 'apps/api/routers/users.py'), 'def oops(:\n    pass\n');
+  const r = farm(dir, 'build');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /backend failed/);
+  assert.match(r.stderr, /users\.py/);
+  assert.match(r.stderr, /SyntaxError/);
+  assert.match(r.stdout, /frontend skipped: dependency `backend` failed/);
+});
+
+test('CLI: help, usage errors and config errors have their exit codes', () => {
+  const dir = copyExample();
+  assert.equal(farm(dir, '--help').status, 0);
+  const h = farm(dir, 'build', '--help');
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /--target/);
+  assert.equal(farm(dir, 'build', '--bogus').status, 2);
+  assert.equal(farm(dir, 'build', '--env', 'moon').status, 2);
+  assert.equal(farm(dir, 'frobnicate').status, 2);
+  const t = farm(dir, 'build', '--target', 'nope');
+  assert.equal(t.status, 2);
+  assert.match(t.stderr, /unknown target `nope`/);
+  writeFileSync(path.join(dir, 'farm.config.ts'), "export default { appName: 'x', fronted: {} };\n");
+  const c = farm(dir, 'build');
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /farm\.config\.ts: `fronted`: unknown key .*did you mean `frontend`/);
+});
+
+test('Ctrl-C (SIGINT) during a build: cancelled, exit 1, no Vite process left', async () => {
+  const dir = copyExample();
+  const child = spawn(process.execPath, [FARM, 'build'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  while (!/▶ frontend/.test(out)) {
+    if (child.exitCode !== null) assert.fail(out);
+    await sleep(20);
+  }
+  await sleep(150);
+  child.kill('SIGINT');
+  const code = await new Promise((r) => child.on('exit', r));
+  assert.equal(code, 1, out);
+  assert.match(out, /CANCELLED/);
+  await sleep(300);
+  const left = [...processesMatching(dir), ...processesIn(dir)];
+  assert.deepEqual(left, [], `processes left in ${dir}`);
+});

@@ -1,0 +1,34 @@
+// Prepares a fresh clone: the addon (release build), the example's npm deps and its Python venv.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const EXAMPLE = path.join(REPO, 'examples', 'farm-app');
+
+export function run(cmd, args, opts = {}) {
+  process.stderr.write(`$ ${[cmd, ...args].join(' ')}${opts.cwd ? `   (in ${path.relative(REPO, opts.cwd) || '.'})` : ''}\n`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) {
+    process.stderr.write(`\n✗ \`${[cmd, ...args].join(' ')}\` failed (exit ${r.status ?? r.signal})\n`);
+    process.exit(r.status || 1);
+  }
+}
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/** Builds the addon if no binary is there, installs the example's npm deps and Python venv. */
+export function setup() {
+  if (!readdirSync(REPO).some((f) => f.endsWith('.node'))) run(npm, ['run', 'build'], { cwd: REPO });
+  if (!existsSync(path.join(EXAMPLE, 'node_modules', 'vite'))) {
+    run(npm, ['ci', '--no-audit', '--no-fund'], { cwd: EXAMPLE });
+  }
+  const py = path.join(EXAMPLE, '.venv', 'bin', 'python');
+  if (!existsSync(py)) {
+    run('python3', ['-m', 'venv', '.venv'], { cwd: EXAMPLE });
+    run(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', 'apps/api/requirements.txt'], { cwd: EXAMPLE });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) setup();
