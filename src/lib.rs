@@ -3,14 +3,17 @@
 //! Everything but [`napi`] is plain Rust, usable and testable without Node.js:
 //! [`config`] loads and validates the project configuration, [`plan`] turns targets into a task DAG,
 //! [`run`] schedules that DAG (bounded concurrency, fail-fast or continue, cancellation, events),
-//! [`builders`] holds one module per kind of task, and [`report`] writes the build manifest and metrics.
+//! [`builders`] holds one module per kind of task, [`deploy`] generates Dockerfiles, compose, Kubernetes
+//! manifests and deploy scripts, and [`report`] writes the build manifest and metrics.
 
 pub mod builders;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod orchestrator;
 pub mod plan;
 pub mod report;
 pub mod run;
 
+#[cfg(feature = "node-addon")]
 mod napi;

@@ -301,7 +301,9 @@ impl Orchestrator {
       };
       // Resolve symlinks (in the parents and the dir itself): the real location must be strictly
       // under the real root, or nothing is deleted.
-      let real = dir.canonicalize().map_err(|e| BuildError::io(format!("resolving {}", dir.display()), e))?;
+      let real = dir
+        .canonicalize()
+        .map_err(|e| BuildError::io(format!("resolving {}", dir.display()), e))?;
       if real == self.root || !real.starts_with(&self.root) {
         return Err(BuildError::CleanRefused(format!(
           "refusing to delete {}: it resolves to {}, which is not inside the project root {} (check `outputDir` and symlinks)",

@@ -3,7 +3,9 @@
 //! A builder writes into a [`staging::StagedDir`] and commits it only on success, so a failed or
 //! cancelled task never leaves a half-written output that looks good.
 
+pub mod ai;
 pub mod backend;
+pub mod docker;
 pub mod frontend;
 pub mod staging;
 pub mod typecheck;
@@ -144,6 +146,8 @@ pub fn builder_for(task: &str) -> Option<&'static dyn Builder> {
     "backend" => Some(&backend::BackendBuilder),
     "frontend" => Some(&frontend::FrontendBuilder),
     "typecheck" => Some(&typecheck::TypecheckBuilder),
+    "ai-models" => Some(&ai::AiModelsBuilder),
+    "docker" => Some(&docker::DockerBuilder),
     _ => None,
   }
 }

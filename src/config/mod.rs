@@ -78,12 +78,14 @@ pub struct FarmConfig {
   /// The FastAPI backend. Absent: no backend tasks.
   #[serde(default)]
   pub backend: Option<BackendConfig>,
-  /// AI models (Ollama). Validated as a JSON object; no task builds it in this version.
+  /// AI models: Ollama models (configs, pulls, exports), custom models, `ai-config.json`.
+  /// Absent: no `ai-models` task.
   #[serde(default)]
-  pub ai: Option<serde_json::Map<String, serde_json::Value>>,
-  /// Docker images and deployment files. Validated as a JSON object; no task builds it in this version.
+  pub ai: Option<crate::builders::ai::config::AiConfig>,
+  /// Docker images (built through the Engine API) and deployment files (compose, Kubernetes,
+  /// scripts). Absent: no `docker` task.
   #[serde(default)]
-  pub docker: Option<serde_json::Map<String, serde_json::Value>>,
+  pub docker: Option<crate::builders::docker::DockerConfig>,
   /// FARM plugins: names, or `{ name, options, enabled }`. Hook functions are passed separately by JS.
   #[serde(default)]
   pub plugins: Vec<PluginSpec>,
@@ -374,6 +376,22 @@ impl FarmConfig {
             "remove it to use the default interpreter",
           ));
         }
+      }
+    }
+    if let Some(ai) = &self.ai {
+      if let Err(errs) = ai.validate() {
+        if let Some((path, expected)) = errs.into_iter().next() {
+          return Err(err(
+            &format!("ai.{path}"),
+            expected,
+            "see the `ai` section of the config reference",
+          ));
+        }
+      }
+    }
+    if let Some(docker) = &self.docker {
+      if let Some((path, expected)) = docker.validate().into_iter().next() {
+        return Err(err(&path, expected, "see the `docker` section of the config reference"));
       }
     }
     let mut seen = std::collections::BTreeSet::new();

@@ -59,7 +59,13 @@ pub struct JsBuildEvent {
 
 impl From<Event> for JsBuildEvent {
   fn from(e: Event) -> Self {
-    JsBuildEvent { kind: e.kind.as_str().into(), task: e.task, message: e.message, duration_ms: e.duration_ms, time_ms: e.time_ms }
+    JsBuildEvent {
+      kind: e.kind.as_str().into(),
+      task: e.task,
+      message: e.message,
+      duration_ms: e.duration_ms,
+      time_ms: e.time_ms,
+    }
   }
 }
 
@@ -245,14 +251,19 @@ impl BuildOrchestrator {
   /// Validates `config` (the object exported by `farm.config.*`). Throws an `Error` with
   /// `code: 'CONFIG_INVALID'` whose message names the file, the key path, what is expected and the fix.
   #[napi(constructor)]
-  pub fn new(config: serde_json::Value, options: Option<OrchestratorOptions>) -> napi::Result<Self, Code> {
+  pub fn new(
+    config: serde_json::Value,
+    options: Option<OrchestratorOptions>,
+  ) -> napi::Result<Self, Code> {
     let opts = options.unwrap_or(OrchestratorOptions { root: None, config_file: None });
     let root = match opts.root {
       Some(r) => PathBuf::from(r),
-      None => std::env::current_dir().map_err(|e| napi::Error::new(Code("IO_ERROR".into()), e.to_string()))?,
+      None => std::env::current_dir()
+        .map_err(|e| napi::Error::new(Code("IO_ERROR".into()), e.to_string()))?,
     };
     let file = opts.config_file.unwrap_or_else(|| "farm.config".into());
-    let inner = Orchestrator::new(config, &root, &file).map_err(|e| napi::Error::new(Code(e.code().into()), e.to_string()))?;
+    let inner = Orchestrator::new(config, &root, &file)
+      .map_err(|e| napi::Error::new(Code(e.code().into()), e.to_string()))?;
     Ok(BuildOrchestrator { inner: Arc::new(inner) })
   }
 
@@ -355,7 +366,10 @@ struct JsHost {
 }
 
 impl Host for JsHost {
-  fn run_frontend(&self, request: serde_json::Value) -> BoxFuture<'static, Result<serde_json::Value, String>> {
+  fn run_frontend(
+    &self,
+    request: serde_json::Value,
+  ) -> BoxFuture<'static, Result<serde_json::Value, String>> {
     let Some(f) = self.frontend.clone() else {
       return crate::builders::NoHost.run_frontend(request);
     };
@@ -371,7 +385,11 @@ impl Host for JsHost {
     }
   }
 
-  fn call_hook(&self, hook: Hook, payload: serde_json::Value) -> BoxFuture<'static, Result<(), HookError>> {
+  fn call_hook(
+    &self,
+    hook: Hook,
+    payload: serde_json::Value,
+  ) -> BoxFuture<'static, Result<(), HookError>> {
     let plugins = Arc::clone(&self.plugins);
     Box::pin(async move {
       for p in plugins.iter() {
@@ -399,7 +417,10 @@ pub fn version() -> String {
 
 /// Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`.
 #[napi(ts_return_type = "Record<string, any>")]
-pub fn validate_config(config: serde_json::Value, config_file: Option<String>) -> napi::Result<serde_json::Value, Code> {
+pub fn validate_config(
+  config: serde_json::Value,
+  config_file: Option<String>,
+) -> napi::Result<serde_json::Value, Code> {
   let file = config_file.unwrap_or_else(|| "farm.config".into());
   let cfg = crate::config::FarmConfig::from_json(config, &file)
     .map_err(|e| napi::Error::new(Code("CONFIG_INVALID".into()), e.to_string()))?;

@@ -5,6 +5,8 @@
 //! - `backend`: filtered copy of the API plus bytecode (`compileall`).
 //! - `typecheck`: `tsc --noEmit` on the frontend, in parallel with the Vite build.
 //! - `frontend`: the Vite build.
+//! - `docker`: Dockerfiles, compose, Kubernetes, deploy scripts; images through the Engine API.
+//! - `ai-models`: Ollama model configs, pulls and exports, custom models, `ai-config.json`.
 //!
 //! `frontend` and `typecheck` come after `backend` (the seed's order: the frontend is built against the
 //! backend). Targets select tasks; a selected task pulls in its dependencies.
@@ -34,7 +36,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
   /// A target that names no task.
-  #[error("unknown target `{0}`: expected one of all, frontend, backend, typecheck (or the names of their tasks)")]
+  #[error("unknown target `{0}`: expected one of all, frontend, backend, typecheck, ai, docker (or the names of their tasks)")]
   UnknownTarget(String),
   /// A target whose config section is missing.
   #[error("target `{target}` needs a `{section}` section in the config: {fix}")]
@@ -166,6 +168,9 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
   if has_backend {
     tasks.push(Task { name: "backend".into(), deps: vec![], phase: "parallel-builds".into() });
   }
+  if cfg.ai.is_some() {
+    tasks.push(Task { name: "ai-models".into(), deps: vec![], phase: "parallel-builds".into() });
+  }
   if cfg.frontend.is_some() {
     let deps: Vec<String> = if has_backend { vec!["backend".into()] } else { vec![] };
     if facts.typecheck {
@@ -176,6 +181,14 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
       });
     }
     tasks.push(Task { name: "frontend".into(), deps, phase: "frontend-build".into() });
+  }
+  if cfg.docker.is_some() && has_backend {
+    let deps: Vec<String> = ["backend", "ai-models", "frontend"]
+      .iter()
+      .filter(|d| tasks.iter().any(|t| t.name == **d))
+      .map(|d| d.to_string())
+      .collect();
+    tasks.push(Task { name: "docker".into(), deps, phase: "containerization".into() });
   }
   Plan::new(tasks)
 }
@@ -195,16 +208,14 @@ pub fn plan_for_targets(
     let (section, fix): (&'static str, &'static str) = match t.as_str() {
       "frontend" | "web" | "typecheck" => ("frontend", "add `frontend: { root: 'apps/web' }`"),
       "backend" | "api" => ("backend", "add `backend: { root: 'apps/api' }`"),
-      "ai" | "ai-models" | "docker" => {
-        return Err(PlanError::UnknownTarget(format!(
-          "{t}` (the {t} builder is not part of this version; it is tracked as its own issue"
-        )))
-      }
+      "ai" | "ai-models" => ("ai", "add `ai: { providers: { ollama: { models: ['llama3.2'] } } }`"),
+      "docker" => ("docker", "add `docker: {}` (it also needs a `backend` section)"),
       _ => return Err(PlanError::UnknownTarget(t.clone())),
     };
     let name = match t.as_str() {
       "web" => "frontend",
       "api" => "backend",
+      "ai" => "ai-models",
       other => other,
     };
     if full.get(name).is_none() {

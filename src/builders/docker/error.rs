@@ -1,0 +1,113 @@
+//! Errors of the Docker builder, each with a stable code and a hint on what to do.
+
+use std::path::PathBuf;
+
+/// Docker builder error.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+  /// No Docker engine reachable.
+  #[error(
+    "DOCKER_UNAVAILABLE: no Docker engine at {endpoint}: {reason}. Start it (e.g. `dockerd --host unix:///var/run/docker.sock` \
+     as root, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine; set docker.build: false to only \
+     generate the files"
+  )]
+  Unavailable {
+    /// Socket or URL that was tried.
+    endpoint: String,
+    /// What failed.
+    reason: String,
+  },
+  /// The image build failed.
+  #[error("image build of {image} failed at {step}: {message}\n--- last build output ---\n{}", last_lines.join("\n"))]
+  BuildFailed {
+    /// Image being built.
+    image: String,
+    /// The failing step (`Step 3/9 : RUN npm ci`), or `(before the first step)`.
+    step: String,
+    /// The engine's error message.
+    message: String,
+    /// The last lines of the build log.
+    last_lines: Vec<String>,
+  },
+  /// The registry rejected the credentials.
+  #[error(
+    "registry authentication failed for {registry} (user from ${username_env}): {message}. Check ${username_env} and ${password_env}"
+  )]
+  RegistryAuth {
+    /// Registry host.
+    registry: String,
+    /// Env var with the user name.
+    username_env: String,
+    /// Env var with the password.
+    password_env: String,
+    /// Registry message.
+    message: String,
+  },
+  /// A credentials environment variable is not set.
+  #[error(
+    "environment variable {var} is not set: it must hold the {what} for registry {registry}"
+  )]
+  MissingCredential {
+    /// Variable name.
+    var: String,
+    /// `user name` or `password`.
+    what: &'static str,
+    /// Registry host.
+    registry: String,
+  },
+  /// Pushing failed for another reason.
+  #[error("push of {image} failed: {message}")]
+  PushFailed {
+    /// Image reference.
+    image: String,
+    /// Engine/registry message.
+    message: String,
+  },
+  /// Another Engine API call failed.
+  #[error("Docker engine call `{call}` failed: {message}")]
+  Engine {
+    /// The API call (e.g. `inspect_image farm:1.0`).
+    call: String,
+    /// Error text.
+    message: String,
+  },
+  /// Reading the build context failed.
+  #[error("cannot read build context file {path}: {source}")]
+  Context {
+    /// File or directory.
+    path: PathBuf,
+    /// I/O error.
+    #[source]
+    source: std::io::Error,
+  },
+  /// A `.dockerignore` pattern is invalid.
+  #[error("invalid .dockerignore pattern `{pattern}` in {file}: {message}")]
+  IgnorePattern {
+    /// The pattern.
+    pattern: String,
+    /// The file holding it.
+    file: String,
+    /// Why it is invalid.
+    message: String,
+  },
+  /// Writing generated files failed.
+  #[error(transparent)]
+  Write(#[from] crate::deploy::files::WriteError),
+}
+
+impl DockerError {
+  /// Stable machine-readable code.
+  pub fn code(&self) -> &'static str {
+    match self {
+      DockerError::Unavailable { .. } => "DOCKER_UNAVAILABLE",
+      DockerError::BuildFailed { .. } => "DOCKER_BUILD_FAILED",
+      DockerError::RegistryAuth { .. } => "DOCKER_REGISTRY_AUTH",
+      DockerError::MissingCredential { .. } => "DOCKER_MISSING_CREDENTIAL",
+      DockerError::PushFailed { .. } => "DOCKER_PUSH_FAILED",
+      DockerError::Engine { .. } => "DOCKER_ENGINE_ERROR",
+      DockerError::Context { .. } => "DOCKER_CONTEXT_ERROR",
+      DockerError::IgnorePattern { .. } => "DOCKER_IGNORE_PATTERN",
+      DockerError::Write(_) => "DOCKER_WRITE_FAILED",
+    }
+  }
+}

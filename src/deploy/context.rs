@@ -1,0 +1,288 @@
+//! The input of every generator: a fully resolved description of the app to containerise.
+
+use super::env::EnvVar;
+
+/// Everything the generators need, already resolved (no defaults are applied downstream).
+///
+/// Paths ending in `_rel` are relative, `/`-separated, without a leading `./`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployContext {
+  /// Docker-safe app name (`[a-z0-9][a-z0-9_.-]*`), used for image, service and resource names.
+  pub app_name: String,
+  /// Image tag for this build, e.g. `1.2.0`.
+  pub version: String,
+  /// Build environment written as `FARM_ENV` (e.g. `production`).
+  pub environment: String,
+  /// The output directory relative to the build context (the project root), e.g. `dist/docker`.
+  /// Generated files are written there; the build context is the project root.
+  pub output_rel: String,
+  /// The React/Vite frontend, when the project has one.
+  pub frontend: Option<FrontendSpec>,
+  /// The FastAPI backend.
+  pub api: ApiSpec,
+  /// Resolved base images (with explicit tags).
+  pub images: BaseImages,
+  /// Port the API listens on inside the container.
+  pub port: u16,
+  /// HTTP path answering 200 when the API is healthy, e.g. `/health`.
+  pub health_path: String,
+  /// Ollama service, when AI with Ollama is enabled.
+  pub ollama: Option<OllamaSpec>,
+  /// MongoDB service settings.
+  pub mongo: MongoSpec,
+  /// App environment, already classified into plain values and secret references.
+  pub env: Vec<EnvVar>,
+  /// Kubernetes resource requests/limits per service.
+  pub resources: Resources,
+  /// Registry the images are pushed to (image names are prefixed with it), if any.
+  pub registry: Option<RegistryRef>,
+  /// Number of app replicas in Kubernetes.
+  pub replicas: u32,
+}
+
+/// The frontend package that the Node stage builds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontendSpec {
+  /// Directory of the frontend `package.json`, e.g. `apps/web`.
+  pub dir_rel: String,
+  /// Build output relative to `dir_rel`, e.g. `dist`.
+  pub dist_rel: String,
+  /// Lock file name inside `dir_rel` (`package-lock.json`, `pnpm-lock.yaml`, `yarn.lock`), if any.
+  pub lockfile: Option<String>,
+  /// npm script that builds the frontend, e.g. `build`.
+  pub build_script: String,
+}
+
+/// The FastAPI backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSpec {
+  /// Directory of the API sources, e.g. `apps/api`; copied to `/app/api`.
+  pub dir_rel: String,
+  /// ASGI app import string relative to `dir_rel`, e.g. `main:app` or `src.main:app`.
+  pub app: String,
+  /// Requirements file relative to `dir_rel` (e.g. `requirements.txt`), if any.
+  pub requirements_rel: Option<String>,
+}
+
+/// Base images with explicit tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseImages {
+  /// Node image for the frontend build stage, e.g. `node:22-slim`.
+  pub node: String,
+  /// Python image for the backend stages, e.g. `python:3.11-slim`.
+  pub python: String,
+  /// Ollama image, e.g. `ollama/ollama:0.12.0`.
+  pub ollama: String,
+}
+
+/// Ollama service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OllamaSpec {
+  /// All models the app uses (e.g. `llama3.1:8b`).
+  pub models: Vec<String>,
+  /// An Ollama model store (`manifests/`, `blobs/`) exported by the AI task, relative to the build
+  /// context; copied into the image when present.
+  pub exported_models_rel: Option<String>,
+  /// Models not in the export: pulled while the image is built.
+  pub pull_models: Vec<String>,
+}
+
+/// MongoDB service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MongoSpec {
+  /// Image, e.g. `mongo:7`.
+  pub image: String,
+  /// Database name used in the app's `MONGODB_URL`.
+  pub database: String,
+  /// Environment variable holding the root user name (read at deploy time).
+  pub username_env: String,
+  /// Environment variable holding the root password (read at deploy time; never written).
+  pub password_env: String,
+  /// PersistentVolumeClaim size in Kubernetes, e.g. `5Gi`.
+  pub storage: String,
+}
+
+/// Kubernetes requests/limits of one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSpec {
+  /// CPU request, e.g. `250m`.
+  pub cpu_request: String,
+  /// CPU limit, e.g. `1`.
+  pub cpu_limit: String,
+  /// Memory request, e.g. `256Mi`.
+  pub memory_request: String,
+  /// Memory limit, e.g. `512Mi`.
+  pub memory_limit: String,
+}
+
+/// Requests/limits per service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resources {
+  /// The app container.
+  pub app: ResourceSpec,
+  /// The MongoDB container.
+  pub mongodb: ResourceSpec,
+  /// The Ollama container.
+  pub ollama: ResourceSpec,
+}
+
+/// Where images are pushed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryRef {
+  /// Registry host and optional port, e.g. `127.0.0.1:5000` or `ghcr.io`.
+  pub url: String,
+  /// Optional namespace, e.g. `my-org`.
+  pub namespace: Option<String>,
+  /// Environment variable with the registry user name (for deploy scripts).
+  pub username_env: String,
+  /// Environment variable with the registry password (for deploy scripts).
+  pub password_env: String,
+}
+
+impl DeployContext {
+  /// Repository (image name without tag) of the app image or of a suffixed companion image
+  /// (`-ollama`), prefixed with the registry when one is configured.
+  pub fn repository(&self, suffix: &str) -> String {
+    let name = format!("{}{}", self.app_name, suffix);
+    match &self.registry {
+      Some(reg) => match &reg.namespace {
+        Some(ns) if !ns.is_empty() => format!("{}/{}/{}", reg.url, ns, name),
+        _ => format!("{}/{}", reg.url, name),
+      },
+      None => name,
+    }
+  }
+
+  /// `repository(suffix):version`.
+  pub fn image_ref(&self, suffix: &str) -> String {
+    format!("{}:{}", self.repository(suffix), self.version)
+  }
+
+  /// Output directory path of a generated file, relative to the build context.
+  pub fn out_path(&self, file: &str) -> String {
+    if self.output_rel.is_empty() || self.output_rel == "." {
+      file.to_string()
+    } else {
+      format!("{}/{}", self.output_rel.trim_end_matches('/'), file)
+    }
+  }
+
+  /// Relative path from the output directory back to the build context (e.g. `../..`).
+  pub fn context_from_output(&self) -> String {
+    let depth = self.output_rel.split('/').filter(|c| !c.is_empty() && *c != ".").count();
+    if depth == 0 {
+      ".".to_string()
+    } else {
+      vec![".."; depth].join("/")
+    }
+  }
+
+  /// `mongodb://` URL of the MongoDB service at `host`, with `${user}`/`${password}` written by
+  /// `var` (e.g. `|v| format!("${{{v}}}")` for compose, `|v| format!("$({v})")` for Kubernetes).
+  pub fn mongo_url(&self, host: &str, var: impl Fn(&str) -> String) -> String {
+    format!(
+      "mongodb://{}:{}@{host}:27017/{}?authSource=admin",
+      var(&self.mongo.username_env),
+      var(&self.mongo.password_env),
+      self.mongo.database
+    )
+  }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+  use super::super::env::EnvValue;
+  use super::*;
+
+  /// A context used by the generator tests.
+  pub fn sample() -> DeployContext {
+    DeployContext {
+      app_name: "farm-demo".into(),
+      version: "1.2.0".into(),
+      environment: "production".into(),
+      output_rel: "dist/docker".into(),
+      frontend: Some(FrontendSpec {
+        dir_rel: "apps/web".into(),
+        dist_rel: "dist".into(),
+        lockfile: Some("package-lock.json".into()),
+        build_script: "build".into(),
+      }),
+      api: ApiSpec {
+        dir_rel: "apps/api".into(),
+        app: "main:app".into(),
+        requirements_rel: Some("requirements.txt".into()),
+      },
+      images: BaseImages {
+        node: "node:22-slim".into(),
+        python: "python:3.11-slim".into(),
+        ollama: "ollama/ollama:0.12.0".into(),
+      },
+      port: 8000,
+      health_path: "/health".into(),
+      ollama: Some(OllamaSpec {
+        models: vec!["llama3.1:8b".into(), "nomic-embed-text".into()],
+        exported_models_rel: Some("dist/ai-models/exported".into()),
+        pull_models: vec!["nomic-embed-text".into()],
+      }),
+      mongo: MongoSpec {
+        image: "mongo:7".into(),
+        database: "farm_demo".into(),
+        username_env: "MONGO_USERNAME".into(),
+        password_env: "MONGO_PASSWORD".into(),
+        storage: "5Gi".into(),
+      },
+      env: vec![
+        EnvVar { name: "LOG_LEVEL".into(), value: EnvValue::Plain("info".into()) },
+        EnvVar {
+          name: "OPENAI_API_KEY".into(),
+          value: EnvValue::Secret { var: "OPENAI_API_KEY".into() },
+        },
+      ],
+      resources: Resources {
+        app: ResourceSpec {
+          cpu_request: "250m".into(),
+          cpu_limit: "1".into(),
+          memory_request: "256Mi".into(),
+          memory_limit: "512Mi".into(),
+        },
+        mongodb: ResourceSpec {
+          cpu_request: "250m".into(),
+          cpu_limit: "1".into(),
+          memory_request: "512Mi".into(),
+          memory_limit: "1Gi".into(),
+        },
+        ollama: ResourceSpec {
+          cpu_request: "1".into(),
+          cpu_limit: "4".into(),
+          memory_request: "4Gi".into(),
+          memory_limit: "8Gi".into(),
+        },
+      },
+      registry: Some(RegistryRef {
+        url: "127.0.0.1:5000".into(),
+        namespace: Some("farm".into()),
+        username_env: "FARM_REGISTRY_USER".into(),
+        password_env: "FARM_REGISTRY_PASSWORD".into(),
+      }),
+      replicas: 2,
+    }
+  }
+
+  #[test]
+  fn image_names_and_paths() {
+    let mut c = sample();
+    assert_eq!(c.image_ref(""), "127.0.0.1:5000/farm/farm-demo:1.2.0");
+    assert_eq!(c.image_ref("-ollama"), "127.0.0.1:5000/farm/farm-demo-ollama:1.2.0");
+    assert_eq!(c.out_path("Dockerfile"), "dist/docker/Dockerfile");
+    assert_eq!(c.context_from_output(), "../..");
+    c.registry = None;
+    c.output_rel = ".".into();
+    assert_eq!(c.image_ref(""), "farm-demo:1.2.0");
+    assert_eq!(c.out_path("Dockerfile"), "Dockerfile");
+    assert_eq!(c.context_from_output(), ".");
+    assert_eq!(
+      c.mongo_url("mongodb", |v| format!("$({v})")),
+      "mongodb://$(MONGO_USERNAME):$(MONGO_PASSWORD)@mongodb:27017/farm_demo?authSource=admin"
+    );
+  }
+}
