@@ -67,7 +67,13 @@ test('farm build on the example app: real outputs, manifest that matches the dis
   const m = JSON.parse(readFileSync(path.join(dir, 'dist/build-manifest.json'), 'utf8'));
   assert.equal(m.success, true);
   assert.equal(m.environment, 'production');
-  assert.deepEqual(m.artifacts.map((a) => a.type).sort(), ['backend-source', 'frontend-bundle']);
+  const types = new Set(m.artifacts.map((a) => a.type));
+  for (const t of ['backend-source', 'frontend-bundle', 'ai-deployment-config', 'ollama-pull-script', 'docker-dockerfile', 'docker-compose', 'docker-k8s', 'docker-script']) {
+    assert.ok(types.has(t), `artifact ${t} in ${[...types]}`);
+  }
+  for (const f of ['Dockerfile', 'Dockerfile.dev', 'Dockerfile.ollama', '.dockerignore', 'docker-compose.yml', 'k8s-manifests.yaml', 'deploy/deploy-compose.sh', 'deploy/deploy-k8s.sh', 'ai-config.json', 'ai/scripts/pull-models.sh']) {
+    assert.ok(existsSync(path.join(dir, 'dist', f)), `dist/${f}`);
+  }
   for (const a of m.artifacts) {
     const actual = artifactHash(path.join(dir, a.path));
     assert.equal(a.size, actual.size, `${a.path} size`);
@@ -167,4 +173,37 @@ test('Ctrl-C (SIGINT) during a build: cancelled, exit 1, no Vite process left', 
   await sleep(300);
   const left = [...processesMatching(dir), ...processesIn(dir)];
   assert.deepEqual(left, [], `processes left in ${dir}`);
+});
+
+test('secrets in the config never land in any artifact', () => {
+  const dir = copyExample();
+  const secrets = ['sk-live-SECRET-openai-4242', 'tok-SECRET-docker-777', 'pw-SECRET-feature-31337'];
+  writeFileSync(
+    path.join(dir, 'farm.config.ts'),
+    `export default {
+      appName: 'farm-app', version: '1.0.0',
+      frontend: { root: 'apps/web', typecheck: false },
+      backend: { root: 'apps/api' },
+      ai: {
+        providers: { ollama: { models: ['llama3.2'], timeoutMs: 500, retries: 0 }, openai: { enabled: true, apiKey: '${secrets[0]}', models: ['gpt-4o-mini'] } },
+        features: { search: { password: '${secrets[2]}' } },
+      },
+      docker: { build: false, generateK8s: true, environment: { API_TOKEN: '${secrets[1]}', LOG_LEVEL: 'info' } },
+    };\n`,
+  );
+  writeFileSync(path.join(dir, 'apps/api/.env'), `OPENAI_API_KEY=${secrets[0]}\n`);
+  const r = farm(dir, 'build', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  for (const s of secrets) assert.ok(!r.stdout.includes(s), `BuildResult holds ${s}`);
+  const files = walk(path.join(dir, 'dist'));
+  assert.ok(files.length > 20);
+  for (const f of files) {
+    const text = readFileSync(path.join(dir, 'dist', f), 'latin1');
+    for (const s of secrets) assert.ok(!text.includes(s), `dist/${f} holds ${s}`);
+  }
+  assert.ok(!files.some((f) => /(^|\/)\.env$/.test(f)), '.env is not copied');
+  const compose = readFileSync(path.join(dir, 'dist/docker-compose.yml'), 'utf8');
+  assert.match(compose, /API_TOKEN.*\$\{API_TOKEN/, 'the secret is an env reference');
+  assert.match(compose, /LOG_LEVEL.*info/, 'a plain value stays a value');
+  assert.match(readFileSync(path.join(dir, 'dist/ai-config.json'), 'utf8'), /\$\{FARM_OPENAI_API_KEY\}/);
 });

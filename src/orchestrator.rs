@@ -340,6 +340,8 @@ impl Orchestrator {
       mut warnings,
       tools,
     } = a;
+    // Task warnings were already sent as events while the tasks ran; only new ones are sent below.
+    let already_sent = warnings.len();
     let t2 = Instant::now();
     events.emit(EventKind::PhaseStarted, Some("post-build"), None, None);
     let artifacts: Vec<Artifact> = reports
@@ -426,7 +428,7 @@ impl Orchestrator {
     }
     events.emit(EventKind::PhaseFinished, Some("post-build"), None, Some(ms(t2)));
     metrics.total_ms = ms(started);
-    for w in &warnings {
+    for w in &warnings[already_sent..] {
       events.warn(None, w.clone());
     }
     BuildResult {
@@ -505,7 +507,11 @@ impl TaskRunner for Runner<'_> {
         node: self.node,
         tools: self.tools,
       };
-      builder.build(&ctx).await
+      let outcome = builder.build(&ctx).await?;
+      for w in &outcome.warnings {
+        self.events.warn(Some(&task.name), w.clone());
+      }
+      Ok(outcome)
     })
   }
 

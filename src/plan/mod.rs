@@ -183,7 +183,7 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
     tasks.push(Task { name: "frontend".into(), deps, phase: "frontend-build".into() });
   }
   if cfg.docker.is_some() && has_backend {
-    let deps: Vec<String> = ["backend", "ai-models", "frontend"]
+    let deps: Vec<String> = ["backend", "ai-models", "typecheck", "frontend"]
       .iter()
       .filter(|d| tasks.iter().any(|t| t.name == **d))
       .map(|d| d.to_string())

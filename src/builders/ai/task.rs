@@ -29,7 +29,8 @@ impl Builder for AiModelsBuilder {
         ollama_models_dir: None,
       };
       let log = |e: AiEvent| match e {
-        AiEvent::Log { level: LogLevel::Warn, message } => ctx.events.warn(Some(ctx.task), message),
+        // Warnings come back in `out.warnings`; the runner reports those once.
+        AiEvent::Log { level: LogLevel::Warn, .. } => {}
         AiEvent::Log { message, .. } => ctx.log(&message),
         AiEvent::PullProgress { model, status, total, completed, .. } => match (completed, total) {
           (Some(c), Some(t)) if t > 0 => {
