@@ -157,6 +157,12 @@ export interface FarmPluginHooks {
   onTaskEnd?: (task: any) => Promise<void>
 }
 
+/**
+ * Generates TypeScript types (openapi-typescript 7's shape: `paths`, `components`, `operations`)
+ * from an OpenAPI 3.0/3.1 document. Throws `TYPEGEN_ERROR` naming the JSON pointer of a bad part.
+ */
+export declare function generateTypes(openapi: any): string
+
 /** Where the project is. */
 export interface OrchestratorOptions {
   /** The project root. Default: the current directory. */

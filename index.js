@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BuildOrchestrator = nativeBinding.BuildOrchestrator
+module.exports.generateTypes = nativeBinding.generateTypes
 module.exports.validateConfig = nativeBinding.validateConfig
 module.exports.version = nativeBinding.version

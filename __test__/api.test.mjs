@@ -54,7 +54,7 @@ test('events arrive in batches; plugin hooks are awaited in order with their arg
     },
   };
   const batches = [];
-  const orch = new BuildOrchestrator({ appName: 'hooks', backend: { root: 'api' }, frontend: { root: 'web', typecheck: false } }, { root });
+  const orch = new BuildOrchestrator({ appName: 'hooks', backend: { root: 'api', generateTypes: false }, frontend: { root: 'web', typecheck: false } }, { root });
   let frontendReq;
   const r = await orch.build(undefined, {
     plugins: [plugin],
@@ -168,7 +168,7 @@ test('AbortSignal stops a running JS task through cancelFrontend', async () => {
 
 test('a failing task: success false, TASK_FAILED, dependents skipped with the cause', async () => {
   const root = project({ 'api/main.py': 'def broken(:\n', 'web/index.html': '<!doctype html>' });
-  const orch = new BuildOrchestrator({ appName: 'fail', backend: { root: 'api' }, frontend: { root: 'web', typecheck: false } }, { root });
+  const orch = new BuildOrchestrator({ appName: 'fail', backend: { root: 'api', generateTypes: false }, frontend: { root: 'web', typecheck: false } }, { root });
   let ran = false;
   const r = await orch.build(undefined, { frontendRunner: async () => { ran = true; return {}; } });
   assert.equal(r.success, false);
@@ -192,11 +192,11 @@ test('a failing task: success false, TASK_FAILED, dependents skipped with the ca
 test('--target selects tasks and pulls in dependencies; unknown targets are CONFIG_INVALID', () => {
   const root = project({ 'web/tsconfig.json': '{}' });
   const orch = new BuildOrchestrator({ appName: 'plan', backend: { root: 'api' }, frontend: { root: 'web' } }, { root });
-  assert.deepEqual(orch.plan().map((t) => t.name), ['backend', 'typecheck', 'frontend']);
-  assert.deepEqual(orch.plan(['frontend']).map((t) => t.name), ['backend', 'frontend']);
+  assert.deepEqual(orch.plan().map((t) => t.name), ['backend', 'types', 'typecheck', 'frontend']);
+  assert.deepEqual(orch.plan(['frontend']).map((t) => t.name), ['backend', 'types', 'frontend']);
   assert.deepEqual(orch.plan(['backend']).map((t) => t.name), ['backend']);
   assert.throws(() => orch.plan(['nope']), (e) => e.code === 'CONFIG_INVALID' && /unknown target `nope`/.test(e.message));
-  assert.throws(() => orch.plan(['docker']), (e) => e.code === 'CONFIG_INVALID' && /docker/.test(e.message));
+  assert.throws(() => orch.plan(['docker']), (e) => e.code === 'CONFIG_INVALID' && /needs a `docker` section/.test(e.message));
 });
 
 // Each malformed config must be rejected with CONFIG_INVALID and a message naming the key.

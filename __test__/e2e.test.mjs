@@ -27,8 +27,15 @@ function artifactHash(abs) {
   return { size, hash: `sha256:${sha(listing)}` };
 }
 
+/** sha256 of every file under `dir` (relative path → hash). */
+function snapshot(dir) {
+  return Object.fromEntries(walk(dir).map((f) => [f, sha(readFileSync(path.join(dir, f)))]));
+}
+
 test('farm build on the example app: real outputs, manifest that matches the disk', () => {
   const dir = copyExample();
+  const typesFile = 'web/src/types/api.ts';
+  const before = snapshot(path.join(dir, 'apps'));
   const r = farm(dir, 'build');
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /✓ backend/);
@@ -79,6 +86,24 @@ test('farm build on the example app: real outputs, manifest that matches the dis
     assert.equal(a.size, actual.size, `${a.path} size`);
     assert.equal(a.hash, actual.hash, `${a.path} hash`);
   }
+  // user sources are byte-identical after the build (the generated types file is the one declared output)
+  const after = snapshot(path.join(dir, 'apps'));
+  delete before[typesFile];
+  delete after[typesFile];
+  assert.deepEqual(after, before);
+  // openapi.json has every route; the generated types match openapi-typescript 7 on it
+  const openapi = JSON.parse(readFileSync(path.join(dir, 'dist/openapi.json'), 'utf8'));
+  for (const route of ['/health', '/api/users', '/api/users/{user_id}', '/api/items', '/api/ai/chat', '/api/ai/models']) {
+    assert.ok(openapi.paths[route], `route ${route} in openapi.json`);
+  }
+  const oa = m.artifacts.find((a) => a.type === 'openapi-schema');
+  assert.equal(oa.metadata.endpoints, Object.values(openapi.paths).reduce((n, p) => n + Object.keys(p).length, 0));
+  assert.ok(oa.metadata.models >= 5);
+  const ref = path.join(dir, 'ref-api.ts');
+  const ots = spawnSync(process.execPath, [path.join(FARM, '../../node_modules/openapi-typescript/bin/cli.js'), path.join(dir, 'dist/openapi.json'), '-o', ref], { encoding: 'utf8' });
+  assert.equal(ots.status, 0, ots.stderr);
+  const body = (t) => t.slice(t.indexOf(' */\n\n') + 5);
+  assert.equal(body(readFileSync(path.join(dir, 'apps', typesFile), 'utf8')), body(readFileSync(ref, 'utf8')));
   assert.ok(m.toolVersions.node && m.toolVersions.python && m.toolVersions.vite && m.toolVersions['@farm/build-native']);
   assert.ok(m.metrics.peakRssBytes > 0 && m.metrics.phases.build > 0);
 });
@@ -89,7 +114,7 @@ test('farm build --dev: source maps; --json prints the BuildResult', () => {
   assert.equal(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout);
   assert.equal(result.success, true);
-  assert.deepEqual(result.tasks.map((t) => t.name), ['backend', 'frontend']);
+  assert.deepEqual(result.tasks.map((t) => t.name), ['backend', 'types', 'frontend']);
   assert.ok(walk(path.join(dir, 'dist/web')).some((f) => f.endsWith('.js.map')), 'source maps in development');
 });
 
@@ -134,7 +159,8 @@ test('a broken Python file fails the build with exit 1 and Python\'s message', (
   assert.match(r.stderr, /backend failed/);
   assert.match(r.stderr, /users\.py/);
   assert.match(r.stderr, /SyntaxError/);
-  assert.match(r.stdout, /frontend skipped: dependency `backend` failed/);
+  assert.match(r.stdout, /types skipped: dependency `backend` failed/);
+  assert.match(r.stdout, /frontend skipped: dependency `types` did not run/);
 });
 
 test('CLI: help, usage errors and config errors have their exit codes', () => {

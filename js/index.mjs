@@ -7,7 +7,7 @@ import { createViteRunner } from './vite-runner.mjs';
 const require = createRequire(import.meta.url);
 const native = require('../index.js');
 
-export const { validateConfig, version } = native;
+export const { validateConfig, version, generateTypes } = native;
 export { ConfigError, loadConfig, splitConfig };
 
 /** Identity helper that gives `farm.config.ts` editor support. */

@@ -14,6 +14,7 @@ pub mod orchestrator;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod typegen;
 
 #[cfg(feature = "node-addon")]
 mod napi;

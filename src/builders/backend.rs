@@ -126,7 +126,10 @@ pub fn python_for(root: &Path, be: &BackendConfig) -> String {
   "python3".into()
 }
 
-async fn python_version(python: &str, ctx: &TaskContext<'_>) -> Result<String, TaskError> {
+pub(crate) async fn python_version(
+  python: &str,
+  ctx: &TaskContext<'_>,
+) -> Result<String, TaskError> {
   let out = Cmd::new(python)
     .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
     .capture_stdout()

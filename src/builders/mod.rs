@@ -9,6 +9,7 @@ pub mod docker;
 pub mod frontend;
 pub mod staging;
 pub mod typecheck;
+pub mod types;
 
 use crate::config::FarmConfig;
 use crate::run::events::Emitter;
@@ -147,6 +148,7 @@ pub fn builder_for(task: &str) -> Option<&'static dyn Builder> {
     "frontend" => Some(&frontend::FrontendBuilder),
     "typecheck" => Some(&typecheck::TypecheckBuilder),
     "ai-models" => Some(&ai::AiModelsBuilder),
+    "types" => Some(&types::TypesBuilder),
     "docker" => Some(&docker::DockerBuilder),
     _ => None,
   }

@@ -147,6 +147,12 @@ pub struct BackendConfig {
   /// The ASGI app as `module:attribute`, relative to `root`. Default `"main:app"`.
   #[serde(default = "default_api_app")]
   pub app: String,
+  /// Generate TypeScript types from the app's OpenAPI document (the `types` task, between backend
+  /// and frontend). Default: `true` when there is a `frontend` section.
+  pub generate_types: Option<bool>,
+  /// Where the generated types go, relative to the project root.
+  /// Default: `<frontend.root>/src/types/api.ts`.
+  pub types_file: Option<String>,
   /// Extra globs (relative to `root`) left out of the output copy, on top of the built-in ones
   /// (`__pycache__`, `.pytest_cache`, `tests/`, `test_*.py`, `*_test.py`, `conftest.py`, venvs, `.env*`).
   #[serde(default)]
@@ -367,6 +373,16 @@ impl FarmConfig {
           format!("{:?} is not `module:attribute`", be.app),
           "write it like uvicorn does, e.g. \"main:app\" or \"app.main:app\"",
         ));
+      }
+      if let Some(t) = &be.types_file {
+        check_relative(t, "backend.typesFile", file)?;
+        if !t.ends_with(".ts") {
+          return Err(err(
+            "backend.typesFile",
+            format!("{t:?} is not a .ts file"),
+            "use a path like \"apps/web/src/types/api.ts\"",
+          ));
+        }
       }
       if let Some(py) = &be.python {
         if py.trim().is_empty() {

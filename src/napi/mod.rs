@@ -426,3 +426,11 @@ pub fn validate_config(
     .map_err(|e| napi::Error::new(Code("CONFIG_INVALID".into()), e.to_string()))?;
   serde_json::to_value(cfg).map_err(|e| napi::Error::new(Code("IO_ERROR".into()), e.to_string()))
 }
+
+/// Generates TypeScript types (openapi-typescript 7's shape: `paths`, `components`, `operations`)
+/// from an OpenAPI 3.0/3.1 document. Throws `TYPEGEN_ERROR` naming the JSON pointer of a bad part.
+#[napi]
+pub fn generate_types(openapi: serde_json::Value) -> napi::Result<String, Code> {
+  crate::typegen::generate(&openapi, &crate::typegen::GenerateOptions::default())
+    .map_err(|e| napi::Error::new(Code("TYPEGEN_ERROR".into()), e.to_string()))
+}

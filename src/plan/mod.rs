@@ -3,6 +3,7 @@
 //! The seed's order is `backend ∥ ai-models → frontend → docker`. Here the tasks this version builds:
 //!
 //! - `backend`: filtered copy of the API plus bytecode (`compileall`).
+//! - `types`: OpenAPI export of the FastAPI app and native TypeScript generation (keys the frontend).
 //! - `typecheck`: `tsc --noEmit` on the frontend, in parallel with the Vite build.
 //! - `frontend`: the Vite build.
 //! - `docker`: Dockerfiles, compose, Kubernetes, deploy scripts; images through the Engine API.
@@ -36,7 +37,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
   /// A target that names no task.
-  #[error("unknown target `{0}`: expected one of all, frontend, backend, typecheck, ai, docker (or the names of their tasks)")]
+  #[error("unknown target `{0}`: expected one of all, frontend, backend, types, typecheck, ai, docker (or the names of their tasks)")]
   UnknownTarget(String),
   /// A target whose config section is missing.
   #[error("target `{target}` needs a `{section}` section in the config: {fix}")]
@@ -171,8 +172,23 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
   if cfg.ai.is_some() {
     tasks.push(Task { name: "ai-models".into(), deps: vec![], phase: "parallel-builds".into() });
   }
+  let types =
+    cfg.backend.as_ref().is_some_and(|b| b.generate_types.unwrap_or(cfg.frontend.is_some()));
+  if types {
+    tasks.push(Task {
+      name: "types".into(),
+      deps: vec!["backend".into()],
+      phase: "codegen".into(),
+    });
+  }
   if cfg.frontend.is_some() {
-    let deps: Vec<String> = if has_backend { vec!["backend".into()] } else { vec![] };
+    let deps: Vec<String> = if types {
+      vec!["types".into()]
+    } else if has_backend {
+      vec!["backend".into()]
+    } else {
+      vec![]
+    };
     if facts.typecheck {
       tasks.push(Task {
         name: "typecheck".into(),
@@ -207,7 +223,7 @@ pub fn plan_for_targets(
   for t in targets {
     let (section, fix): (&'static str, &'static str) = match t.as_str() {
       "frontend" | "web" | "typecheck" => ("frontend", "add `frontend: { root: 'apps/web' }`"),
-      "backend" | "api" => ("backend", "add `backend: { root: 'apps/api' }`"),
+      "backend" | "api" | "types" => ("backend", "add `backend: { root: 'apps/api' }`"),
       "ai" | "ai-models" => ("ai", "add `ai: { providers: { ollama: { models: ['llama3.2'] } } }`"),
       "docker" => ("docker", "add `docker: {}` (it also needs a `backend` section)"),
       _ => return Err(PlanError::UnknownTarget(t.clone())),
@@ -248,14 +264,15 @@ mod tests {
   #[test]
   fn seed_order_backend_then_frontend() {
     let p = full_plan(&cfg(), PlanFacts { typecheck: true }).unwrap();
-    assert_eq!(names(&p), ["backend", "typecheck", "frontend"]);
-    assert_eq!(p.get("frontend").unwrap().deps, ["backend"]);
+    assert_eq!(names(&p), ["backend", "types", "typecheck", "frontend"]);
+    assert_eq!(p.get("types").unwrap().deps, ["backend"]);
+    assert_eq!(p.get("frontend").unwrap().deps, ["types"]);
   }
 
   #[test]
   fn target_pulls_in_dependencies() {
     let p = plan_for_targets(&cfg(), PlanFacts { typecheck: true }, &["frontend".into()]).unwrap();
-    assert_eq!(names(&p), ["backend", "frontend"]);
+    assert_eq!(names(&p), ["backend", "types", "frontend"]);
     let p = plan_for_targets(&cfg(), PlanFacts::default(), &["backend".into()]).unwrap();
     assert_eq!(names(&p), ["backend"]);
   }

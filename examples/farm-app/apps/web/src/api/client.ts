@@ -1,16 +1,20 @@
 // Typed client for the FastAPI backend (apps/api). In dev, Vite proxies /api to http://127.0.0.1:8000.
 
-export type UserRole = 'admin' | 'member' | 'viewer';
+import type { components } from '../types/api';
 
-export interface User {
-  id: number;
-  name: string;
-  email: string;
-  role: UserRole;
-  bio: string | null;
-  created_at: string;
-}
+// Response models come from the backend's OpenAPI document: `farm build` regenerates
+// ../types/api.ts from the FastAPI app, so a backend change that breaks this client fails the build.
+type Schemas = components['schemas'];
+export type User = Schemas['User'];
+export type UserRole = User['role'];
+export type Item = Schemas['Item'];
+export type ItemStatus = Item['status'];
+export type Dimensions = Schemas['Dimensions'];
+export type ChatMessage = Schemas['ChatMessage'];
+export type ChatResponse = Schemas['ChatResponse'];
+export type ModelInfo = Schemas['ModelInfo'];
 
+// Request bodies: fields with a server-side default stay optional here.
 export interface UserCreate {
   name: string;
   email: string;
@@ -18,48 +22,10 @@ export interface UserCreate {
   bio?: string | null;
 }
 
-export type ItemStatus = 'draft' | 'available' | 'sold_out' | 'archived';
-
-export interface Dimensions {
-  width_cm: number;
-  height_cm: number;
-  depth_cm: number;
-}
-
-export interface Item {
-  id: number;
-  name: string;
-  description: string | null;
-  price: number;
-  status: ItemStatus;
-  owner_id: number | null;
-  dimensions: Dimensions | null;
-  tags: string[];
-  attributes: Record<string, string>;
-}
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
-
 export interface ChatRequest {
   messages: ChatMessage[];
   model?: string;
   temperature?: number;
-}
-
-export interface ChatResponse {
-  model: string;
-  message: ChatMessage;
-  done: boolean;
-  total_duration_ns: number | null;
-}
-
-export interface ModelInfo {
-  name: string;
-  size: number | null;
-  modified_at: string | null;
 }
 
 export interface Health {

@@ -15,7 +15,8 @@ interface ItemCardProps {
 }
 
 export function ItemCard({ item, onAdvance }: ItemCardProps) {
-  const attributes = Object.entries(item.attributes);
+  const attributes = Object.entries(item.attributes ?? {});
+  const tags = item.tags ?? [];
   return (
     <article className="card item-card">
       <header className="item-card__header">
@@ -29,9 +30,9 @@ export function ItemCard({ item, onAdvance }: ItemCardProps) {
           {item.dimensions.width_cm} × {item.dimensions.height_cm} × {item.dimensions.depth_cm} cm
         </p>
       )}
-      {item.tags.length > 0 && (
+      {tags.length > 0 && (
         <ul className="tags">
-          {item.tags.map((tag) => (
+          {tags.map((tag) => (
             <li key={tag}>#{tag}</li>
           ))}
         </ul>

@@ -33,7 +33,7 @@ export function UserDetailPage() {
               <a href={`mailto:${user.email}`}>{user.email}</a> <Badge value={user.role} />
             </p>
             {user.bio && <p>{user.bio}</p>}
-            <p className="muted">Joined {new Date(user.created_at).toLocaleString()}</p>
+            {user.created_at && <p className="muted">Joined {new Date(user.created_at).toLocaleString()}</p>}
             <h2>Items owned</h2>
             <StatusView state={owned.state} onRetry={owned.reload}>
               {(items) => {
