@@ -1,0 +1,205 @@
+// `farm build`: runs the orchestrator and shows its progress (live lines on a TTY, plain lines
+// otherwise, or the BuildResult as JSON).
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { BuildOrchestrator, loadConfig } from '../index.mjs';
+import { out, err, fmtMs, fmtBytes, table } from './util.mjs';
+
+export const BUILD_HELP = `farm build [options]
+
+Builds the tasks of the FARM project in the current directory (or --root) through the
+native orchestrator: backend → (typecheck ∥ frontend), as configured in farm.config.*.
+
+Options:
+  -t, --target NAME    Build only NAME and what it depends on; repeatable.
+                       Targets: all (default), frontend, backend, typecheck
+  -e, --env ENV        production (default), development or staging
+      --dev            Same as --env development (source maps, no minification)
+      --continue       After a failure, keep running tasks that do not depend on it
+      --concurrency N  Tasks run at once (default: build.concurrency, else CPU cores)
+      --no-clean       Do not delete the outputs before building
+      --json           Print the BuildResult as JSON (and nothing else) on stdout
+      --root DIR       Project directory (default: the current directory)
+  -h, --help           Show this help
+
+Exit codes: 0 success, 1 build failed or cancelled, 2 usage or config error.
+`;
+
+/** Runs `farm build ARGS`; resolves to the exit code. */
+export async function build(args) {
+  let opts;
+  try {
+    opts = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        target: { type: 'string', short: 't', multiple: true },
+        env: { type: 'string', short: 'e' },
+        dev: { type: 'boolean' },
+        continue: { type: 'boolean' },
+        concurrency: { type: 'string' },
+        'no-clean': { type: 'boolean' },
+        json: { type: 'boolean' },
+        root: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    err(`farm build: ${e.message}\n`);
+    err(BUILD_HELP);
+    return 2;
+  }
+  if (opts.help) {
+    out(BUILD_HELP);
+    return 0;
+  }
+  const envName = opts.dev ? 'development' : opts.env;
+  if (envName && !['production', 'development', 'staging'].includes(envName)) {
+    err(`farm build: --env ${envName}: expected production, development or staging`);
+    return 2;
+  }
+  let concurrency;
+  if (opts.concurrency !== undefined) {
+    concurrency = Number(opts.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      err(`farm build: --concurrency ${opts.concurrency}: expected a whole number ≥ 1`);
+      return 2;
+    }
+  }
+  const root = path.resolve(opts.root ?? process.cwd());
+  const targets = (opts.target ?? []).flatMap((t) => t.split(',')).filter(Boolean);
+
+  let orch;
+  try {
+    const { config, configFile, plugins } = await loadConfig(root);
+    if (envName) config.environment = envName;
+    orch = new BuildOrchestrator(config, { root, configFile });
+    orch.plan(targets);
+    orch.__plugins = plugins;
+  } catch (e) {
+    if (opts.json) out(JSON.stringify({ success: false, error: { code: e.code ?? 'CONFIG_INVALID', message: e.message } }, null, 2));
+    else err(`✗ ${e.message}`);
+    return 2;
+  }
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    if (!opts.json) err('\nCancelling… (Ctrl-C again to force)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  const view = opts.json ? null : process.stdout.isTTY ? new LiveView() : new PlainView();
+  view?.header(orch.config, targets);
+  const result = await orch.build(targets, {
+    signal: controller.signal,
+    plugins: orch.__plugins,
+    continueOnError: opts.continue ? true : undefined,
+    concurrency,
+    clean: opts['no-clean'] ? false : undefined,
+    onEvent: view ? (events) => view.events(events) : undefined,
+  });
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigint);
+  if (opts.json) out(JSON.stringify(result, null, 2));
+  else view.summary(result, root);
+  if (result.success) return 0;
+  return result.error?.code === 'CONFIG_INVALID' ? 2 : 1;
+}
+
+const ICON = { succeeded: '✓', failed: '✗', skipped: '-', cancelled: '⊘', running: '…', queued: '·' };
+
+class PlainView {
+  constructor() {
+    this.logs = new Map();
+  }
+  header(cfg, targets) {
+    out(`farm build · ${cfg.appName}@${cfg.version} · ${cfg.environment} · targets: ${targets.length ? targets.join(', ') : 'all'}`);
+  }
+  keepLog(e) {
+    const l = this.logs.get(e.task) ?? [];
+    l.push(e.message);
+    if (l.length > 30) l.shift();
+    this.logs.set(e.task, l);
+  }
+  events(events) {
+    for (const e of events) {
+      if (e.kind === 'log') this.keepLog(e);
+      else if (e.kind === 'task-started') out(`▶ ${e.task}`);
+      else if (e.kind === 'task-finished') out(`${ICON.succeeded} ${e.task} (${fmtMs(e.durationMs)})`);
+      else if (e.kind === 'task-failed') out(`${ICON.failed} ${e.task} failed (${fmtMs(e.durationMs)})`);
+      else if (e.kind === 'task-cancelled') out(`${ICON.cancelled} ${e.task} cancelled`);
+      else if (e.kind === 'task-skipped') out(`${ICON.skipped} ${e.task} skipped: ${e.message}`);
+      else if (e.kind === 'warning') out(`! ${e.task ? `${e.task}: ` : ''}${e.message}`);
+    }
+  }
+  summary(r, root) {
+    out('');
+    const rows = r.tasks.map((t) => [`${ICON[t.status]} ${t.name}`, t.status, fmtMs(t.durationMs)]);
+    table(['task', 'status', 'time'], rows);
+    if (r.artifacts.length) {
+      out('');
+      table(['artifact', 'path', 'size', 'hash'], r.artifacts.map((a) => [a.type, a.path, fmtBytes(a.size), a.hash.slice(0, 19)]));
+    }
+    out('');
+    const phases = Object.entries(r.metrics.phases).map(([k, v]) => `${k} ${fmtMs(v)}`).join(' · ');
+    out(`phases: ${phases}`);
+    out(`peak memory: ${fmtBytes(r.metrics.peakRssBytes)} (largest child ${fmtBytes(r.metrics.peakChildRssBytes)})`);
+    if (r.manifestPath) out(`manifest: ${r.manifestPath}`);
+    if (r.success) {
+      out(`✓ Build ${r.buildId} succeeded in ${fmtMs(r.duration)}`);
+    } else {
+      for (const t of r.tasks.filter((x) => x.status === 'failed')) {
+        err(`\n✗ ${t.name} failed:\n${t.message}`);
+      }
+      err(`\n✗ Build ${r.buildId} failed [${r.error.code}]: ${r.error.code === 'TASK_FAILED' ? `task \`${r.error.task}\` failed` : r.error.message}`);
+    }
+    void root;
+  }
+}
+
+/** On a TTY: one live line per task (status, time), redrawn in place, then the summary table. */
+class LiveView extends PlainView {
+  constructor() {
+    super();
+    this.tasks = new Map();
+    this.drawn = 0;
+    this.timer = setInterval(() => this.draw(), 100);
+    this.timer.unref();
+  }
+  events(events) {
+    for (const e of events) {
+      const t = e.task && this.tasks.get(e.task);
+      if (e.kind === 'task-queued') this.tasks.set(e.task, { status: 'queued', start: 0, ms: 0, last: '' });
+      else if (e.kind === 'log') {
+        this.keepLog(e);
+        if (t) t.last = e.message;
+      } else if (e.kind === 'task-started' && t) Object.assign(t, { status: 'running', start: performance.now() });
+      else if (e.kind === 'task-finished' && t) Object.assign(t, { status: 'succeeded', ms: e.durationMs });
+      else if (e.kind === 'task-failed' && t) Object.assign(t, { status: 'failed', ms: e.durationMs });
+      else if (e.kind === 'task-cancelled' && t) Object.assign(t, { status: 'cancelled', ms: e.durationMs });
+      else if (e.kind === 'task-skipped' && t) Object.assign(t, { status: 'skipped', last: e.message });
+    }
+    this.draw();
+  }
+  draw() {
+    const cols = process.stdout.columns || 100;
+    let s = this.drawn ? `\x1b[${this.drawn}F` : '';
+    for (const [name, t] of this.tasks) {
+      const ms = t.status === 'running' ? performance.now() - t.start : t.ms;
+      const line = `${ICON[t.status]} ${name.padEnd(10)} ${t.status.padEnd(9)} ${ms ? fmtMs(ms).padStart(7) : '       '}  ${t.last ?? ''}`;
+      s += `\x1b[2K${line.slice(0, cols - 1)}\n`;
+    }
+    this.drawn = this.tasks.size;
+    process.stdout.write(s);
+  }
+  summary(r, root) {
+    clearInterval(this.timer);
+    this.draw();
+    super.summary(r, root);
+  }
+}
+
