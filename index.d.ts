@@ -30,11 +30,43 @@ export declare class BuildOrchestrator {
    * `CONFIG_INVALID` for an unknown target.
    */
   plan(targets?: Array<string> | undefined | null): Array<{ name: string; deps: string[]; phase: string }>
+  /** The plan for `targets` with each task's cache key and `hit`/`miss`/`off`; nothing is built. */
+  dryRun(targets?: Array<string> | undefined | null, toolVersions?: Record<string, string> | undefined | null): Array<{ name: string; deps: string[]; cache: 'hit' | 'miss' | 'off'; key?: string; inputs: number; reason?: string }>
+  /**
+   * What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,
+   * filesModified, env, config, tools, deps, ..., lines }` (`lines`: the report as text).
+   */
+  cacheWhy(task: string, toolVersions?: Record<string, string> | undefined | null): Record<string, any> & { lines: string[] }
+  /**
+   * The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures }`
+   * (times as ms since the epoch).
+   */
+  cacheStatus(): Record<string, any>
+  /**
+   * Removes entries unused for longer than `olderThan` (`"3d"`) and trims to `maxSize` (`"1G"`);
+   * with neither, removes everything. Returns `{ removed, bytesFreed, bytesAfter }`.
+   */
+  cacheClean(olderThan?: string | undefined | null, maxSize?: string | undefined | null): { removed: number; bytesFreed: number; bytesAfter: number }
   /**
    * Builds `targets` (default: all). Resolves to a `BuildResult` — failures are in `result.error`,
    * never a rejection.
    */
   build(targets?: Array<string> | undefined | null, options?: BuildOptions | undefined | null): Promise<BuildResult>
+}
+
+/**
+ * Raw, gzip (level 6) and brotli (quality 11) sizes of every file under `dir`, computed in parallel
+ * on the files as written, with each chunk's largest modules from `chunks` (Vite's bundle info).
+ * Resolves to the content of `bundle-analysis.json`. Rejects with `ANALYSIS_ERROR: …`.
+ */
+export declare function analyzeBundle(dir: string, chunks?: Array<Record<string, any>>, options?: AnalyzeBundleOptions | undefined | null): Promise<Record<string, any>>
+
+/** Options of `analyzeBundle`. */
+export interface AnalyzeBundleOptions {
+  /** Modules listed per chunk, largest first. Default 10. */
+  topModules?: number
+  /** Compute brotli sizes (quality 11). Default true. */
+  brotli?: boolean
 }
 
 /** A file or directory the build produced. */
@@ -117,8 +149,13 @@ export interface BuildOptions {
   clean?: boolean
   /** The Node.js executable for tools run as processes (tsc). Default `node`. */
   nodePath?: string
-  /** Tool versions known to the caller (e.g. `{ node: process.version }`), for the manifest. */
+  /**
+   * Tool versions known to the caller (e.g. `{ node: process.version }`), for the manifest
+   * and the cache keys.
+   */
   toolVersions?: Record<string, string>
+  /** Neither read nor write the build cache for this build. */
+  noCache?: boolean
 }
 
 /** The result of a build. */
@@ -143,6 +180,16 @@ export interface BuildResult {
   manifestPath?: string
 }
 
+/**
+ * Checks an analysis (from `analyzeBundle` or `bundle-analysis.json`) against `budgets`
+ * (`{ total?, chunk?, chunks?, measure? }`). Returns `{ violations: [{ name, file, size, limit }],
+ * table }` (`table` is empty when nothing is over). Throws `BUDGET_INVALID` for a bad size.
+ */
+export declare function checkBudgets(analysis: Record<string, any>, budgets: { total?: string; chunk?: string; chunks?: Record<string, string>; measure?: 'gzip' | 'brotli' | 'raw' }): { violations: Array<{ name: string; file: string | null; size: number; limit: number }>; table: string }
+
+/** Which codecs compute gzip and brotli sizes in this process: `{ gzip, brotli, matchesNode }`. */
+export declare function compressionInfo(): { gzip: string; brotli: string; matchesNode: boolean }
+
 /** A FARM plugin: a name and optional async hooks, each awaited before the build goes on. */
 export interface FarmPluginHooks {
   /** The plugin's name (used in error messages). */
@@ -163,6 +210,28 @@ export interface FarmPluginHooks {
  */
 export declare function generateTypes(openapi: any): string
 
+/**
+ * Losslessly optimizes the PNGs under `dir` (oxipng, in parallel; a file that would grow is kept).
+ * Resolves to `{ files: [{ path, format, status, originalBytes, optimizedBytes, savedBytes, cached,
+ * error }], originalBytes, optimizedBytes, savedBytes, cacheHits, durationMs }`. Rejects with
+ * `IMAGE_ERROR: …` when `dir` cannot be read.
+ */
+export declare function optimizeImages(dir: string, options?: OptimizeImagesOptions | undefined | null): Promise<Record<string, any>>
+
+/** Options of `optimizeImages`. */
+export interface OptimizeImagesOptions {
+  /** oxipng preset, 0 (fastest) to 6 (smallest). Default 2. */
+  level?: number
+  /** Remove chunks that do not change how the image looks (text, EXIF, time). Default true. */
+  stripMetadata?: boolean
+  /** Cache directory (results keyed by content hash). Default: no cache. */
+  cacheDir?: string
+  /** Only report; do not rewrite files. */
+  dryRun?: boolean
+  /** Only these files (relative to `dir`). Default: every image under `dir`. */
+  files?: Array<string>
+}
+
 /** Where the project is. */
 export interface OrchestratorOptions {
   /** The project root. Default: the current directory. */
@@ -181,6 +250,14 @@ export interface TaskResult {
   durationMs: number
   /** The error (failed) or the reason (skipped). */
   message?: string
+  /** `hit` (restored from the cache), `miss` (built and saved) or `off` (not cached). */
+  cache?: string
+  /** The task's cache key (32 hex). */
+  key?: string
+  /** Time spent restoring its outputs (hits), ms. */
+  restoreMs?: number
+  /** Why the task is not cached (`off`). */
+  cacheReason?: string
 }
 
 /** Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`. */

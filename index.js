@@ -836,6 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BuildOrchestrator = nativeBinding.BuildOrchestrator
+module.exports.analyzeBundle = nativeBinding.analyzeBundle
+module.exports.checkBudgets = nativeBinding.checkBudgets
+module.exports.compressionInfo = nativeBinding.compressionInfo
 module.exports.generateTypes = nativeBinding.generateTypes
+module.exports.optimizeImages = nativeBinding.optimizeImages
 module.exports.validateConfig = nativeBinding.validateConfig
 module.exports.version = nativeBinding.version

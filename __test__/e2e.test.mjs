@@ -92,7 +92,7 @@ test('farm build on the example app: real outputs, manifest that matches the dis
   delete after[typesFile];
   assert.deepEqual(after, before);
   // openapi.json has every route; the generated types match openapi-typescript 7 on it
-  const openapi = JSON.parse(readFileSync(path.join(dir, 'dist/openapi.json'), 'utf8'));
+  const openapi = JSON.parse(readFileSync(path.join(dir, 'dist/openapi/openapi.json'), 'utf8'));
   for (const route of ['/health', '/api/users', '/api/users/{user_id}', '/api/items', '/api/ai/chat', '/api/ai/models']) {
     assert.ok(openapi.paths[route], `route ${route} in openapi.json`);
   }
@@ -100,7 +100,7 @@ test('farm build on the example app: real outputs, manifest that matches the dis
   assert.equal(oa.metadata.endpoints, Object.values(openapi.paths).reduce((n, p) => n + Object.keys(p).length, 0));
   assert.ok(oa.metadata.models >= 5);
   const ref = path.join(dir, 'ref-api.ts');
-  const ots = spawnSync(process.execPath, [path.join(FARM, '../../node_modules/openapi-typescript/bin/cli.js'), path.join(dir, 'dist/openapi.json'), '-o', ref], { encoding: 'utf8' });
+  const ots = spawnSync(process.execPath, [path.join(FARM, '../../node_modules/openapi-typescript/bin/cli.js'), path.join(dir, 'dist/openapi/openapi.json'), '-o', ref], { encoding: 'utf8' });
   assert.equal(ots.status, 0, ots.stderr);
   const body = (t) => t.slice(t.indexOf(' */\n\n') + 5);
   assert.equal(body(readFileSync(path.join(dir, 'apps', typesFile), 'utf8')), body(readFileSync(ref, 'utf8')));

@@ -2,12 +2,15 @@
 // The `farm` CLI. Exit codes: 0 success, 1 build failed (or cancelled), 2 usage or config error.
 import { version } from '../js/index.mjs';
 import { build } from '../js/cli/build.mjs';
+import { cache } from '../js/cli/cache.mjs';
 import { out, err } from '../js/cli/util.mjs';
 
 const HELP = `farm — the FARM build system (FastAPI + React/Vite + AI models)
 
 Usage:
   farm build [options]     Build the project in the current directory
+  farm cache status|clean|why <task>
+                           Inspect, trim or explain the build cache
   farm --help              Show this help
   farm --version           Show the version
 
@@ -25,6 +28,7 @@ async function main(argv) {
     return 0;
   }
   if (cmd === 'build') return build(rest);
+  if (cmd === 'cache') return cache(rest);
   err(`farm: unknown command \`${cmd}\`\n`);
   err(HELP);
   return 2;

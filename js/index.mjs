@@ -45,6 +45,16 @@ export class BuildOrchestrator extends native.BuildOrchestrator {
     return orch;
   }
 
+  /** The plan with each task's cache key and hit/miss (same tool versions as `build`). */
+  dryRun(targets, toolVersions = {}) {
+    return super.dryRun(targets ?? undefined, { node: process.version, ...toolVersions });
+  }
+
+  /** What changed for `task` since its last cached build. */
+  cacheWhy(task, toolVersions = {}) {
+    return super.cacheWhy(task, { node: process.version, ...toolVersions });
+  }
+
   build(targets, options = {}) {
     const runner = options.frontendRunner ? null : createViteRunner();
     const plugins = [...this.#plugins, ...(options.plugins ?? [])].map(normalizePlugin);

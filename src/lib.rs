@@ -6,10 +6,13 @@
 //! [`builders`] holds one module per kind of task, [`deploy`] generates Dockerfiles, compose, Kubernetes
 //! manifests and deploy scripts, and [`report`] writes the build manifest and metrics.
 
+pub mod assets;
 pub mod builders;
+pub mod cache;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod hash;
 pub mod orchestrator;
 pub mod plan;
 pub mod report;

@@ -18,6 +18,9 @@ Options:
       --continue       After a failure, keep running tasks that do not depend on it
       --concurrency N  Tasks run at once (default: build.concurrency, else CPU cores)
       --no-clean       Do not delete the outputs before building
+      --no-cache       Neither read nor write the build cache
+      --clear-cache    Empty the build cache first
+      --dry-run        Print the plan with each task's cache key and hit/miss; build nothing
       --json           Print the BuildResult as JSON (and nothing else) on stdout
       --root DIR       Project directory (default: the current directory)
   -h, --help           Show this help
@@ -40,6 +43,9 @@ export async function build(args) {
         continue: { type: 'boolean' },
         concurrency: { type: 'string' },
         'no-clean': { type: 'boolean' },
+        'no-cache': { type: 'boolean' },
+        'clear-cache': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
         root: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -83,6 +89,19 @@ export async function build(args) {
     return 2;
   }
 
+  if (opts['clear-cache']) {
+    const r = orch.cacheClean();
+    if (!opts.json) out(`cache cleared: ${r.removed} entries, ${fmtBytes(r.bytesFreed)} freed`);
+  }
+  if (opts['dry-run']) {
+    const rows = orch.dryRun(targets);
+    if (opts.json) out(JSON.stringify({ dryRun: true, tasks: rows }, null, 2));
+    else {
+      out(`farm build --dry-run · ${orch.config.appName} · nothing is built`);
+      table(['task', 'deps', 'cache', 'key', 'inputs'], rows.map((r) => [r.name, r.deps.join(',') || '-', r.cache, r.key ?? `- (${r.reason})`, r.inputs]));
+    }
+    return 0;
+  }
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -100,6 +119,7 @@ export async function build(args) {
     continueOnError: opts.continue ? true : undefined,
     concurrency,
     clean: opts['no-clean'] ? false : undefined,
+    noCache: opts['no-cache'] ? true : undefined,
     onEvent: view ? (events) => view.events(events) : undefined,
   });
   process.off('SIGINT', onSigint);
@@ -138,8 +158,15 @@ class PlainView {
   }
   summary(r, root) {
     out('');
-    const rows = r.tasks.map((t) => [`${ICON[t.status]} ${t.name}`, t.status, fmtMs(t.durationMs)]);
-    table(['task', 'status', 'time'], rows);
+    const rows = r.tasks.map((t) => [
+      `${ICON[t.status]} ${t.name}`,
+      t.status,
+      fmtMs(t.durationMs),
+      t.cache ?? '-',
+      t.key ? t.key.slice(0, 10) : '-',
+      t.restoreMs != null ? fmtMs(t.restoreMs) : '-',
+    ]);
+    table(['task', 'status', 'time', 'cache', 'key', 'restore'], rows);
     if (r.artifacts.length) {
       out('');
       table(['artifact', 'path', 'size', 'hash'], r.artifacts.map((a) => [a.type, a.path, fmtBytes(a.size), a.hash.slice(0, 19)]));

@@ -5,6 +5,7 @@
 
 pub mod ai;
 pub mod backend;
+pub mod command;
 pub mod docker;
 pub mod frontend;
 pub mod staging;
@@ -44,6 +45,8 @@ pub struct TaskContext<'a> {
   pub node: &'a str,
   /// Tool versions discovered while building (python, vite, typescript), for the manifest.
   pub tools: &'a Mutex<BTreeMap<String, String>>,
+  /// The task's log lines so far (saved with its cache entry, replayed on a hit).
+  pub logs: &'a Mutex<Vec<String>>,
 }
 
 impl TaskContext<'_> {
@@ -54,9 +57,12 @@ impl TaskContext<'_> {
     }
   }
 
-  /// Sends a log line of this task.
+  /// Sends a log line of this task (and keeps it for the cache entry).
   pub fn log(&self, line: &str) {
     self.events.log(self.task, line);
+    if let Ok(mut l) = self.logs.lock() {
+      l.push(line.to_string());
+    }
   }
 }
 
@@ -141,7 +147,7 @@ impl Host for NoHost {
   }
 }
 
-/// The builder for a task name.
+/// The builder for a task name (anything not built in is a command task).
 pub fn builder_for(task: &str) -> Option<&'static dyn Builder> {
   match task {
     "backend" => Some(&backend::BackendBuilder),
@@ -150,7 +156,7 @@ pub fn builder_for(task: &str) -> Option<&'static dyn Builder> {
     "ai-models" => Some(&ai::AiModelsBuilder),
     "types" => Some(&types::TypesBuilder),
     "docker" => Some(&docker::DockerBuilder),
-    _ => None,
+    _ => Some(&command::CommandBuilder),
   }
 }
 

@@ -73,7 +73,7 @@ impl Builder for TypesBuilder {
         TaskError::Failed(format!("generating TypeScript from the OpenAPI document: {e}"))
       })?;
 
-      let schema_path = ctx.output_dir.join("openapi.json");
+      let schema_path = ctx.output_dir.join("openapi").join("openapi.json");
       let pretty = serde_json::to_vec_pretty(&doc).map_err(|e| TaskError::Failed(e.to_string()))?;
       report::write_atomic(&schema_path, &pretty)
         .map_err(|e| TaskError::Failed(format!("writing {}: {e}", schema_path.display())))?;

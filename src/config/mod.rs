@@ -89,6 +89,138 @@ pub struct FarmConfig {
   /// FARM plugins: names, or `{ name, options, enabled }`. Hook functions are passed separately by JS.
   #[serde(default)]
   pub plugins: Vec<PluginSpec>,
+  /// The build cache.
+  #[serde(default)]
+  pub cache: CacheConfig,
+  /// Extra tasks that run a shell command (like Turborepo's tasks), by name.
+  #[serde(default)]
+  pub tasks: BTreeMap<String, CommandTask>,
+}
+
+/// The build cache (`cache` in the config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheConfig {
+  /// Use the cache. Default `true` (`--no-cache` turns it off for one build).
+  #[serde(default = "yes")]
+  pub enabled: bool,
+  /// Entries unused for longer are evicted: `"7d"`, `"12h"`, `"30m"`. Default `"7d"`.
+  #[serde(default = "default_ttl")]
+  pub ttl: String,
+  /// Size cap; past it the least recently used entries go (down to 80 %). Default `"5GiB"`.
+  #[serde(default = "default_max_size")]
+  pub max_size: String,
+  /// How outputs are restored: `auto` (reflink, else copy), `reflink`, `hardlink`, `copy`.
+  #[serde(default = "default_restore")]
+  pub restore: String,
+  /// Input globs per task, replacing the defaults (relative to the task's directory).
+  #[serde(default)]
+  pub inputs: BTreeMap<String, Vec<String>>,
+  /// Environment variables per task that enter its key (only these; values are hashed).
+  #[serde(default)]
+  pub env: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for CacheConfig {
+  fn default() -> Self {
+    CacheConfig {
+      enabled: true,
+      ttl: default_ttl(),
+      max_size: default_max_size(),
+      restore: default_restore(),
+      inputs: BTreeMap::new(),
+      env: BTreeMap::new(),
+    }
+  }
+}
+
+fn default_ttl() -> String {
+  "7d".into()
+}
+fn default_max_size() -> String {
+  "5GiB".into()
+}
+fn default_restore() -> String {
+  "auto".into()
+}
+
+/// A task that runs a shell command (`tasks.<name>` in the config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommandTask {
+  /// The command, run with `sh -c` in `cwd`.
+  pub command: String,
+  /// Working directory, relative to the project root. Default `"."`.
+  #[serde(default = "default_cwd")]
+  pub cwd: String,
+  /// Input globs relative to `cwd` (`!glob` excludes). Default `["**"]`.
+  #[serde(default = "default_inputs")]
+  pub inputs: Vec<String>,
+  /// Output directories relative to `cwd` (`dist` or `dist/**`): cached and restored.
+  #[serde(default)]
+  pub outputs: Vec<String>,
+  /// Environment variables that enter the key (values are hashed, never stored).
+  #[serde(default)]
+  pub env: Vec<String>,
+  /// Tasks that must succeed first (any task name, built-in or not).
+  #[serde(default)]
+  pub depends_on: Vec<String>,
+  /// Cache this task. Default `true`.
+  #[serde(default = "yes")]
+  pub cache: bool,
+}
+
+fn default_cwd() -> String {
+  ".".into()
+}
+fn default_inputs() -> Vec<String> {
+  vec!["**".into()]
+}
+
+/// Parses a duration like `7d`, `12h`, `30m`, `45s` (also `3d12h`) into seconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+  let mut total = 0u64;
+  let mut num = String::new();
+  let mut any = false;
+  for c in s.trim().chars() {
+    if c.is_ascii_digit() {
+      num.push(c);
+      continue;
+    }
+    let n: u64 = num.parse().ok()?;
+    num.clear();
+    let mult = match c {
+      'w' => 604_800,
+      'd' => 86_400,
+      'h' => 3_600,
+      'm' => 60,
+      's' => 1,
+      _ => return None,
+    };
+    total = total.checked_add(n.checked_mul(mult)?)?;
+    any = true;
+  }
+  if !num.is_empty() || !any {
+    return None;
+  }
+  Some(total)
+}
+
+/// Parses a size like `5GiB`, `500MB`, `1G`, `300KB`, `1024` (bytes) into bytes (K/M/G = 1024-based).
+pub fn parse_size(s: &str) -> Option<u64> {
+  let t = s.trim();
+  let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+  let (n, unit) = t.split_at(split);
+  let n: f64 = n.parse().ok()?;
+  let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    "" | "b" => 1.0,
+    "k" | "kb" | "kib" => 1024.0,
+    "m" | "mb" | "mib" => 1024.0 * 1024.0,
+    "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+    "t" | "tb" | "tib" => 1024.0_f64.powi(4),
+    _ => return None,
+  };
+  (n >= 0.0 && n.is_finite()).then(|| (n * mult) as u64)
 }
 
 /// Options of the build as a whole (`build` in the config).
@@ -129,6 +261,10 @@ pub struct FrontendConfig {
   /// Extra compile-time constants (Vite's `define`), as JSON values.
   #[serde(default)]
   pub define: BTreeMap<String, serde_json::Value>,
+  /// Size budgets that fail the build: `{ total?, chunk?, chunks?: { name: size }, measure? }`
+  /// (gzip sizes by default; see `assets::budget`).
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub budgets: Option<crate::assets::budget::Budgets>,
 }
 
 /// The backend section (`backend` in the config).
@@ -157,6 +293,39 @@ pub struct BackendConfig {
   /// (`__pycache__`, `.pytest_cache`, `tests/`, `test_*.py`, `*_test.py`, `conftest.py`, venvs, `.env*`).
   #[serde(default)]
   pub exclude: Vec<String>,
+  /// Build a production virtualenv with the requirements installed, placed at `<outDir>/.venv`.
+  /// It is built once per requirements content (+ Python, installer) under
+  /// `<cacheDir>/venvs/<key>` and reused while they do not change.
+  /// Default: `true` when the requirements file exists.
+  pub venv: Option<bool>,
+  /// The requirements file, relative to `root`. Default `"requirements.txt"`.
+  pub requirements: Option<String>,
+  /// Who installs the requirements: `pip`, `uv`, or `auto` (uv when it is on `PATH`, else pip).
+  /// Default `auto`.
+  pub installer: Option<PythonInstaller>,
+  /// A migration command run after the build (e.g. `"alembic upgrade head"`), through `sh -c`,
+  /// in the output copy (`<outputDir>/<outDir>`, never the user's sources) with the production
+  /// venv's `bin` first on `PATH`. Default: none.
+  pub migrate: Option<String>,
+  /// Fail the task when the migration command fails; `false` turns it into a warning. Default `true`.
+  pub fail_on_migration_error: Option<bool>,
+  /// Remove unused imports and sort imports with ruff (`ruff check --select F401,I --fix`) in the
+  /// output copy only. Default: `true` when ruff is available (`python -m ruff` or `ruff` on
+  /// `PATH`); `true` without ruff is an error.
+  pub tidy_imports: Option<bool>,
+}
+
+/// Who installs the backend's requirements (`backend.installer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PythonInstaller {
+  /// uv when it is on `PATH`, else pip. The default.
+  #[default]
+  Auto,
+  /// `python -m venv` and `pip install -r`.
+  Pip,
+  /// `uv venv` and `uv pip install -r` (an error when uv is missing).
+  Uv,
 }
 
 /// A plugin entry: a name, or an object with a name.
@@ -345,6 +514,13 @@ impl FarmConfig {
           }
         }
       }
+      if let Some((path, expected)) = fe.budgets.iter().flat_map(|b| b.validate()).next() {
+        return Err(err(
+          &format!("frontend.budgets.{path}"),
+          expected,
+          "write sizes like \"500KB\" (K = 1024 bytes)",
+        ));
+      }
       for key in fe.define.keys() {
         let ident_ok =
           key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
@@ -393,6 +569,18 @@ impl FarmConfig {
           ));
         }
       }
+      if let Some(r) = &be.requirements {
+        check_relative(r, "backend.requirements", file)?;
+      }
+      if let Some(m) = &be.migrate {
+        if m.trim().is_empty() {
+          return Err(err(
+            "backend.migrate",
+            "must not be empty".into(),
+            "give a command such as \"alembic upgrade head\", or remove it",
+          ));
+        }
+      }
     }
     if let Some(ai) = &self.ai {
       if let Err(errs) = ai.validate() {
@@ -408,6 +596,58 @@ impl FarmConfig {
     if let Some(docker) = &self.docker {
       if let Some((path, expected)) = docker.validate().into_iter().next() {
         return Err(err(&path, expected, "see the `docker` section of the config reference"));
+      }
+    }
+    if parse_duration(&self.cache.ttl).is_none() {
+      return Err(err(
+        "cache.ttl",
+        format!("{:?} is not a duration", self.cache.ttl),
+        "write it like \"7d\", \"12h\" or \"30m\"",
+      ));
+    }
+    if parse_size(&self.cache.max_size).is_none() {
+      return Err(err(
+        "cache.maxSize",
+        format!("{:?} is not a size", self.cache.max_size),
+        "write it like \"5GiB\", \"500MB\" or \"1G\"",
+      ));
+    }
+    if !["auto", "reflink", "hardlink", "copy"].contains(&self.cache.restore.as_str()) {
+      return Err(err(
+        "cache.restore",
+        format!("{:?} is not a restore mode", self.cache.restore),
+        "use \"auto\", \"reflink\", \"hardlink\" or \"copy\"",
+      ));
+    }
+    for (name, t) in &self.tasks {
+      let path = format!("tasks.{name}");
+      let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+      if !name_ok {
+        return Err(err(
+          &path,
+          "a task name may only hold letters, digits, `-`, `_`, `:`, `.`".into(),
+          "rename the task",
+        ));
+      }
+      if crate::plan::BUILTIN_TASKS.contains(&name.as_str()) || name == "all" {
+        return Err(err(
+          &path,
+          format!("`{name}` is a built-in task"),
+          "give the command task another name",
+        ));
+      }
+      if t.command.trim().is_empty() {
+        return Err(err(
+          &format!("{path}.command"),
+          "must not be empty".into(),
+          "give the shell command to run",
+        ));
+      }
+      check_relative(&t.cwd, &format!("{path}.cwd"), file)?;
+      for (i, o) in t.outputs.iter().enumerate() {
+        check_relative(o, &format!("{path}.outputs[{i}]"), file)?;
       }
     }
     let mut seen = std::collections::BTreeSet::new();

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod assets;
+
 /// A JS callback: plain `(arg)` signature, never keeps Node alive by itself.
 type Callback<A, R> = ThreadsafeFunction<A, R, A, Status, false, true>;
 
@@ -112,8 +114,11 @@ pub struct BuildOptions {
   pub clean: Option<bool>,
   /// The Node.js executable for tools run as processes (tsc). Default `node`.
   pub node_path: Option<String>,
-  /// Tool versions known to the caller (e.g. `{ node: process.version }`), for the manifest.
+  /// Tool versions known to the caller (e.g. `{ node: process.version }`), for the manifest
+  /// and the cache keys.
   pub tool_versions: Option<HashMap<String, String>>,
+  /// Neither read nor write the build cache for this build.
+  pub no_cache: Option<bool>,
 }
 
 /// A file or directory the build produced.
@@ -173,6 +178,14 @@ pub struct JsTaskResult {
   pub duration_ms: f64,
   /// The error (failed) or the reason (skipped).
   pub message: Option<String>,
+  /// `hit` (restored from the cache), `miss` (built and saved) or `off` (not cached).
+  pub cache: Option<String>,
+  /// The task's cache key (32 hex).
+  pub key: Option<String>,
+  /// Time spent restoring its outputs (hits), ms.
+  pub restore_ms: Option<f64>,
+  /// Why the task is not cached (`off`).
+  pub cache_reason: Option<String>,
 }
 
 /// The result of a build.
@@ -232,6 +245,10 @@ impl From<BuildResult> for JsBuildResult {
           status: t.status.as_str().into(),
           duration_ms: t.duration_ms,
           message: t.message,
+          cache: t.cache.as_ref().map(|c| c.status.as_str().to_string()),
+          key: t.cache.as_ref().and_then(|c| c.key.clone()),
+          restore_ms: t.cache.as_ref().and_then(|c| c.restore_ms),
+          cache_reason: t.cache.and_then(|c| c.reason),
         })
         .collect(),
       warnings: r.warnings,
@@ -296,6 +313,103 @@ impl BuildOrchestrator {
     ))
   }
 
+  /// The plan for `targets` with each task's cache key and `hit`/`miss`/`off`; nothing is built.
+  #[napi(
+    ts_return_type = "Array<{ name: string; deps: string[]; cache: 'hit' | 'miss' | 'off'; key?: string; inputs: number; reason?: string }>"
+  )]
+  pub fn dry_run(
+    &self,
+    targets: Option<Vec<String>>,
+    tool_versions: Option<HashMap<String, String>>,
+  ) -> napi::Result<serde_json::Value, Code> {
+    let rows = self
+      .inner
+      .dry_run(
+        &targets.unwrap_or_default(),
+        tool_versions.unwrap_or_default().into_iter().collect(),
+      )
+      .map_err(to_code)?;
+    Ok(serde_json::Value::Array(
+      rows
+        .into_iter()
+        .map(|r| {
+          serde_json::json!({ "name": r.name, "deps": r.deps, "cache": r.cache.as_str(), "key": r.key, "inputs": r.inputs, "reason": r.reason })
+        })
+        .collect(),
+    ))
+  }
+
+  /// What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,
+  /// filesModified, env, config, tools, deps, ..., lines }` (`lines`: the report as text).
+  #[napi(ts_return_type = "Record<string, any> & { lines: string[] }")]
+  pub fn cache_why(
+    &self,
+    task: String,
+    tool_versions: Option<HashMap<String, String>>,
+  ) -> napi::Result<serde_json::Value, Code> {
+    let report = self
+      .inner
+      .why(&task, tool_versions.unwrap_or_default().into_iter().collect())
+      .map_err(to_code)?;
+    let mut v = serde_json::to_value(&report)
+      .map_err(|e| napi::Error::new(Code("IO_ERROR".into()), e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+      o.insert("lines".into(), serde_json::json!(report.lines()));
+    }
+    Ok(v)
+  }
+
+  /// The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures }`
+  /// (times as ms since the epoch).
+  #[napi(ts_return_type = "Record<string, any>")]
+  pub fn cache_status(&self) -> napi::Result<serde_json::Value, Code> {
+    let s = self.inner.cache_status().map_err(to_code)?;
+    let ms = |t: Option<std::time::SystemTime>| {
+      t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64)
+    };
+    Ok(serde_json::json!({
+      "dir": crate::config::resolve(self.inner.root(), &self.inner.config().cache_dir),
+      "entries": s.entries,
+      "totalBytes": s.total_bytes,
+      "oldestEntry": ms(s.oldest_entry),
+      "newestEntry": ms(s.newest_entry),
+      "hits": s.hits,
+      "misses": s.misses,
+      "restoreFailures": s.restore_failures,
+    }))
+  }
+
+  /// Removes entries unused for longer than `olderThan` (`"3d"`) and trims to `maxSize` (`"1G"`);
+  /// with neither, removes everything. Returns `{ removed, bytesFreed, bytesAfter }`.
+  #[napi(ts_return_type = "{ removed: number; bytesFreed: number; bytesAfter: number }")]
+  pub fn cache_clean(
+    &self,
+    older_than: Option<String>,
+    max_size: Option<String>,
+  ) -> napi::Result<serde_json::Value, Code> {
+    let bad = |what: &str, v: &str| {
+      napi::Error::new(
+        Code("CONFIG_INVALID".into()),
+        format!("{what} {v:?}: expected e.g. 3d / 12h (age) or 1G / 500MB (size)"),
+      )
+    };
+    let age = match &older_than {
+      Some(v) => Some(std::time::Duration::from_secs(
+        crate::config::parse_duration(v).ok_or_else(|| bad("--older-than", v))?,
+      )),
+      None => None,
+    };
+    let size = match &max_size {
+      Some(v) => Some(crate::config::parse_size(v).ok_or_else(|| bad("--max-size", v))?),
+      None => None,
+    };
+    let (age, size) = if age.is_none() && size.is_none() { (None, Some(0)) } else { (age, size) };
+    let r = self.inner.cache_clean(age, size).map_err(to_code)?;
+    Ok(
+      serde_json::json!({ "removed": r.expired + r.trimmed, "bytesFreed": r.bytes_freed, "bytesAfter": r.bytes_after }),
+    )
+  }
+
   /// Builds `targets` (default: all). Resolves to a `BuildResult` — failures are in `result.error`,
   /// never a rejection.
   #[napi(ts_return_type = "Promise<BuildResult>")]
@@ -317,6 +431,7 @@ impl BuildOrchestrator {
       clean: None,
       node_path: None,
       tool_versions: None,
+      no_cache: None,
     });
     if let Some(signal) = opts.signal.take() {
       let c = cancel.clone();
@@ -335,6 +450,7 @@ impl BuildOrchestrator {
       clean: opts.clean,
       node: opts.node_path,
       tool_versions: opts.tool_versions.unwrap_or_default().into_iter().collect(),
+      no_cache: opts.no_cache.unwrap_or(false),
     };
     let inner = Arc::clone(&self.inner);
     env.spawn_future(async move {
@@ -356,6 +472,10 @@ impl BuildOrchestrator {
       Ok(JsBuildResult::from(result))
     })
   }
+}
+
+fn to_code(e: crate::error::BuildError) -> napi::Error<Code> {
+  napi::Error::new(Code(e.code().into()), e.to_string())
 }
 
 /// The JavaScript side of a build, reached through threadsafe functions.

@@ -9,12 +9,18 @@
 //! - `docker`: Dockerfiles, compose, Kubernetes, deploy scripts; images through the Engine API.
 //! - `ai-models`: Ollama model configs, pulls and exports, custom models, `ai-config.json`.
 //!
+//! Command tasks from the config's `tasks` section join the plan with their `dependsOn`.
+//!
 //! `frontend` and `typecheck` come after `backend` (the seed's order: the frontend is built against the
 //! backend). Targets select tasks; a selected task pulls in its dependencies.
 
 use crate::config::FarmConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+/// The names of the built-in tasks (command tasks may not reuse them).
+pub const BUILTIN_TASKS: &[&str] =
+  &["backend", "types", "typecheck", "frontend", "ai-models", "docker"];
 
 /// One task of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +43,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
   /// A target that names no task.
-  #[error("unknown target `{0}`: expected one of all, frontend, backend, types, typecheck, ai, docker (or the names of their tasks)")]
+  #[error("unknown target `{0}`: expected one of all, frontend, backend, types, typecheck, ai, docker, or a task from `tasks`")]
   UnknownTarget(String),
   /// A target whose config section is missing.
   #[error("target `{target}` needs a `{section}` section in the config: {fix}")]
@@ -206,6 +212,9 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
       .collect();
     tasks.push(Task { name: "docker".into(), deps, phase: "containerization".into() });
   }
+  for (name, t) in &cfg.tasks {
+    tasks.push(Task { name: name.clone(), deps: t.depends_on.clone(), phase: "tasks".into() });
+  }
   Plan::new(tasks)
 }
 
@@ -226,6 +235,10 @@ pub fn plan_for_targets(
       "backend" | "api" | "types" => ("backend", "add `backend: { root: 'apps/api' }`"),
       "ai" | "ai-models" => ("ai", "add `ai: { providers: { ollama: { models: ['llama3.2'] } } }`"),
       "docker" => ("docker", "add `docker: {}` (it also needs a `backend` section)"),
+      other if cfg.tasks.contains_key(other) => {
+        names.push(other.to_string());
+        continue;
+      }
       _ => return Err(PlanError::UnknownTarget(t.clone())),
     };
     let name = match t.as_str() {

@@ -6,13 +6,13 @@
 //! (paths with `/`). Symlinks inside a directory are listed as `<path>\t->\t<target>\n`.
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A file or directory a build produced.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
   /// The seed's artifact type: `frontend-bundle`, `backend-source`, ...

@@ -23,6 +23,8 @@ pub struct TaskOutcome {
   pub warnings: Vec<String>,
   /// Task-specific facts (tool versions, counts, ...).
   pub metadata: serde_json::Map<String, serde_json::Value>,
+  /// What the build cache did (set by the orchestrator).
+  pub cache: Option<crate::orchestrator::caching::CacheInfo>,
 }
 
 /// Why a task did not succeed.

@@ -1,6 +1,8 @@
 //! The build orchestrator: pre-build (validate, plan, plugins, clean), the scheduled tasks, and
 //! post-build (manifest, metrics, plugins). Plain Rust; the napi layer wraps it.
 
+pub mod caching;
+
 use crate::builders::{builder_for, Hook, Host, TaskContext};
 use crate::config::{resolve, FarmConfig};
 use crate::error::BuildError;
@@ -10,10 +12,12 @@ use crate::run::events::{Emitter, EventKind};
 use crate::run::{
   execute, SchedulerOptions, TaskError, TaskOutcome, TaskReport, TaskRunner, TaskStatus,
 };
+use caching::{outputs_ref, BuildCache, CacheInfo, CacheStatus};
 use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
@@ -41,6 +45,8 @@ pub struct BuildRequest {
   pub node: Option<String>,
   /// Versions known on the JavaScript side (node, ...), for the manifest.
   pub tool_versions: BTreeMap<String, String>,
+  /// Neither read nor write the build cache for this build (`--no-cache`).
+  pub no_cache: bool,
 }
 
 /// The stable error of a failed build.
@@ -71,6 +77,8 @@ pub struct TaskSummary {
   pub duration_ms: f64,
   /// Error (failed) or reason (skipped).
   pub message: Option<String>,
+  /// What the cache did (succeeded tasks).
+  pub cache: Option<CacheInfo>,
 }
 
 /// The result of a build (the seed's `BuildResult`, plus per-task lines and warnings).
@@ -193,7 +201,9 @@ impl Orchestrator {
     let t1 = Instant::now();
     events.emit(EventKind::PhaseStarted, Some("build"), None, None);
     let node = req.node.clone().unwrap_or_else(|| "node".into());
+    let cache = self.open_cache(&req, events);
     let runner = Runner {
+      cache: cache.clone(),
       orch: self,
       host,
       events,
@@ -209,6 +219,25 @@ impl Orchestrator {
       cancel: cancel.clone(),
     };
     let reports = execute(&plan, &runner, &opts, events).await;
+    if let Some(c) = cache {
+      let stat = Arc::clone(&c.stat);
+      let store_c = Arc::clone(&c);
+      let done = tokio::task::spawn_blocking(move || {
+        let mut problems = Vec::new();
+        if let Err(e) = stat.save() {
+          problems.push(format!("cache: saving the stat cache: {e}"));
+        }
+        if let Err(e) = store_c.store.evict(SystemTime::now()) {
+          problems.push(format!("cache: eviction: {e}"));
+        }
+        problems
+      })
+      .await
+      .unwrap_or_default();
+      for p in done {
+        events.warn(None, p);
+      }
+    }
     phases.insert("build".to_string(), ms(t1));
     events.emit(EventKind::PhaseFinished, Some("build"), None, Some(ms(t1)));
     for (phase, span) in stage_spans(&reports) {
@@ -356,6 +385,7 @@ impl Orchestrator {
         status: r.status,
         duration_ms: r.duration_ms(),
         message: r.message.clone(),
+        cache: r.outcome.as_ref().and_then(|o| o.cache.clone()),
       })
       .collect();
     let success = error.is_none();
@@ -475,6 +505,7 @@ fn stage_spans(reports: &[TaskReport]) -> BTreeMap<String, f64> {
 
 /// Runs the plan's tasks with their builders, calling plugin hooks around each.
 struct Runner<'a> {
+  cache: Option<Arc<BuildCache>>,
   orch: &'a Orchestrator,
   host: &'a dyn Host,
   events: &'a Emitter,
@@ -494,23 +525,62 @@ impl TaskRunner for Runner<'_> {
     Box::pin(async move {
       let builder = builder_for(&task.name)
         .ok_or_else(|| TaskError::Failed(format!("no builder for task `{}`", task.name)))?;
-      let ctx = TaskContext {
-        task: &task.name,
-        config: &self.orch.config,
-        root: &self.orch.root,
-        output_dir: self.output_dir.clone(),
-        build_id: self.build_id,
-        started_at: self.started_at,
-        events: self.events,
-        cancel,
-        host: self.host,
-        node: self.node,
-        tools: self.tools,
+      let logs = Mutex::new(Vec::new());
+      let cached = match &self.cache {
+        Some(c) => self.cache_key(c, task).await,
+        None => Err(CacheInfo::off("cache disabled")),
       };
-      let outcome = builder.build(&ctx).await?;
-      for w in &outcome.warnings {
-        self.events.warn(Some(&task.name), w.clone());
+      let (c, spec, manifest) = match cached {
+        Ok(v) => v,
+        Err(info) => {
+          let mut o = self.run_builder(builder, task, cancel, &logs).await?;
+          o.cache = Some(info);
+          return Ok(o);
+        }
+      };
+      if c.read {
+        let t0 = Instant::now();
+        let lookup = c.store.lookup(&manifest.key).map_err(|e| e.to_string());
+        match lookup {
+          Ok(Some(entry)) => match c.store.restore(&entry, &outputs_ref(&spec)) {
+            Ok(report) => {
+              for l in &report.logs {
+                self.events.log(&task.name, l.clone());
+              }
+              let mut o: TaskOutcome = outcome_from_json(&report.result);
+              for w in &o.warnings {
+                self.events.warn(Some(&task.name), w.clone());
+              }
+              o.cache = Some(CacheInfo {
+                status: CacheStatus::Hit,
+                key: Some(manifest.key.clone()),
+                restore_ms: Some(ms(t0)),
+                reason: None,
+              });
+              return Ok(o);
+            }
+            Err(e) => self.events.warn(Some(&task.name), format!("cache: {e}")),
+          },
+          Ok(None) => {}
+          Err(e) => {
+            self.events.warn(Some(&task.name), format!("cache: lookup failed: {e}; rebuilding"))
+          }
+        }
       }
+      let mut outcome = self.run_builder(builder, task, cancel, &logs).await?;
+      if c.write {
+        let result = outcome_to_json(&outcome);
+        let lines = logs.lock().map(|l| l.clone()).unwrap_or_default();
+        if let Err(e) = c.store.save(&manifest, &outputs_ref(&spec), &result, &lines) {
+          self.events.warn(Some(&task.name), format!("cache: could not save the outputs: {e}"));
+        }
+      }
+      outcome.cache = Some(CacheInfo {
+        status: CacheStatus::Miss,
+        key: Some(manifest.key.clone()),
+        restore_ms: None,
+        reason: None,
+      });
       Ok(outcome)
     })
   }
@@ -541,5 +611,229 @@ impl TaskRunner for Runner<'_> {
         .await
         .map_err(|e| format!("plugin `{}` failed in onTaskEnd: {}", e.plugin, e.message))
     })
+  }
+}
+
+impl Runner<'_> {
+  /// Runs the task's builder with a context.
+  async fn run_builder(
+    &self,
+    builder: &dyn crate::builders::Builder,
+    task: &Task,
+    cancel: CancellationToken,
+    logs: &Mutex<Vec<String>>,
+  ) -> Result<TaskOutcome, TaskError> {
+    let ctx = TaskContext {
+      task: &task.name,
+      config: &self.orch.config,
+      root: &self.orch.root,
+      output_dir: self.output_dir.clone(),
+      build_id: self.build_id,
+      started_at: self.started_at,
+      events: self.events,
+      cancel,
+      host: self.host,
+      node: self.node,
+      tools: self.tools,
+      logs,
+    };
+    let outcome = builder.build(&ctx).await?;
+    for w in &outcome.warnings {
+      self.events.warn(Some(&task.name), w.clone());
+    }
+    Ok(outcome)
+  }
+
+  /// The task's cache spec and key, or why it is not cached.
+  async fn cache_key(
+    &self,
+    c: &Arc<BuildCache>,
+    task: &Task,
+  ) -> Result<(Arc<BuildCache>, caching::CacheSpec, crate::hash::KeyManifest), CacheInfo> {
+    let (c2, cfg, root, t) =
+      (Arc::clone(c), self.orch.config.clone(), self.orch.root.clone(), task.clone());
+    let r = tokio::task::spawn_blocking(move || {
+      let spec = c2.spec_for(&t.name, &cfg, &root).map_err(CacheInfo::off)?;
+      let m = c2.key_for(&spec, &t.name, &t.deps).map_err(CacheInfo::off)?;
+      Ok((spec, m))
+    })
+    .await
+    .unwrap_or_else(|e| Err(CacheInfo::off(format!("hashing panicked: {e}"))));
+    match r {
+      Ok((spec, m)) => Ok((Arc::clone(c), spec, m)),
+      Err(info) => {
+        if let Some(reason) = &info.reason {
+          if reason.starts_with("hashing") {
+            self.events.warn(Some(&task.name), format!("cache: {reason}"));
+          }
+        }
+        Err(info)
+      }
+    }
+  }
+}
+
+/// A task's outcome as stored in its cache entry.
+fn outcome_to_json(o: &TaskOutcome) -> serde_json::Value {
+  json!({ "artifacts": o.artifacts, "warnings": o.warnings, "metadata": o.metadata })
+}
+
+/// The outcome of a restored task.
+fn outcome_from_json(v: &serde_json::Value) -> TaskOutcome {
+  TaskOutcome {
+    artifacts: v
+      .get("artifacts")
+      .and_then(|a| serde_json::from_value(a.clone()).ok())
+      .unwrap_or_default(),
+    warnings: v
+      .get("warnings")
+      .and_then(|a| serde_json::from_value(a.clone()).ok())
+      .unwrap_or_default(),
+    metadata: v.get("metadata").and_then(|a| a.as_object().cloned()).unwrap_or_default(),
+    cache: None,
+  }
+}
+
+impl Orchestrator {
+  /// Opens the build cache unless it is off; a failure is a warning and the build runs uncached.
+  fn open_cache(&self, req: &BuildRequest, events: &Emitter) -> Option<Arc<BuildCache>> {
+    if req.no_cache || !self.config.cache.enabled {
+      return None;
+    }
+    let mut tools = req.tool_versions.clone();
+    tools.insert("@farm/build-native".into(), env!("CARGO_PKG_VERSION").into());
+    let ev = events.clone();
+    let warn: Arc<dyn Fn(&str) + Send + Sync> =
+      Arc::new(move |m: &str| ev.warn(None, format!("cache: {m}")));
+    match BuildCache::open(&self.config, &self.root, tools, warn) {
+      Ok(c) => Some(Arc::new(c)),
+      Err(e) => {
+        events.warn(
+          None,
+          format!("cache: cannot open {}: {e}; building without the cache", self.config.cache_dir),
+        );
+        None
+      }
+    }
+  }
+}
+
+/// One task of a dry run: its key and whether the cache has it.
+#[derive(Debug, Clone)]
+pub struct DryRunTask {
+  /// The task.
+  pub name: String,
+  /// Its dependencies.
+  pub deps: Vec<String>,
+  /// Hit, miss or off.
+  pub cache: CacheStatus,
+  /// The key, when the task is cached.
+  pub key: Option<String>,
+  /// How many input files went into the key.
+  pub inputs: usize,
+  /// Why it is not cached.
+  pub reason: Option<String>,
+}
+
+impl Orchestrator {
+  /// Opens the cache for a command that is not a build (dry run, why, status, clean).
+  fn cache_for_query(
+    &self,
+    tool_versions: BTreeMap<String, String>,
+  ) -> Result<BuildCache, BuildError> {
+    let mut tools = tool_versions;
+    tools.insert("@farm/build-native".into(), env!("CARGO_PKG_VERSION").into());
+    BuildCache::open(&self.config, &self.root, tools, Arc::new(|_| {})).map_err(|e| {
+      BuildError::io(
+        format!("opening the cache {}", self.config.cache_dir),
+        std::io::Error::other(e),
+      )
+    })
+  }
+
+  /// The plan for `targets` with each task's key and hit/miss; nothing is built. A task whose
+  /// inputs are produced by a dependency (the generated API types) is keyed on their current content.
+  pub fn dry_run(
+    &self,
+    targets: &[String],
+    tool_versions: BTreeMap<String, String>,
+  ) -> Result<Vec<DryRunTask>, BuildError> {
+    let plan = self.plan(targets)?;
+    let cache = self.cache_for_query(tool_versions)?;
+    let mut out = Vec::new();
+    for t in plan.tasks() {
+      let keyed = cache
+        .spec_for(&t.name, &self.config, &self.root)
+        .and_then(|spec| cache.key_for(&spec, &t.name, &t.deps));
+      let row = match keyed {
+        Ok(m) => {
+          let hit = cache.store.lookup(&m.key).ok().flatten().is_some();
+          DryRunTask {
+            name: t.name.clone(),
+            deps: t.deps.clone(),
+            cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
+            key: Some(m.key.clone()),
+            inputs: m.inputs.len(),
+            reason: None,
+          }
+        }
+        Err(reason) => DryRunTask {
+          name: t.name.clone(),
+          deps: t.deps.clone(),
+          cache: CacheStatus::Off,
+          key: None,
+          inputs: 0,
+          reason: Some(reason),
+        },
+      };
+      out.push(row);
+    }
+    let _ = cache.stat.save();
+    Ok(out)
+  }
+
+  /// What changed for `task` since its last cached build: files, env vars, config, tools, deps.
+  pub fn why(
+    &self,
+    task: &str,
+    tool_versions: BTreeMap<String, String>,
+  ) -> Result<crate::cache::WhyReport, BuildError> {
+    let plan = self.plan(&[task.to_string()])?;
+    let cache = self.cache_for_query(tool_versions)?;
+    let mut current = None;
+    for t in plan.tasks() {
+      let spec = cache.spec_for(&t.name, &self.config, &self.root);
+      let m = spec.and_then(|s| cache.key_for(&s, &t.name, &t.deps));
+      if t.name == task {
+        current = Some(
+          m.map_err(|e| BuildError::ConfigInvalid(format!("`{task}` has no cache key: {e}")))?,
+        );
+      }
+    }
+    let current =
+      current.ok_or_else(|| BuildError::ConfigInvalid(format!("unknown task `{task}`")))?;
+    Ok(cache.store.why(task, &current))
+  }
+
+  /// The cache's size, entries and recent hits/misses.
+  pub fn cache_status(&self) -> Result<crate::cache::StoreStatus, BuildError> {
+    let cache = self.cache_for_query(BTreeMap::new())?;
+    cache
+      .store
+      .status()
+      .map_err(|e| BuildError::io("reading the cache status", std::io::Error::other(e.to_string())))
+  }
+
+  /// Evicts entries unused for longer than `older_than` and trims the cache to `max_size` bytes.
+  pub fn cache_clean(
+    &self,
+    older_than: Option<std::time::Duration>,
+    max_size: Option<u64>,
+  ) -> Result<crate::cache::EvictReport, BuildError> {
+    let cache = self.cache_for_query(BTreeMap::new())?;
+    cache
+      .store
+      .clean(older_than, max_size)
+      .map_err(|e| BuildError::io("cleaning the cache", std::io::Error::other(e.to_string())))
   }
 }

@@ -1,0 +1,179 @@
+// The build cache through the CLI: each `farm build` is a new process, so hits prove persistence.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync, appendFileSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FARM, copyExample, project, walk } from './helpers.mjs';
+
+const farm = (cwd, ...args) => spawnSync(process.execPath, [FARM, ...args], { cwd, encoding: 'utf8', timeout: 180_000 });
+const json = (cwd, ...args) => {
+  const r = farm(cwd, ...args, '--json');
+  assert.ok(r.stdout, r.stderr);
+  return JSON.parse(r.stdout);
+};
+const byName = (res) => Object.fromEntries(res.tasks.map((t) => [t.name, t]));
+
+/** A project with two command tasks: `gen` writes files (one executable), `pack` depends on it. */
+function commandProject() {
+  return project({
+    'farm.config.json': JSON.stringify({
+      appName: 'cmd',
+      tasks: {
+        gen: {
+          cwd: 'pkg',
+          command: 'mkdir -p out && cat src/*.txt > out/all.txt && printf "#!/bin/sh\\necho hi\\n" > out/run.sh && chmod 755 out/run.sh && echo generated',
+          inputs: ['src/**'],
+          outputs: ['out/**'],
+          env: ['GEN_MODE'],
+        },
+        pack: { cwd: 'pkg', command: 'mkdir -p packed && wc -c < out/all.txt > packed/size.txt', inputs: ['out/**'], outputs: ['packed'], dependsOn: ['gen'] },
+      },
+    }),
+    'pkg/src/a.txt': 'alpha\n',
+    'pkg/src/b.txt': 'beta\n',
+  });
+}
+
+test('a second process hits; restored outputs are byte-identical with the same modes; logs replay', () => {
+  const dir = commandProject();
+  const first = json(dir, 'build');
+  assert.equal(first.success, true, JSON.stringify(first.error));
+  assert.deepEqual(first.tasks.map((t) => [t.name, t.cache]), [['gen', 'miss'], ['pack', 'miss']]);
+  const files = (d) => walk(d).map((f) => [f, readFileSync(path.join(d, f), 'latin1'), statSync(path.join(d, f)).mode & 0o777]);
+  const before = files(path.join(dir, 'pkg'));
+  rmSync(path.join(dir, 'pkg/out'), { recursive: true });
+  rmSync(path.join(dir, 'pkg/packed'), { recursive: true });
+  const r = farm(dir, 'build');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /gen\s+succeeded\s+\S+\s+hit\s+[0-9a-f]{10}/);
+  assert.deepEqual(files(path.join(dir, 'pkg')), before);
+  assert.equal(statSync(path.join(dir, 'pkg/out/run.sh')).mode & 0o777, 0o755);
+  const third = json(dir, 'build');
+  assert.deepEqual(third.tasks.map((t) => t.cache), ['hit', 'hit']);
+  assert.equal(third.tasks[0].key, first.tasks[0].key);
+  assert.ok(third.tasks[0].restoreMs >= 0);
+});
+
+test('the key ignores an mtime-only touch and undeclared env; changes with content, a declared env var, --no-cache', () => {
+  const dir = commandProject();
+  assert.equal(json(dir, 'build').success, true);
+  const future = new Date(Date.now() + 60_000);
+  utimesSync(path.join(dir, 'pkg/src/a.txt'), future, future);
+  const env = { ...process.env, SOME_UNDECLARED: String(Math.random()) };
+  const touched = JSON.parse(spawnSync(process.execPath, [FARM, 'build', '--json'], { cwd: dir, env, encoding: 'utf8' }).stdout);
+  assert.deepEqual(touched.tasks.map((t) => t.cache), ['hit', 'hit'], 'mtime-only touch and an undeclared env var are hits');
+
+  const declared = JSON.parse(spawnSync(process.execPath, [FARM, 'build', '--json'], { cwd: dir, env: { ...process.env, GEN_MODE: 'x' }, encoding: 'utf8' }).stdout);
+  assert.equal(byName(declared).gen.cache, 'miss', 'declared env var changes the key');
+
+  appendFileSync(path.join(dir, 'pkg/src/b.txt'), 'more\n');
+  const edited = json(dir, 'build');
+  assert.equal(byName(edited).gen.cache, 'miss');
+  assert.equal(byName(edited).pack.cache, 'miss', 'a dependency key change is a miss');
+
+  const off = json(dir, 'build', '--no-cache');
+  assert.deepEqual(off.tasks.map((t) => t.cache), ['off', 'off']);
+});
+
+test('farm cache why names exactly the edited file; --dry-run shows keys without building; status and clean', () => {
+  const dir = commandProject();
+  assert.equal(json(dir, 'build').success, true);
+  appendFileSync(path.join(dir, 'pkg/src/a.txt'), 'edit\n');
+  const why = json(dir, 'cache', 'why', 'gen');
+  assert.deepEqual(why.filesModified, ['src/a.txt']);
+  assert.deepEqual(why.filesAdded, []);
+  assert.deepEqual(why.filesRemoved, []);
+  const text = farm(dir, 'cache', 'why', 'gen');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /src\/a\.txt/);
+
+  rmSync(path.join(dir, 'pkg/out'), { recursive: true });
+  const dry = json(dir, 'build', '--dry-run');
+  assert.equal(dry.dryRun, true);
+  assert.equal(dry.tasks.find((t) => t.name === 'gen').cache, 'miss');
+  assert.match(dry.tasks[0].key, /^[0-9a-f]{32}$/);
+  assert.ok(!existsSync(path.join(dir, 'pkg/out')), 'dry run builds nothing');
+
+  const status = json(dir, 'cache', 'status');
+  assert.ok(status.entries >= 2 && status.totalBytes > 0 && status.oldestEntry > 0);
+  assert.equal(json(dir, 'cache', 'clean', '--older-than', '3d').removed, 0, 'fresh entries are kept');
+  assert.ok(json(dir, 'cache', 'clean', '--max-size', '1').removed >= 1);
+  assert.equal(farm(dir, 'cache', 'clean', '--older-than', 'soon').status, 2);
+  assert.equal(json(dir, 'cache', 'status').entries, 0);
+  const cleared = json(dir, 'build', '--clear-cache');
+  assert.deepEqual(cleared.tasks.map((t) => t.cache), ['miss', 'miss']);
+});
+
+test('a corrupted or deleted blob: warning, rebuild, build still green', () => {
+  const dir = commandProject();
+  assert.equal(json(dir, 'build').success, true);
+  const blobs = walk(path.join(dir, '.farm/cache')).filter((f) => f.startsWith('blobs/'));
+  assert.ok(blobs.length >= 3, blobs.join());
+  // corrupt every blob: whichever holds out/all.txt is caught on restore
+  for (const b of blobs) {
+    const p = path.join(dir, '.farm/cache', b);
+    chmodSync(p, 0o644);
+    writeFileSync(p, 'garbage');
+  }
+  rmSync(path.join(dir, 'pkg/out'), { recursive: true });
+  const r = farm(dir, 'build');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /! gen: cache: .*(corrupt|blob)/i);
+  assert.equal(readFileSync(path.join(dir, 'pkg/out/all.txt'), 'utf8'), 'alpha\nbeta\n');
+  const again = json(dir, 'build');
+  assert.deepEqual(again.tasks.map((t) => t.cache), ['hit', 'hit'], 'the rebuilt entry is good');
+  for (const b of walk(path.join(dir, '.farm/cache')).filter((f) => f.startsWith('blobs/'))) rmSync(path.join(dir, '.farm/cache', b));
+  const deleted = json(dir, 'build');
+  assert.equal(deleted.success, true);
+  assert.ok(deleted.warnings.length >= 0);
+});
+
+test('8 concurrent builds on one cache all succeed and leave valid entries', async () => {
+  const shared = mkdtempSync(path.join(os.tmpdir(), 'farm-shared-cache-'));
+  const dirs = Array.from({ length: 8 }, () => {
+    const d = commandProject();
+    symlinkSync(shared, path.join(d, '.farm-cache'));
+    const cfg = JSON.parse(readFileSync(path.join(d, 'farm.config.json'), 'utf8'));
+    cfg.cacheDir = '.farm-cache';
+    writeFileSync(path.join(d, 'farm.config.json'), JSON.stringify(cfg));
+    return d;
+  });
+  const runs = dirs.map(
+    (d) =>
+      new Promise((resolve) => {
+        const c = spawn(process.execPath, [FARM, 'build', '--json'], { cwd: d });
+        let o = '';
+        c.stdout.on('data', (x) => (o += x));
+        c.on('exit', (code) => resolve({ code, o }));
+      }),
+  );
+  const results = await Promise.all(runs);
+  for (const { code, o } of results) {
+    assert.equal(code, 0, o);
+    assert.equal(JSON.parse(o).success, true);
+  }
+  // every entry restores correct bytes in a fresh project
+  const fresh = dirs[0];
+  rmSync(path.join(fresh, 'pkg/out'), { recursive: true });
+  const r = json(fresh, 'build');
+  assert.deepEqual(r.tasks.map((t) => t.cache), ['hit', 'hit']);
+  assert.equal(readFileSync(path.join(fresh, 'pkg/out/all.txt'), 'utf8'), 'alpha\nbeta\n');
+  assert.ok(readdirSync(path.join(shared, 'entries')).length >= 2);
+});
+
+test('example app: a backend edit that keeps the API leaves the frontend cached', () => {
+  const dir = copyExample();
+  const first = json(dir, 'build', '--target', 'frontend');
+  assert.equal(first.success, true, JSON.stringify(first.error));
+  const f = path.join(dir, 'apps/api/routers/users.py');
+  writeFileSync(f, `${readFileSync(f, 'utf8')}\n# a comment: no API change\n`);
+  const second = byName(json(dir, 'build', '--target', 'frontend'));
+  assert.equal(second.types.cache, 'miss', 'backend sources changed: types re-run');
+  assert.equal(second.frontend.cache, 'hit', 'the generated types did not change: frontend is a hit');
+  const m = path.join(dir, 'apps/api/models/user.py');
+  writeFileSync(m, readFileSync(m, 'utf8').replace(/class User\(/, 'class User(') + '\n');
+  const models = readFileSync(m, 'utf8');
+  assert.ok(models.includes('class User'));
+});

@@ -1,0 +1,95 @@
+// `farm cache status | clean | why`: the build cache from the command line.
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { BuildOrchestrator } from '../index.mjs';
+import { out, err, fmtBytes, table } from './util.mjs';
+
+export const CACHE_HELP = `farm cache <command> [options]
+
+Commands:
+  status                       Entries, size, oldest entry, hits/misses of recent builds
+  clean [--older-than 3d] [--max-size 1G]
+                               Remove entries unused for longer than the age, then trim to the
+                               size (least recently used first); with neither option, empty it
+  why <task>                   What changed since <task>'s last cached build: files added,
+                               removed, modified; env vars; config keys; tool versions
+
+Options:
+  --json       Print JSON
+  --root DIR   Project directory (default: the current directory)
+`;
+
+const ago = (ms) => {
+  if (ms == null) return '-';
+  const s = Math.max(0, (Date.now() - ms) / 1000);
+  return s < 90 ? `${Math.round(s)}s ago` : s < 5400 ? `${Math.round(s / 60)}m ago` : s < 129600 ? `${Math.round(s / 3600)}h ago` : `${Math.round(s / 86400)}d ago`;
+};
+
+/** Runs `farm cache ARGS`; resolves to the exit code. */
+export async function cache(args) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        'older-than': { type: 'string' },
+        'max-size': { type: 'string' },
+        json: { type: 'boolean' },
+        root: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    err(`farm cache: ${e.message}\n`);
+    err(CACHE_HELP);
+    return 2;
+  }
+  const { values: o, positionals: [sub, ...rest] } = parsed;
+  if (o.help || !sub) {
+    (o.help ? out : err)(CACHE_HELP);
+    return o.help ? 0 : 2;
+  }
+  let orch;
+  try {
+    orch = await BuildOrchestrator.fromProject(path.resolve(o.root ?? process.cwd()));
+  } catch (e) {
+    err(`✗ ${e.message}`);
+    return 2;
+  }
+  try {
+    if (sub === 'status') {
+      const s = orch.cacheStatus();
+      if (o.json) return out(JSON.stringify(s, null, 2)), 0;
+      out(`cache ${s.dir}`);
+      table(['entries', 'size', 'oldest', 'newest', 'hits', 'misses', 'restore failures'], [
+        [s.entries, fmtBytes(s.totalBytes), ago(s.oldestEntry), ago(s.newestEntry), s.hits, s.misses, s.restoreFailures],
+      ]);
+      return 0;
+    }
+    if (sub === 'clean') {
+      const r = orch.cacheClean(o['older-than'], o['max-size']);
+      if (o.json) out(JSON.stringify(r, null, 2));
+      else out(`removed ${r.removed} entries, freed ${fmtBytes(r.bytesFreed)}; cache is now ${fmtBytes(r.bytesAfter)}`);
+      return 0;
+    }
+    if (sub === 'why') {
+      const [task] = rest;
+      if (!task) {
+        err('farm cache why: name a task, e.g. `farm cache why frontend`');
+        return 2;
+      }
+      const w = orch.cacheWhy(task);
+      if (o.json) out(JSON.stringify(w, null, 2));
+      else for (const l of w.lines) out(l);
+      return 0;
+    }
+  } catch (e) {
+    err(`✗ ${e.message}`);
+    return e.code === 'CONFIG_INVALID' ? 2 : 1;
+  }
+  err(`farm cache: unknown command \`${sub}\`\n`);
+  err(CACHE_HELP);
+  return 2;
+}

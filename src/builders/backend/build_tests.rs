@@ -1,0 +1,280 @@
+//! The backend builder end to end with real Python, pip and ruff (offline: the only requirement is a
+//! wheel the test writes; ruff is installed once from PyPI into a tool venv under `target/`).
+
+use super::venv::{relocate_script, venv_key, MARKER};
+use super::BackendBuilder;
+use crate::builders::{Builder, NoHost, TaskContext};
+use crate::config::FarmConfig;
+use crate::run::events::{Emitter, Event};
+use crate::run::{TaskError, TaskOutcome};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+const MAIN_PY: &str = "import sys\nimport json\nimport os\n\nimport tinypkg\n\n\ndef hello():\n    return json.dumps({\"pkg\": tinypkg.__name__})\n";
+
+/// A pure-Python wheel with a console script `tinyhello`.
+const MAKE_WHEEL: &str = r#"
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("tinypkg/__init__.py", "def main():\n    print('tiny hello')\n")
+    d = "tinypkg-0.1.dist-info/"
+    z.writestr(d + "METADATA", "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n")
+    z.writestr(d + "WHEEL", "Wheel-Version: 1.0\nGenerator: farm-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    z.writestr(d + "entry_points.txt", "[console_scripts]\ntinyhello = tinypkg:main\n")
+    z.writestr(d + "RECORD", "".join(f"{p},,\n" for p in ["tinypkg/__init__.py", d + "METADATA", d + "WHEEL", d + "entry_points.txt", d + "RECORD"]))
+"#;
+
+/// A Python with ruff installed: `target/farm-test-tools/ruff-venv`, created once (pip from PyPI).
+fn ruff_python() -> PathBuf {
+  static LOCK: Mutex<()> = Mutex::new(());
+  let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+  let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/farm-test-tools/ruff-venv");
+  let py = dir.join("bin/python");
+  let ok = |py: &Path| {
+    Command::new(py).args(["-m", "ruff", "--version"]).output().is_ok_and(|o| o.status.success())
+  };
+  if !ok(&py) {
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = Command::new("python3").arg("-m").arg("venv").arg(&dir).status().unwrap();
+    assert!(s.success());
+    let s = Command::new(&py)
+      .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "ruff"])
+      .status()
+      .unwrap();
+    assert!(s.success(), "pip install ruff (PyPI) failed");
+  }
+  assert!(ok(&py));
+  py
+}
+
+struct Project {
+  dir: PathBuf,
+}
+
+impl Project {
+  fn new(tag: &str) -> Project {
+    let dir = std::env::temp_dir().join(format!("farm-be-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("api/tests")).unwrap();
+    std::fs::create_dir_all(dir.join("api/wheels")).unwrap();
+    std::fs::write(dir.join("api/main.py"), MAIN_PY).unwrap();
+    std::fs::write(dir.join("api/tests/test_main.py"), "def test_x():\n    pass\n").unwrap();
+    let whl = dir.join("api/wheels/tinypkg-0.1-py3-none-any.whl");
+    let s = Command::new("python3").args(["-c", MAKE_WHEEL]).arg(&whl).status().unwrap();
+    assert!(s.success());
+    std::fs::write(dir.join("api/requirements.txt"), "./wheels/tinypkg-0.1-py3-none-any.whl\n")
+      .unwrap();
+    Project { dir }
+  }
+
+  fn file(&self, rel: &str) -> PathBuf {
+    self.dir.join(rel)
+  }
+
+  /// Runs the backend task with `backend` as the config section; returns the outcome and the logs.
+  async fn build(&self, backend: Value) -> (Result<TaskOutcome, TaskError>, Vec<String>) {
+    let cfg = FarmConfig::from_json(json!({ "appName": "t", "backend": backend }), "test").unwrap();
+    let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let l2 = Arc::clone(&logs);
+    let events = Emitter::new(Arc::new(move |e: Event| {
+      if let Some(m) = e.message {
+        l2.lock().unwrap().push(m);
+      }
+    }));
+    let tools = Mutex::new(BTreeMap::new());
+    let task_logs = Mutex::new(Vec::new());
+    let ctx = TaskContext {
+      task: "backend",
+      config: &cfg,
+      root: &self.dir,
+      output_dir: self.dir.join("dist"),
+      build_id: "b-test",
+      started_at: "2026-01-01T00:00:00Z",
+      events: &events,
+      cancel: CancellationToken::new(),
+      host: &NoHost,
+      node: "node",
+      tools: &tools,
+      logs: &task_logs,
+    };
+    let r = BackendBuilder.build(&ctx).await;
+    let logs = logs.lock().unwrap().clone();
+    (r, logs)
+  }
+}
+
+impl Drop for Project {
+  fn drop(&mut self) {
+    let _ = std::fs::remove_dir_all(&self.dir);
+  }
+}
+
+fn run(program: &Path, args: &[&str], cwd: &Path) -> String {
+  let o = Command::new(program).args(args).current_dir(cwd).output().unwrap();
+  assert!(o.status.success(), "{}: {}", program.display(), String::from_utf8_lossy(&o.stderr));
+  String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn installs(logs: &[String]) -> usize {
+  logs.iter().filter(|l| l.starts_with("venv: installing")).count()
+}
+
+#[tokio::test]
+async fn venv_tidy_migrate_and_reuse() {
+  let py = ruff_python();
+  let p = Project::new("full");
+  let migrate = "tinyhello > migrated.txt && echo \"$VIRTUAL_ENV\" >> migrated.txt";
+  let backend = json!({ "root": "api", "python": py, "migrate": migrate });
+  let (r, logs) = p.build(backend.clone()).await;
+  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  assert_eq!(installs(&logs), 1, "{logs:?}");
+  let art = &out.artifacts[0];
+  assert_eq!(art.metadata["dependencyCount"], 1);
+  assert_eq!(art.metadata["venvReused"], false);
+  assert_eq!(art.metadata["venv"], "api/.venv");
+  assert!(art.metadata["importFixes"].as_u64().unwrap() >= 2, "{:?}", art.metadata);
+
+  let api = p.file("dist/api");
+  // tidied copy, untouched source
+  let tidied = std::fs::read_to_string(api.join("main.py")).unwrap();
+  assert!(!tidied.contains("import os") && !tidied.contains("import sys"), "{tidied}");
+  assert!(tidied.starts_with("import json\n\nimport tinypkg\n"), "{tidied}");
+  assert_eq!(std::fs::read_to_string(p.file("api/main.py")).unwrap(), MAIN_PY);
+  assert!(api.join("main.pyc").is_file() && !api.join("tests").exists());
+  assert!(!p.file("api/__pycache__").exists() && !p.file("api/.ruff_cache").exists());
+  // a self-contained venv: real files (not links into the cache), relocatable scripts
+  let vpy = api.join(".venv/bin/python");
+  let prefix = run(&vpy, &["-c", "import sys, tinypkg; print(sys.prefix)"], &api);
+  assert_eq!(prefix.trim(), api.join(".venv").to_string_lossy());
+  assert_eq!(run(&api.join(".venv/bin/tinyhello"), &[], &api), "tiny hello\n");
+  assert!(!api.join(".venv").join(MARKER).exists());
+  let cache_dir = p.file(".farm/cache/venvs");
+  let walk_links = |d: &Path| {
+    let mut n = 0;
+    for e in jwalk::WalkDir::new(d).skip_hidden(false) {
+      let e = e.unwrap();
+      if e.file_type().is_symlink() {
+        let t = std::fs::read_link(e.path()).unwrap();
+        assert!(!t.starts_with(&cache_dir), "{} links into the cache", e.path().display());
+        n += 1;
+      }
+    }
+    n
+  };
+  assert!(walk_links(&api.join(".venv")) >= 1);
+  let scripts = std::fs::read_to_string(api.join(".venv/bin/tinyhello")).unwrap();
+  assert!(scripts.starts_with("#!/bin/sh\n'''exec'"), "{scripts}");
+  assert!(!scripts.contains(&*cache_dir.to_string_lossy()));
+  // the migration ran in the output copy with the venv first on PATH
+  let migrated = std::fs::read_to_string(api.join("migrated.txt")).unwrap();
+  assert!(migrated.starts_with("tiny hello\n"), "{migrated}");
+  assert!(!p.file("api/migrated.txt").exists());
+
+  // unchanged requirements: no install, same cache entry
+  let key = art.metadata["venvKey"].as_str().unwrap().to_string();
+  let marker = cache_dir.join(&key).join(MARKER);
+  let before = std::fs::read(&marker).unwrap();
+  let (r, logs) = p.build(backend.clone()).await;
+  let out = r.unwrap();
+  assert_eq!(installs(&logs), 0, "{logs:?}");
+  assert_eq!(out.artifacts[0].metadata["venvReused"], true);
+  assert_eq!(out.artifacts[0].metadata["venvKey"], key.as_str());
+  assert_eq!(std::fs::read(&marker).unwrap(), before);
+  assert_eq!(run(&api.join(".venv/bin/tinyhello"), &[], &api), "tiny hello\n");
+
+  // changed requirements: a new venv
+  std::fs::write(
+    p.file("api/requirements.txt"),
+    "# pinned\n./wheels/tinypkg-0.1-py3-none-any.whl\n",
+  )
+  .unwrap();
+  let (r, logs) = p.build(backend).await;
+  let out = r.unwrap();
+  assert_eq!(installs(&logs), 1);
+  assert_ne!(out.artifacts[0].metadata["venvKey"], key.as_str());
+}
+
+#[tokio::test]
+async fn migration_failure_fails_or_warns() {
+  let p = Project::new("migrate");
+  let cmd = "echo 'relation users does not exist' >&2; exit 3";
+  let be = json!({ "root": "api", "venv": false, "tidyImports": false, "migrate": cmd });
+  let (r, _) = p.build(be).await;
+  match r {
+    Err(TaskError::Failed(m)) => {
+      assert!(m.contains("exit 3") && m.contains("relation users does not exist"), "{m}")
+    }
+    other => panic!("{other:?}"),
+  }
+  assert!(!p.file("dist/api").exists(), "a failed migration leaves no output");
+  let be = json!({ "root": "api", "venv": false, "tidyImports": false, "migrate": cmd,
+    "failOnMigrationError": false });
+  let out = p.build(be).await.0.unwrap();
+  assert_eq!(out.warnings.len(), 1);
+  assert!(out.warnings[0].contains("relation users does not exist"));
+  assert!(p.file("dist/api/main.pyc").exists());
+}
+
+#[tokio::test]
+async fn explicit_tidy_without_ruff_and_missing_requirement_are_clear_errors() {
+  let p = Project::new("errors");
+  // python3 from PATH has no ruff module; only fails if no `ruff` is on PATH either.
+  let no_ruff = Command::new("ruff").arg("--version").output().is_err();
+  if no_ruff {
+    let (r, _) = p.build(json!({ "root": "api", "python": "python3", "tidyImports": true })).await;
+    let m = format!("{r:?}");
+    assert!(
+      m.contains("tidyImports is true but ruff is not available") && m.contains("pip install ruff"),
+      "{m}"
+    );
+  }
+  // a third-party import the requirements do not provide
+  std::fs::write(p.file("api/requirements.txt"), "").unwrap();
+  let (r, _) = p.build(json!({ "root": "api", "python": "python3", "tidyImports": false })).await;
+  let m = format!("{r:?}");
+  assert!(m.contains("does not import `main`") && m.contains("No module named 'tinypkg'"), "{m}");
+  assert!(m.contains("dist/api"), "names the output, not the staging dir: {m}");
+  // venv: true without the file
+  std::fs::remove_file(p.file("api/requirements.txt")).unwrap();
+  let (r, _) = p.build(json!({ "root": "api", "python": "python3", "venv": true })).await;
+  assert!(format!("{r:?}").contains("requirements file"), "{r:?}");
+}
+
+#[test]
+fn scripts_get_a_relocatable_trampoline() {
+  let built = "/c/venvs/.tmp-k-1";
+  let pip_style = format!("#!{built}/bin/python3.11\n# -*- coding: utf-8 -*-\nimport sys\n");
+  let r = relocate_script(&pip_style, built, "/out/.venv").unwrap();
+  assert!(r.starts_with("#!/bin/sh\n'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")\"/'python3.11' \"$0\" \"$@\"\n' '''\n# -*- coding"));
+  let long = format!("#!/bin/sh\n'''exec' {built}/bin/python \"$0\" \"$@\"\n' '''\nimport sys\n");
+  let r = relocate_script(&long, built, "/out/.venv").unwrap();
+  assert!(r.ends_with("' '''\nimport sys\n") && !r.contains(built) && r.contains("/'python' "));
+  let activate = format!("VIRTUAL_ENV=\"{built}\"\nexport VIRTUAL_ENV\n");
+  assert_eq!(
+    relocate_script(&activate, built, "/out/.venv").unwrap(),
+    "VIRTUAL_ENV=\"/out/.venv\"\nexport VIRTUAL_ENV\n"
+  );
+  assert_eq!(relocate_script("#!/usr/bin/env python\n", built, "/out"), None);
+}
+
+#[test]
+fn key_follows_requirements_and_included_files() {
+  let d = std::env::temp_dir().join(format!("farm-be-key-{}", std::process::id()));
+  std::fs::create_dir_all(&d).unwrap();
+  std::fs::write(d.join("base.txt"), "fastapi==1\n").unwrap();
+  std::fs::write(d.join("requirements.txt"), "-r base.txt\nuvicorn\n").unwrap();
+  let req = d.join("requirements.txt");
+  let k1 = venv_key(&req, "3.11", "pip").unwrap();
+  assert_eq!(k1, venv_key(&req, "3.11", "pip").unwrap());
+  assert_ne!(k1, venv_key(&req, "3.12", "pip").unwrap());
+  assert_ne!(k1, venv_key(&req, "3.11", "uv").unwrap());
+  std::fs::write(d.join("base.txt"), "fastapi==2\n").unwrap();
+  assert_ne!(k1, venv_key(&req, "3.11", "pip").unwrap(), "an included file changes the key");
+  std::fs::remove_file(d.join("base.txt")).unwrap();
+  assert!(venv_key(&req, "3.11", "pip").unwrap_err().to_string().contains("base.txt"));
+  std::fs::remove_dir_all(&d).unwrap();
+}

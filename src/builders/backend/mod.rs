@@ -1,0 +1,474 @@
+//! The backend builder: a filtered copy of the FastAPI app, import-tidied, compiled to bytecode,
+//! with a production virtualenv and optional migrations.
+//!
+//! Steps, all on a staging copy that replaces `<outputDir>/<outDir>` only when every step succeeded:
+//! 1. copy `backend.root` without caches, tests, virtualenvs and `.env` files (secrets never reach
+//!    the output);
+//! 2. tidy imports with ruff ([`tidy`]): unused imports removed, imports sorted, in the copy only;
+//! 3. `python -m compileall -b` on the copy (a syntax error fails the task with Python's message,
+//!    naming the user's file);
+//! 4. the production venv ([`venv`]): built once per requirements content in `<cacheDir>/venvs`,
+//!    copied to `<outDir>/.venv`, then the app's module is imported with it, so a requirement missing
+//!    from `requirements.txt` (or an import removed by tidying) fails the build, not the deployment;
+//! 5. the migration command (`backend.migrate`), run in the copy with the venv on `PATH`.
+//!
+//! The user's sources are never written to.
+
+pub mod tidy;
+pub mod venv;
+
+#[cfg(test)]
+mod build_tests;
+
+use super::staging::StagedDir;
+use super::{process_error, Builder, TaskContext};
+use crate::config::{resolve, BackendConfig};
+use crate::report;
+use crate::run::process::Cmd;
+use crate::run::{TaskError, TaskOutcome};
+use futures_util::future::BoxFuture;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::path::{Path, PathBuf};
+
+/// Directory names never copied.
+const SKIP_DIRS: &[&str] = &[
+  "__pycache__",
+  ".pytest_cache",
+  ".mypy_cache",
+  ".ruff_cache",
+  ".tox",
+  ".venv",
+  "venv",
+  "env",
+  "node_modules",
+  ".git",
+  "tests",
+  "test",
+];
+
+/// File names never copied (globs on the name).
+const SKIP_FILES: &[&str] =
+  &["test_*.py", "*_test.py", "conftest.py", "*.pyc", "*.pyo", ".env", ".env.*", ".coverage"];
+
+/// Cached venvs unused for this long are deleted when a new one is built.
+const VENV_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+
+/// Imports the app's module from the current directory (the output copy).
+const IMPORT_CHECK: &str =
+  "import importlib, os, sys; sys.path.insert(0, os.getcwd()); importlib.import_module(sys.argv[1])";
+
+/// Builds the `backend` task.
+pub struct BackendBuilder;
+
+impl Builder for BackendBuilder {
+  fn build<'a>(
+    &'a self,
+    ctx: &'a TaskContext<'a>,
+  ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
+    Box::pin(async move {
+      let be = ctx
+        .config
+        .backend
+        .as_ref()
+        .ok_or_else(|| TaskError::Failed("no `backend` section in the config".into()))?;
+      let src = resolve(ctx.root, &be.root);
+      if !src.is_dir() {
+        return Err(TaskError::Failed(format!(
+          "backend.root {:?} is not a directory ({}): set `backend.root` to the FastAPI app's folder",
+          be.root,
+          src.display()
+        )));
+      }
+      let python = python_for(ctx.root, be);
+      let version = python_version(&python, ctx).await?;
+      ctx.record_tool("python", &version);
+      ctx.log(&format!("python {version} ({python})"));
+      let mut outcome = TaskOutcome::default();
+
+      let staged = StagedDir::new(&ctx.output_dir.join(&be.out_dir))
+        .map_err(|e| TaskError::Failed(format!("creating the backend output dir: {e}")))?;
+      let excludes = user_excludes(be)?;
+      let dest = staged.path().to_path_buf();
+      let src2 = src.clone();
+      let copied = tokio::task::spawn_blocking(move || copy_filtered(&src2, &dest, &excludes))
+        .await
+        .map_err(|e| TaskError::Failed(format!("copy task panicked: {e}")))?
+        .map_err(|e| TaskError::Failed(format!("copying {} to the output: {e}", src.display())))?;
+      ctx.log(&format!("copied {} files ({} left out)", copied.copied, copied.skipped));
+
+      let tidied = tidy_imports(ctx, be, &python, staged.path()).await?;
+
+      let out = Cmd::new(&python)
+        .args(["-m", "compileall", "-b", "-f", "-q"])
+        .arg_path(staged.path())
+        .cwd(staged.path())
+        .env("PYTHONDONTWRITEBYTECODE", "")
+        .run(&|l| ctx.log(l), &ctx.cancel)
+        .await
+        .map_err(process_error)?;
+      if !out.success() {
+        return Err(TaskError::Failed(format!(
+          "python -m compileall failed (exit {}):\n{}",
+          out.code.map_or("signal".into(), |c| c.to_string()),
+          strip_staging(&out.tail(40), staged.path(), &src)
+        )));
+      }
+      if ctx.cancel.is_cancelled() {
+        return Err(TaskError::Cancelled);
+      }
+      let final_path = staged.final_path().to_path_buf();
+      let venv = production_venv(ctx, be, &python, &src, staged.path(), &final_path).await?;
+      if venv.is_some() {
+        import_check(ctx, be, staged.path(), &final_path).await?;
+      }
+      if let Some(command) = &be.migrate {
+        let has_venv = venv.is_some();
+        if let Some(w) = migrate(ctx, be, command, staged.path(), &final_path, has_venv).await? {
+          outcome.warnings.push(w);
+        }
+      }
+      if ctx.cancel.is_cancelled() {
+        return Err(TaskError::Cancelled);
+      }
+      staged
+        .commit()
+        .map_err(|e| TaskError::Failed(format!("moving the backend output into place: {e}")))?;
+      let mut art = report::describe(ctx.root, &final_path, "backend-source", "api")
+        .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", final_path.display())))?;
+      art.metadata.insert("pythonVersion".into(), version.clone().into());
+      art.metadata.insert("framework".into(), "FastAPI".into());
+      art.metadata.insert("entryPoint".into(), be.app.clone().into());
+      if let Some(n) = tidied {
+        art.metadata.insert("importFixes".into(), n.into());
+      }
+      if let Some((v, installer)) = &venv {
+        art.metadata.insert("dependencyCount".into(), v.dependency_count.into());
+        art.metadata.insert("venv".into(), format!("{}/.venv", be.out_dir).into());
+        art.metadata.insert("venvKey".into(), v.key.clone().into());
+        art.metadata.insert("venvReused".into(), v.reused.into());
+        art.metadata.insert("installer".into(), installer.clone().into());
+        outcome.metadata.insert("dependencyCount".into(), v.dependency_count.into());
+      }
+      outcome.metadata.insert("pythonVersion".into(), version.into());
+      outcome.metadata.insert("filesCopied".into(), copied.copied.into());
+      outcome.artifacts.push(art);
+      Ok(outcome)
+    })
+  }
+}
+
+/// Runs ruff on the copy when `tidyImports` asks for it (or, unset, when ruff is available).
+/// Returns the number of fixes, `None` when not tidied.
+async fn tidy_imports(
+  ctx: &TaskContext<'_>,
+  be: &BackendConfig,
+  python: &str,
+  copy: &Path,
+) -> Result<Option<usize>, TaskError> {
+  if be.tidy_imports == Some(false) {
+    return Ok(None);
+  }
+  let Some(ruff) = tidy::Ruff::find(python, &ctx.cancel).await.map_err(process_error)? else {
+    if be.tidy_imports == Some(true) {
+      return Err(TaskError::Failed(format!(
+        "backend.tidyImports is true but ruff is not available (neither `{python} -m ruff` nor `ruff` on PATH): install it with `{python} -m pip install ruff`, or set `tidyImports: false`"
+      )));
+    }
+    ctx.log(
+      "ruff not found: imports are not tidied (install ruff, or set backend.tidyImports: false)",
+    );
+    return Ok(None);
+  };
+  ctx.record_tool("ruff", ruff.version.trim_start_matches("ruff "));
+  let n = ruff.tidy(copy, &|l| ctx.log(l), &ctx.cancel).await.map_err(|e| {
+    if ctx.cancel.is_cancelled() {
+      TaskError::Cancelled
+    } else {
+      TaskError::Failed(e)
+    }
+  })?;
+  ctx.log(&format!("{}: {n} import fixes in the output copy", ruff.version));
+  Ok(Some(n))
+}
+
+/// Builds (or reuses) the production venv and copies it to `<copy>/.venv`; `None` when there is
+/// none to build. Returns the venv and the installer's name.
+async fn production_venv(
+  ctx: &TaskContext<'_>,
+  be: &BackendConfig,
+  python: &str,
+  src: &Path,
+  copy: &Path,
+  final_path: &Path,
+) -> Result<Option<(venv::CachedVenv, String)>, TaskError> {
+  let req_rel = be.requirements.as_deref().unwrap_or("requirements.txt");
+  let requirements = resolve(src, req_rel);
+  let exists = requirements.is_file();
+  match be.venv {
+    Some(false) => return Ok(None),
+    None if !exists => return Ok(None),
+    Some(true) if !exists => {
+      return Err(TaskError::Failed(format!(
+        "backend.venv is true but the requirements file {} does not exist: create it, set `backend.requirements`, or set `venv: false`",
+        requirements.display()
+      )))
+    }
+    _ => {}
+  }
+  let fail = |e: venv::VenvError| match e {
+    venv::VenvError::Process(p) => process_error(p),
+    other => TaskError::Failed(format!("building the production venv: {other}")),
+  };
+  let installer = venv::Installer::resolve(be.installer.unwrap_or_default()).map_err(fail)?;
+  let spec = venv::VenvSpec {
+    python: python.to_string(),
+    requirements,
+    cwd: src.to_path_buf(),
+    installer,
+    cache: resolve(ctx.root, &ctx.config.cache_dir).join("venvs"),
+  };
+  let cached = venv::ensure(&spec, &|l| ctx.log(l), &ctx.cancel).await.map_err(fail)?;
+  ctx.log(&format!(
+    "venv {}: {} ({} dependencies)",
+    cached.key,
+    if cached.reused { "unchanged requirements, reused" } else { "built" },
+    cached.dependency_count
+  ));
+  if !cached.reused {
+    if let Err(e) = venv::prune(&spec.cache, &cached.key, VENV_MAX_AGE) {
+      ctx.log(&format!("pruning old venvs in {}: {e}", spec.cache.display()));
+    }
+  }
+  let (from, to, fin) = (cached.clone(), copy.join(".venv"), final_path.join(".venv"));
+  tokio::task::spawn_blocking(move || venv::place(&from, &to, &fin))
+    .await
+    .map_err(|e| TaskError::Failed(format!("venv copy task panicked: {e}")))?
+    .map_err(fail)?;
+  ctx.log(&format!("venv copied to {}/.venv", be.out_dir));
+  Ok(Some((cached, spec.installer.name().to_string())))
+}
+
+/// Imports the app's module from the output copy with the production venv.
+async fn import_check(
+  ctx: &TaskContext<'_>,
+  be: &BackendConfig,
+  copy: &Path,
+  final_path: &Path,
+) -> Result<(), TaskError> {
+  let module = be.app.split_once(':').map_or(be.app.as_str(), |(m, _)| m);
+  let py = copy.join(".venv/bin/python");
+  let out = Cmd::new(py.to_string_lossy())
+    .args(["-c", IMPORT_CHECK, module])
+    .cwd(copy)
+    .env("PYTHONDONTWRITEBYTECODE", "1")
+    .run(&|l| ctx.log(l), &ctx.cancel)
+    .await
+    .map_err(process_error)?;
+  if out.success() {
+    ctx.log(&format!("`{module}` imports with the production venv"));
+  } else {
+    return Err(TaskError::Failed(format!(
+      "the output copy does not import `{module}` with the production venv ({}/.venv): a package missing from the requirements file, or an import that tidyImports removed (mark side-effect imports with `# noqa: F401`):\n{}",
+      be.out_dir,
+      strip_staging(&out.tail(30), copy, final_path)
+    )));
+  }
+  Ok(())
+}
+
+/// Runs `backend.migrate` through `sh -c` in the output copy, with the production venv (if any)
+/// first on `PATH`. A failure fails the task, or is returned as a warning when
+/// `failOnMigrationError` is false.
+async fn migrate(
+  ctx: &TaskContext<'_>,
+  be: &BackendConfig,
+  command: &str,
+  copy: &Path,
+  final_path: &Path,
+  has_venv: bool,
+) -> Result<Option<String>, TaskError> {
+  ctx.log(&format!("migrate: {command}"));
+  let mut cmd = Cmd::new("sh").args(["-c", command]).cwd(copy).env("PYTHONDONTWRITEBYTECODE", "1");
+  if has_venv {
+    let venv = copy.join(".venv");
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd = cmd
+      .env("PATH", format!("{}/bin:{path}", venv.display()))
+      .env("VIRTUAL_ENV", venv.to_string_lossy());
+  }
+  let out = cmd.run(&|l| ctx.log(l), &ctx.cancel).await.map_err(process_error)?;
+  if out.success() {
+    return Ok(None);
+  }
+  let msg = format!(
+    "migration `{command}` failed (exit {}):\n{}",
+    out.code.map_or("signal".into(), |c| c.to_string()),
+    strip_staging(&out.tail(40), copy, final_path)
+  );
+  if be.fail_on_migration_error.unwrap_or(true) {
+    Err(TaskError::Failed(msg))
+  } else {
+    Ok(Some(msg))
+  }
+}
+
+/// The interpreter: `backend.python`, else a `.venv` in the project or backend root, else `python3`.
+pub fn python_for(root: &Path, be: &BackendConfig) -> String {
+  if let Some(p) = &be.python {
+    return if p.contains('/') {
+      resolve(root, p).to_string_lossy().into_owned()
+    } else {
+      p.clone()
+    };
+  }
+  for base in [root.to_path_buf(), resolve(root, &be.root)] {
+    let cand = base.join(".venv/bin/python");
+    if cand.exists() {
+      return cand.to_string_lossy().into_owned();
+    }
+  }
+  "python3".into()
+}
+
+pub(crate) async fn python_version(
+  python: &str,
+  ctx: &TaskContext<'_>,
+) -> Result<String, TaskError> {
+  let out = Cmd::new(python)
+    .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+    .capture_stdout()
+    .run(&|_| {}, &ctx.cancel)
+    .await
+    .map_err(|e| match e {
+      crate::run::process::ProcessError::Spawn { program, source } => TaskError::Failed(format!(
+        "cannot run the Python interpreter `{program}` ({source}): install Python 3, create `.venv`, or set `backend.python`"
+      )),
+      other => process_error(other),
+    })?;
+  if !out.success() {
+    return Err(TaskError::Failed(format!("`{python}` does not run Python: {}", out.tail(5))));
+  }
+  Ok(out.stdout.trim().to_string())
+}
+
+fn user_excludes(be: &BackendConfig) -> Result<GlobSet, TaskError> {
+  let mut b = GlobSetBuilder::new();
+  for (i, g) in be.exclude.iter().enumerate() {
+    let glob = Glob::new(g).map_err(|e| {
+      TaskError::Failed(format!("backend.exclude[{i}] {g:?} is not a valid glob: {e}"))
+    })?;
+    b.add(glob);
+  }
+  b.build().map_err(|e| TaskError::Failed(format!("backend.exclude: {e}")))
+}
+
+/// How many files were copied and left out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CopyStats {
+  /// Files copied.
+  pub copied: usize,
+  /// Files and directories left out.
+  pub skipped: usize,
+}
+
+/// Copies `src` into `dest`, leaving out [`SKIP_DIRS`], [`SKIP_FILES`] and `extra` (globs on the
+/// path relative to `src`). Symlinks are not followed.
+pub fn copy_filtered(src: &Path, dest: &Path, extra: &GlobSet) -> std::io::Result<CopyStats> {
+  let skip_files = {
+    let mut b = GlobSetBuilder::new();
+    for g in SKIP_FILES {
+      if let Ok(glob) = Glob::new(g) {
+        b.add(glob);
+      }
+    }
+    b.build().map_err(std::io::Error::other)?
+  };
+  let mut stats = CopyStats::default();
+  let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+  while let Some(rel) = stack.pop() {
+    let dir = src.join(&rel);
+    std::fs::create_dir_all(dest.join(&rel))?;
+    for entry in std::fs::read_dir(&dir)? {
+      let entry = entry?;
+      let name = entry.file_name();
+      let name_s = name.to_string_lossy();
+      let child_rel = rel.join(&name);
+      let ft = entry.file_type()?;
+      if extra.is_match(&child_rel) {
+        stats.skipped += 1;
+        continue;
+      }
+      if ft.is_dir() {
+        if SKIP_DIRS.contains(&name_s.as_ref()) {
+          stats.skipped += 1;
+        } else {
+          stack.push(child_rel);
+        }
+      } else if ft.is_file() {
+        if skip_files.is_match(Path::new(name_s.as_ref())) {
+          stats.skipped += 1;
+        } else {
+          std::fs::copy(entry.path(), dest.join(&child_rel))?;
+          stats.copied += 1;
+        }
+      } else {
+        stats.skipped += 1;
+      }
+    }
+  }
+  Ok(stats)
+}
+
+/// Error messages name `shown` (the user's sources, or the final output), not the staging copy.
+fn strip_staging(text: &str, staging: &Path, shown: &Path) -> String {
+  text.replace(&*staging.to_string_lossy(), &shown.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn copy_leaves_out_tests_caches_and_secrets() {
+    let base = std::env::temp_dir().join(format!("farm-be-copy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (src, dest) = (base.join("src"), base.join("dest"));
+    for d in ["routers", "tests", "__pycache__", ".pytest_cache", "scripts"] {
+      std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    for f in [
+      "main.py",
+      "routers/users.py",
+      "routers/test_users.py",
+      "tests/test_x.py",
+      "__pycache__/main.cpython-311.pyc",
+      ".env",
+      ".env.local",
+      "conftest.py",
+      "requirements.txt",
+      "scripts/seed.py",
+    ] {
+      std::fs::write(src.join(f), "x").unwrap();
+    }
+    let mut b = GlobSetBuilder::new();
+    b.add(Glob::new("scripts/**").unwrap());
+    b.add(Glob::new("scripts").unwrap());
+    let stats = copy_filtered(&src, &dest, &b.build().unwrap()).unwrap();
+    let mut got: Vec<String> = Vec::new();
+    let mut stack = vec![dest.clone()];
+    while let Some(d) = stack.pop() {
+      for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+          stack.push(p);
+        } else {
+          got.push(report::rel_path(&dest, &p));
+        }
+      }
+    }
+    got.sort();
+    assert_eq!(got, ["main.py", "requirements.txt", "routers/users.py"]);
+    assert_eq!(stats.copied, 3);
+    std::fs::remove_dir_all(&base).unwrap();
+  }
+}

@@ -1,0 +1,501 @@
+//! Persistent stat cache: path → (size, mtime, ctime, inode) → content digest.
+//!
+//! Lets an unchanged file be recognised from `lstat` alone. Follows git's racy-timestamp rule:
+//! an entry whose mtime is not strictly older than the stat cache file's own mtime (both are
+//! filesystem timestamps, so they share the filesystem's granularity) is never trusted, because
+//! the file may have been modified again within the same timestamp tick after it was hashed.
+//! Entries added in this process are untrusted until [`StatCache::save`] gives them a reference
+//! timestamp.
+//!
+//! Entries are keyed by (xxh3-64 of the directory's absolute path, xxh3-64 of the file name),
+//! not by the path itself: records are fixed-size and stored sorted by that key, so loading is
+//! one sequential pass and a walk finds each directory's entries as one contiguous slice (one
+//! random memory access per directory instead of one per file). A key collision is harmless:
+//! a hit also requires equal size, mtime, ctime and inode, which two different files never
+//! share on Unix (equal inode on one device = the same file, so the same contents).
+//!
+//! File format (little endian): `b"FARMSTAT"`, `u32` version, `u32` reserved, `u64` count, then
+//! `count` 72-byte records `{u64 dir_key, u64 name_key, u64 size, i64 mtime_ns, i64 ctime_ns,
+//! u64 inode, u32 last_seen_day, u32 reserved, u128 digest}` sorted by `(dir_key, name_key)`,
+//! then a `u64` xxh3-64 checksum of everything before it. A file that fails any check is ignored (the cache starts empty), so a corrupt or
+//! truncated file never fails a build. Entries not seen for [`FORGET_AFTER_DAYS`] are dropped
+//! on save.
+
+use std::collections::HashMap;
+use std::fs::{self, Metadata};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::digest::Digest;
+use super::error::HashError;
+
+const MAGIC: &[u8; 8] = b"FARMSTAT";
+const VERSION: u32 = 3;
+const HEADER_LEN: usize = 8 + 4 + 4 + 8;
+const RECORD_LEN: usize = 72;
+
+/// Entries whose file has not been looked up for this many days are dropped on save.
+pub const FORGET_AFTER_DAYS: u32 = 30;
+
+/// The stat fields compared to decide whether a file is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStat {
+  /// Size in bytes.
+  pub size: u64,
+  /// Modification time, nanoseconds since the Unix epoch.
+  pub mtime_ns: i64,
+  /// Status-change time in nanoseconds (0 where the platform has none).
+  pub ctime_ns: i64,
+  /// Inode number (0 where the platform has none).
+  pub inode: u64,
+}
+
+impl FileStat {
+  /// Extracts the compared fields from `lstat`/`stat` metadata.
+  pub fn from_metadata(meta: &Metadata) -> FileStat {
+    #[cfg(unix)]
+    {
+      use std::os::unix::fs::MetadataExt;
+      FileStat {
+        size: meta.len(),
+        mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+        ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+        inode: meta.ino(),
+      }
+    }
+    #[cfg(not(unix))]
+    {
+      FileStat { size: meta.len(), mtime_ns: modified_ns(meta), ctime_ns: 0, inode: 0 }
+    }
+  }
+}
+
+/// Modification time of `meta` in nanoseconds since the Unix epoch (negative before it).
+pub fn modified_ns(meta: &Metadata) -> i64 {
+  match meta.modified() {
+    Ok(t) => match t.duration_since(UNIX_EPOCH) {
+      Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+      Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    },
+    Err(_) => i64::MAX,
+  }
+}
+
+/// The stat cache key of a directory (its absolute path, no trailing separator).
+pub(crate) fn dir_key(dir: &str) -> u64 {
+  xxh3_64(dir.as_bytes())
+}
+
+/// The stat cache key of a file name within its directory.
+pub(crate) fn name_key(name: &str) -> u64 {
+  xxh3_64(name.as_bytes())
+}
+
+fn today() -> u32 {
+  SystemTime::now().duration_since(UNIX_EPOCH).map(|d| (d.as_secs() / 86_400) as u32).unwrap_or(0)
+}
+
+/// Keys are already uniformly distributed hashes: use them as is.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+  fn finish(&self) -> u64 {
+    self.0
+  }
+  fn write(&mut self, bytes: &[u8]) {
+    for b in bytes {
+      self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+    }
+  }
+  fn write_u64(&mut self, n: u64) {
+    self.0 = self.0.rotate_left(29) ^ n;
+  }
+}
+
+/// One cached file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatEntry {
+  pub(crate) stat: FileStat,
+  pub(crate) digest: Digest,
+  /// Day (since the epoch) the entry was last looked up or inserted.
+  pub(crate) seen_day: u32,
+  /// Added in this process and not yet covered by a saved file's timestamp.
+  pub(crate) fresh: bool,
+}
+
+type Build = BuildHasherDefault<IdentityHasher>;
+
+/// `(dir_key, name_key)` of a file.
+pub(crate) type Key = (u64, u64);
+
+/// The loaded (or last saved) entries, sorted by key, with a directory index.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Base {
+  recs: Vec<(Key, StatEntry)>,
+  /// dir_key → (start, len) in `recs`.
+  dirs: HashMap<u64, (u32, u32), Build>,
+}
+
+impl Base {
+  fn from_sorted(recs: Vec<(Key, StatEntry)>) -> Base {
+    let mut dirs: HashMap<u64, (u32, u32), Build> = HashMap::default();
+    let mut i = 0;
+    while i < recs.len() {
+      let d = recs[i].0 .0;
+      let start = i;
+      while i < recs.len() && recs[i].0 .0 == d {
+        i += 1;
+      }
+      dirs.insert(d, (start as u32, (i - start) as u32));
+    }
+    Base { recs, dirs }
+  }
+
+  fn dir(&self, dir: u64) -> &[(Key, StatEntry)] {
+    match self.dirs.get(&dir) {
+      Some(&(start, len)) => self.recs.get(start as usize..(start + len) as usize).unwrap_or(&[]),
+      None => &[],
+    }
+  }
+
+  fn get_mut(&mut self, key: Key) -> Option<&mut StatEntry> {
+    let &(start, len) = self.dirs.get(&key.0)?;
+    let slice = self.recs.get_mut(start as usize..(start + len) as usize)?;
+    let i = slice.binary_search_by_key(&key.1, |r| r.0 .1).ok()?;
+    Some(&mut slice[i].1)
+  }
+}
+
+/// Entries added since the last load/save.
+pub(crate) type Overlay = HashMap<Key, StatEntry, Build>;
+
+/// Result of a lookup.
+pub(crate) enum Lookup {
+  /// Trusted digest; `true` when the entry's last-seen day should be refreshed.
+  Hit(Digest, bool),
+  Miss,
+}
+
+/// An immutable view of the cache used by one walk (lock-free lookups from many threads).
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+  base: Arc<Base>,
+  overlay: Arc<Overlay>,
+  threshold_ns: i64,
+  today: u32,
+}
+
+/// The entries of one directory, looked up once per directory by the walk.
+pub(crate) struct DirView<'a> {
+  snap: &'a Snapshot,
+  dir: u64,
+  base: &'a [(Key, StatEntry)],
+}
+
+impl Snapshot {
+  /// The view of directory `dir` (see [`dir_key`]).
+  pub(crate) fn dir(&self, dir: u64) -> DirView<'_> {
+    DirView { snap: self, dir, base: self.base.dir(dir) }
+  }
+}
+
+impl DirView<'_> {
+  /// True when nothing is cached for this directory.
+  pub(crate) fn is_empty(&self) -> bool {
+    self.base.is_empty() && self.snap.overlay.is_empty()
+  }
+
+  /// The full key of file `name` in this directory.
+  pub(crate) fn key(&self, name: u64) -> Key {
+    (self.dir, name)
+  }
+
+  /// The cached digest of file `name` (see [`name_key`]) if its stat matches and it is not racy.
+  pub(crate) fn lookup(&self, name: u64, stat: &FileStat) -> Lookup {
+    let s = self.snap;
+    let e = if s.overlay.is_empty() { None } else { s.overlay.get(&(self.dir, name)) };
+    let e =
+      e.or_else(|| self.base.binary_search_by_key(&name, |r| r.0 .1).ok().map(|i| &self.base[i].1));
+    match e {
+      Some(e) if !e.fresh && e.stat == *stat && e.stat.mtime_ns < s.threshold_ns => {
+        Lookup::Hit(e.digest, e.seen_day != s.today)
+      }
+      _ => Lookup::Miss,
+    }
+  }
+}
+
+#[derive(Debug)]
+struct Inner {
+  base: Arc<Base>,
+  overlay: Arc<Overlay>,
+  /// mtime of the stat cache file when it was loaded or last saved; `i64::MIN` if none.
+  threshold_ns: i64,
+  dirty: bool,
+}
+
+/// A persistent path → (stat → digest) table shared by all tasks of a build.
+#[derive(Debug)]
+pub struct StatCache {
+  path: PathBuf,
+  inner: RwLock<Inner>,
+  load_note: Option<String>,
+}
+
+impl std::fmt::Debug for IdentityHasher {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str("IdentityHasher")
+  }
+}
+
+impl StatCache {
+  /// An empty cache that will be saved to `path`.
+  pub fn empty(path: impl Into<PathBuf>) -> StatCache {
+    StatCache {
+      path: path.into(),
+      inner: RwLock::new(Inner {
+        base: Arc::default(),
+        overlay: Arc::default(),
+        threshold_ns: i64::MIN,
+        dirty: false,
+      }),
+      load_note: None,
+    }
+  }
+
+  /// Loads the cache from `path`. Never fails: a missing file gives an empty cache, and an
+  /// unreadable, truncated or corrupt one gives an empty cache plus a [`StatCache::load_note`].
+  pub fn load(path: impl Into<PathBuf>) -> StatCache {
+    let path = path.into();
+    let mut cache = StatCache::empty(path.clone());
+    let bytes = match fs::read(&path) {
+      Ok(b) => b,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return cache,
+      Err(e) => {
+        cache.load_note =
+          Some(format!("stat cache {} unreadable ({e}); starting empty", path.display()));
+        return cache;
+      }
+    };
+    let threshold_ns = match fs::metadata(&path) {
+      Ok(m) => modified_ns(&m),
+      Err(_) => return cache,
+    };
+    match parse(&bytes) {
+      Ok(base) => {
+        if let Ok(mut inner) = cache.inner.write() {
+          inner.base = Arc::new(base);
+          inner.threshold_ns = threshold_ns;
+        }
+      }
+      Err(why) => {
+        cache.load_note =
+          Some(format!("stat cache {} is invalid ({why}); starting empty", path.display()))
+      }
+    }
+    cache
+  }
+
+  /// Why the cache started empty although a file existed, if it did (for a warning).
+  pub fn load_note(&self) -> Option<&str> {
+    self.load_note.as_deref()
+  }
+
+  /// The file this cache loads from and saves to.
+  pub fn path(&self) -> &Path {
+    &self.path
+  }
+
+  /// Number of entries.
+  pub fn len(&self) -> usize {
+    self
+      .inner
+      .read()
+      .map(|i| {
+        let new = i
+          .overlay
+          .keys()
+          .filter(|k| i.base.dir(k.0).binary_search_by_key(&k.1, |r| r.0 .1).is_err());
+        i.base.recs.len() + new.count()
+      })
+      .unwrap_or(0)
+  }
+
+  /// True when there are no entries.
+  pub fn is_empty(&self) -> bool {
+    self.len() == 0
+  }
+
+  pub(crate) fn snapshot(&self) -> Snapshot {
+    match self.inner.read() {
+      Ok(i) => Snapshot {
+        base: Arc::clone(&i.base),
+        overlay: Arc::clone(&i.overlay),
+        threshold_ns: i.threshold_ns,
+        today: today(),
+      },
+      Err(_) => Snapshot {
+        base: Arc::default(),
+        overlay: Arc::default(),
+        threshold_ns: i64::MIN,
+        today: today(),
+      },
+    }
+  }
+
+  /// Records freshly hashed files and refreshes the last-seen day of hits (called after a
+  /// walk, once its snapshot is dropped).
+  pub(crate) fn update(&self, inserted: Vec<(Key, FileStat, Digest)>, seen: Vec<Key>) {
+    if inserted.is_empty() && seen.is_empty() {
+      return;
+    }
+    let day = today();
+    if let Ok(mut inner) = self.inner.write() {
+      let inner = &mut *inner;
+      if !inserted.is_empty() {
+        let overlay = Arc::make_mut(&mut inner.overlay);
+        overlay.reserve(inserted.len());
+        for (key, stat, digest) in inserted {
+          overlay.insert(key, StatEntry { stat, digest, seen_day: day, fresh: true });
+        }
+      }
+      if !seen.is_empty() {
+        let base = Arc::make_mut(&mut inner.base);
+        let overlay = Arc::make_mut(&mut inner.overlay);
+        for key in seen {
+          if let Some(e) = overlay.get_mut(&key) {
+            e.seen_day = day;
+          } else if let Some(e) = base.get_mut(key) {
+            e.seen_day = day;
+          }
+        }
+      }
+      inner.dirty = true;
+    }
+  }
+
+  /// Writes the cache atomically (temp file + rename) if anything changed since load/save,
+  /// then adopts the new file's mtime as the racy-timestamp reference.
+  pub fn save(&self) -> Result<(), HashError> {
+    let mut inner = match self.inner.write() {
+      Ok(i) => i,
+      Err(_) => return Ok(()),
+    };
+    if !inner.dirty {
+      return Ok(());
+    }
+    let forget_before = today().saturating_sub(FORGET_AFTER_DAYS);
+    let mut merged: Vec<(Key, StatEntry)> =
+      Vec::with_capacity(inner.base.recs.len() + inner.overlay.len());
+    merged.extend(inner.overlay.iter().map(|(k, e)| (*k, StatEntry { fresh: false, ..*e })));
+    merged.extend(inner.base.recs.iter().filter(|(k, _)| !inner.overlay.contains_key(k)).copied());
+    merged.retain(|(_, e)| e.seen_day >= forget_before);
+    merged.sort_unstable_by_key(|r| r.0);
+    let bytes = serialize(&merged);
+    if let Some(dir) = self.path.parent() {
+      if !dir.as_os_str().is_empty() {
+        fs::create_dir_all(dir).map_err(|e| HashError::io("creating directory", dir, e))?;
+      }
+    }
+    let tmp = tmp_path(&self.path);
+    let write = || -> io::Result<()> {
+      let mut f = fs::File::create(&tmp)?;
+      f.write_all(&bytes)?;
+      drop(f);
+      fs::rename(&tmp, &self.path)
+    };
+    if let Err(e) = write() {
+      let _ = fs::remove_file(&tmp);
+      return Err(HashError::io("writing stat cache", &self.path, e));
+    }
+    let meta = fs::metadata(&self.path).map_err(|e| HashError::io("stat of", &self.path, e))?;
+    inner.threshold_ns = modified_ns(&meta);
+    inner.base = Arc::new(Base::from_sorted(merged));
+    inner.overlay = Arc::default();
+    inner.dirty = false;
+    Ok(())
+  }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+  let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+  name.push(format!(".tmp.{}", std::process::id()));
+  path.with_file_name(name)
+}
+
+fn serialize(recs: &[(Key, StatEntry)]) -> Vec<u8> {
+  let mut out = Vec::with_capacity(HEADER_LEN + recs.len() * RECORD_LEN + 8);
+  out.extend_from_slice(MAGIC);
+  out.extend_from_slice(&VERSION.to_le_bytes());
+  out.extend_from_slice(&0u32.to_le_bytes());
+  out.extend_from_slice(&(recs.len() as u64).to_le_bytes());
+  for ((d, n), e) in recs {
+    out.extend_from_slice(&d.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(&e.stat.size.to_le_bytes());
+    out.extend_from_slice(&e.stat.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&e.stat.ctime_ns.to_le_bytes());
+    out.extend_from_slice(&e.stat.inode.to_le_bytes());
+    out.extend_from_slice(&e.seen_day.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&e.digest.0.to_le_bytes());
+  }
+  let sum = xxh3_64(&out);
+  out.extend_from_slice(&sum.to_le_bytes());
+  out
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+  let mut a = [0u8; 8];
+  a.copy_from_slice(&b[..8]);
+  u64::from_le_bytes(a)
+}
+
+fn parse(bytes: &[u8]) -> Result<Base, &'static str> {
+  if bytes.len() < HEADER_LEN + 8 {
+    return Err("truncated");
+  }
+  let (body, sum) = bytes.split_at(bytes.len() - 8);
+  if xxh3_64(body) != le_u64(sum) {
+    return Err("checksum mismatch");
+  }
+  if &body[..8] != MAGIC {
+    return Err("bad magic");
+  }
+  if body[8..12] != VERSION.to_le_bytes() {
+    return Err("unsupported version");
+  }
+  let count = le_u64(&body[16..24]);
+  let records = &body[HEADER_LEN..];
+  if records.len() % RECORD_LEN != 0 || (records.len() / RECORD_LEN) as u64 != count {
+    return Err("entry count does not match file size");
+  }
+  let mut recs = Vec::with_capacity(count as usize);
+  let mut prev: Option<Key> = None;
+  for r in records.chunks_exact(RECORD_LEN) {
+    let key = (le_u64(r), le_u64(&r[8..]));
+    if prev.is_some_and(|p| p >= key) {
+      return Err("records not sorted");
+    }
+    prev = Some(key);
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&r[56..72]);
+    let mut day = [0u8; 4];
+    day.copy_from_slice(&r[48..52]);
+    let stat = FileStat {
+      size: le_u64(&r[16..]),
+      mtime_ns: le_u64(&r[24..]) as i64,
+      ctime_ns: le_u64(&r[32..]) as i64,
+      inode: le_u64(&r[40..]),
+    };
+    let digest = Digest(u128::from_le_bytes(d));
+    recs.push((key, StatEntry { stat, digest, seen_day: u32::from_le_bytes(day), fresh: false }));
+  }
+  Ok(Base::from_sorted(recs))
+}
