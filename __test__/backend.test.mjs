@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, readdirSync, lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, readdirSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { FARM, REPO, copyExample, project, walk } from './helpers.mjs';
 
@@ -25,8 +25,14 @@ function ruffBin() {
   return path.join(venv, 'bin');
 }
 
+const made = [];
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 /** `farm build --json` in `cwd`; returns the BuildResult (and the raw process). */
 function build(cwd, { env = {}, args = [] } = {}) {
+  if (!made.includes(cwd)) made.push(cwd);
   const r = spawnSync(process.execPath, [FARM, 'build', '--json', ...args], {
     cwd,
     encoding: 'utf8',
@@ -80,7 +86,8 @@ test('example app: tidied bytecode copy, a working production venv reused while 
   assert.ok(art.metadata.dependencyCount >= reqs.length, `dependencyCount ${art.metadata.dependencyCount}`);
 
   // openapi.json (the types task) has every route
-  const openapi = JSON.parse(readFileSync(path.join(dir, 'dist/openapi.json'), 'utf8'));
+  const schema = result.artifacts.find((a) => a.type === 'openapi-schema');
+  const openapi = JSON.parse(readFileSync(path.join(dir, schema.path), 'utf8'));
   for (const route of ['/health', '/api/users', '/api/users/{user_id}', '/api/items', '/api/ai/chat', '/api/ai/models']) {
     assert.ok(openapi.paths[route], `route ${route}`);
   }
@@ -161,11 +168,44 @@ test('a failing migration fails the build; with failOnMigrationError: false it i
 
 test('config: the new backend keys are validated', () => {
   const bad = smallApp({ 'main.py': 'app = None\n' }, { installer: 'conda' });
+  made.push(bad);
   const r = spawnSync(process.execPath, [FARM, 'build', '--json'], { cwd: bad, encoding: 'utf8' });
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /backend\.installer/);
   const bad2 = smallApp({ 'main.py': 'app = None\n' }, { migrate: '  ' });
+  made.push(bad2);
   const r2 = spawnSync(process.execPath, [FARM, 'build', '--json'], { cwd: bad2, encoding: 'utf8' });
   assert.equal(r2.status, 2);
   assert.match(r2.stdout + r2.stderr, /backend\.migrate/);
+});
+
+/** A venv with uv (from PyPI); its bin is put on farm's PATH by the test that wants uv. */
+function uvBin() {
+  const venv = path.join(REPO, 'target/farm-test-tools/uv-venv');
+  const uv = path.join(venv, 'bin/uv');
+  if (spawnSync(uv, ['--version']).status !== 0) {
+    mkdirSync(path.dirname(venv), { recursive: true });
+    assert.equal(spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' }).status, 0);
+    assert.equal(spawnSync(path.join(venv, 'bin/python'), ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', 'uv'], { stdio: 'inherit' }).status, 0);
+  }
+  return path.join(venv, 'bin');
+}
+
+test('installer: auto picks uv when it is on PATH; "uv" without uv is a clear error', () => {
+  const files = { 'main.py': 'import six\napp = None\n', 'requirements.txt': 'six==1.16.0\n' };
+  const dir = smallApp(files, { tidyImports: false });
+  const PATH = `${uvBin()}:${process.env.PATH}`;
+  const { result } = build(dir, { env: { PATH } });
+  assert.equal(result.success, true, JSON.stringify(result.error));
+  const art = backendArtifact(result);
+  assert.equal(art.metadata.installer, 'uv');
+  assert.equal(art.metadata.dependencyCount, 1);
+  const api = path.join(dir, 'dist/api');
+  assert.equal(spawnSync(path.join(api, '.venv/bin/python'), ['-c', 'import six'], { cwd: api }).status, 0);
+
+  const noUv = process.env.PATH.split(':').filter((d) => !existsSync(path.join(d, 'uv'))).join(':');
+  const dir2 = smallApp(files, { tidyImports: false, installer: 'uv' });
+  const r2 = build(dir2, { env: { PATH: noUv } }).result;
+  assert.equal(r2.success, false);
+  assert.match(r2.error.message, /backend\.installer is "uv" but `uv` is not on PATH/);
 });

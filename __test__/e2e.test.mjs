@@ -66,7 +66,7 @@ test('farm build on the example app: real outputs, manifest that matches the dis
   assert.ok(!files.some((f) => f.endsWith('.map')), 'no source maps in production');
 
   // dist/api: .pyc, no tests, no __pycache__, no .env
-  const api = walk(path.join(dir, 'dist/api'));
+  const api = walk(path.join(dir, 'dist/api')).filter((f) => !f.startsWith('.venv/'));
   assert.ok(api.includes('main.pyc') && api.includes('routers/users.pyc'), api.join('\n'));
   assert.ok(!api.some((f) => f.startsWith('tests/') || f.includes('__pycache__') || /(^|\/)test_[^/]*$/.test(f) || f.endsWith('conftest.py')));
 
@@ -221,7 +221,7 @@ test('secrets in the config never land in any artifact', () => {
   const r = farm(dir, 'build', '--json');
   assert.equal(r.status, 0, r.stderr);
   for (const s of secrets) assert.ok(!r.stdout.includes(s), `BuildResult holds ${s}`);
-  const files = walk(path.join(dir, 'dist'));
+  const files = walk(path.join(dir, 'dist'), undefined, { links: false });
   assert.ok(files.length > 20);
   for (const f of files) {
     const text = readFileSync(path.join(dir, 'dist', f), 'latin1');

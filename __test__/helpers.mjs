@@ -31,12 +31,12 @@ export function copyExample() {
 }
 
 /** Every file under `dir`, relative, with `/`. */
-export function walk(dir, base = dir) {
+export function walk(dir, base = dir, { links = true } = {}) {
   const out = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p, base));
-    else out.push(path.relative(base, p).split(path.sep).join('/'));
+    if (e.isDirectory()) out.push(...walk(p, base, { links }));
+    else if (links || !e.isSymbolicLink()) out.push(path.relative(base, p).split(path.sep).join('/'));
   }
   return out.sort();
 }

@@ -7,6 +7,8 @@
 
 use super::staging::StagedDir;
 use super::{Builder, TaskContext};
+use crate::assets::analysis::{self, ChunkInfo};
+use crate::assets::budget::fmt_size;
 use crate::config::{resolve, Environment, FrontendConfig};
 use crate::report;
 use crate::run::{TaskError, TaskOutcome};
@@ -67,7 +69,76 @@ pub fn frontend_request(
     "chunks": fe.chunks.clone().unwrap_or_else(default_chunks),
     "define": fe.define,
     "plugins": plugins,
+    "imageCacheDir": resolve(ctx.root, &ctx.config.cache_dir).join("images"),
   })
+}
+
+/// Analyzes the bundle as written (raw, gzip and brotli sizes; chunks with their largest modules
+/// from the response's `chunks`), writes `<outputDir>/bundle-analysis.json` and checks the budgets.
+/// Returns the `bundle-analysis` artifact; a budget exceeded fails the task with a table.
+async fn analyze(
+  ctx: &TaskContext<'_>,
+  dir: &std::path::Path,
+  response: &serde_json::Value,
+) -> Result<report::Artifact, TaskError> {
+  let chunks: Vec<ChunkInfo> = response
+    .get("chunks")
+    .cloned()
+    .map(serde_json::from_value)
+    .transpose()
+    .map_err(|e| TaskError::Failed(format!("the Vite runner's chunk information: {e}")))?
+    .unwrap_or_default();
+  let images = response.get("images").and_then(|i| i.get("files")).and_then(|f| f.as_array());
+  for f in images.into_iter().flatten() {
+    let saved = f["savedBytes"].as_u64().unwrap_or(0);
+    if saved > 0 {
+      ctx.log(&format!(
+        "image {}: {} → {} (-{})",
+        f["path"].as_str().unwrap_or("?"),
+        fmt_size(f["originalBytes"].as_u64().unwrap_or(0)),
+        fmt_size(f["optimizedBytes"].as_u64().unwrap_or(0)),
+        fmt_size(saved)
+      ));
+    }
+  }
+  let owned = dir.to_path_buf();
+  let job = tokio::task::spawn_blocking(move || {
+    analysis::analyze_dir(&owned, &chunks, &analysis::AnalyzeOptions::default())
+  });
+  let a = tokio::select! {
+    r = job => r
+      .map_err(|e| TaskError::Failed(format!("bundle analysis: {e}")))?
+      .map_err(|e| TaskError::Failed(format!("bundle analysis: {e}")))?,
+    _ = ctx.cancel.cancelled() => return Err(TaskError::Cancelled),
+  };
+  let t = &a.totals;
+  ctx.log(&format!(
+    "bundle: {} files, {} raw, {} gzip, {} brotli (analysed in {:.0} ms)",
+    t.files,
+    fmt_size(t.raw),
+    fmt_size(t.gzip),
+    fmt_size(t.brotli),
+    a.duration_ms
+  ));
+  let path = ctx.output_dir.join("bundle-analysis.json");
+  let text = serde_json::to_vec_pretty(&a)
+    .map_err(|e| TaskError::Failed(format!("bundle-analysis.json: {e}")))?;
+  std::fs::create_dir_all(&ctx.output_dir)
+    .and_then(|()| std::fs::write(&path, text))
+    .map_err(|e| TaskError::Failed(format!("writing {}: {e}", path.display())))?;
+  if let Some(b) = ctx.config.frontend.as_ref().and_then(|f| f.budgets.as_ref()) {
+    let over = b.check(&a).map_err(TaskError::Failed)?;
+    if !over.is_empty() {
+      return Err(TaskError::Failed(b.table(&over)));
+    }
+  }
+  let mut art = report::describe(ctx.root, &path, "bundle-analysis", "bundle-analysis")
+    .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", path.display())))?;
+  art.metadata.insert("raw".into(), t.raw.into());
+  art.metadata.insert("gzip".into(), t.gzip.into());
+  art.metadata.insert("brotli".into(), t.brotli.into());
+  art.metadata.insert("compression".into(), json!(a.compression));
+  Ok(art)
 }
 
 impl Builder for FrontendBuilder {
@@ -114,6 +185,7 @@ impl Builder for FrontendBuilder {
       if !staged.path().join("index.html").is_file() {
         return Err(TaskError::Failed("vite reported success but wrote no index.html".into()));
       }
+      let analysis = analyze(ctx, staged.path(), &response).await?;
       let final_path = staged.final_path().to_path_buf();
       staged
         .commit()
@@ -130,7 +202,12 @@ impl Builder for FrontendBuilder {
       if let Some(w) = response.get("warnings").and_then(|w| w.as_array()) {
         outcome.warnings.extend(w.iter().filter_map(|x| x.as_str().map(str::to_owned)));
       }
+      if let Some(images) = response.get("images").filter(|i| i.is_object()) {
+        art.metadata.insert("imagesSavedBytes".into(), images["savedBytes"].clone());
+        outcome.metadata.insert("images".into(), images.clone());
+      }
       outcome.artifacts.push(art);
+      outcome.artifacts.push(analysis);
       Ok(outcome)
     })
   }

@@ -403,7 +403,8 @@ pub fn relocate_script(text: &str, built_at: &str, final_dir: &str) -> Option<St
 }
 
 /// Copies the cached venv into `dest` (the staging copy's `.venv`): files by reflink where the
-/// filesystem can, else by copy; symlinks as symlinks; scripts in `bin/` and `pyvenv.cfg`
+/// filesystem can, else by copy; symlinks inside the venv as symlinks, symlinks leading out of it
+/// (the interpreter) as copies of their target; scripts in `bin/` and `pyvenv.cfg`
 /// relocated to `final_dir` (where `dest` will be once committed). The marker is left out.
 pub fn place(cached: &CachedVenv, dest: &Path, final_dir: &Path) -> Result<(), VenvError> {
   let final_s = final_dir.to_string_lossy().into_owned();
@@ -422,7 +423,17 @@ pub fn place(cached: &CachedVenv, dest: &Path, final_dir: &Path) -> Result<(), V
         stack.push(child);
       } else if ft.is_symlink() {
         let target = std::fs::read_link(&from).map_err(io("reading the link", &from))?;
-        std::os::unix::fs::symlink(&target, &to).map_err(io("creating the link", &to))?;
+        let inside = !target.is_absolute()
+          && from.parent().and_then(|p| p.join(&target).canonicalize().ok()).is_some_and(|t| {
+            cached.path.canonicalize().is_ok_and(|root| t.starts_with(root))
+          });
+        if inside {
+          std::os::unix::fs::symlink(&target, &to).map_err(io("creating the link", &to))?;
+        } else {
+          // A link out of the venv (bin/python → the system interpreter): copy what it points to, so
+          // the output is self-contained and the build cache can store and verify it.
+          reflink_copy::reflink_or_copy(&from, &to).map_err(io("copying to", &to))?;
+        }
       } else if ft.is_file() {
         if rel.as_os_str().is_empty() && name == MARKER {
           continue;
