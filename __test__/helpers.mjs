@@ -26,6 +26,12 @@ export function copyExample() {
   const skip = new Set(['node_modules', 'dist', '.venv', '.farm', '__pycache__', '.pytest_cache']);
   cpSync(EXAMPLE, dir, { recursive: true, filter: (src) => !skip.has(path.basename(src)) });
   symlinkSync(path.join(EXAMPLE, 'node_modules'), path.join(dir, 'node_modules'));
+  // Copies share the production-venv cache (keyed by requirements and interpreter, locked per key),
+  // so only the first build of a test run installs FastAPI.
+  const venvs = path.join(os.tmpdir(), `farm-test-venvs-${process.getuid?.() ?? 0}`);
+  mkdirSync(venvs, { recursive: true });
+  mkdirSync(path.join(dir, '.farm/cache'), { recursive: true });
+  symlinkSync(venvs, path.join(dir, '.farm/cache/venvs'));
   if (existsSync(path.join(EXAMPLE, '.venv'))) symlinkSync(path.join(EXAMPLE, '.venv'), path.join(dir, '.venv'));
   return dir;
 }
