@@ -124,7 +124,7 @@ test('bundle analysis: every file with gzip/brotli sizes equal to Node zlib, chu
   const dir = copyExample();
   const r = farm(dir, 'build', '--target', 'frontend', '--analyze');
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const a = JSON.parse(readFileSync(path.join(dir, 'dist/bundle-analysis.json'), 'utf8'));
+  const a = JSON.parse(readFileSync(path.join(dir, 'dist/analysis/bundle-analysis.json'), 'utf8'));
   assert.equal(a.compression.matchesNode, true, JSON.stringify(a.compression));
   const web = path.join(dir, 'dist/web');
   // every file on disk is analysed, with its size as written
@@ -146,10 +146,10 @@ test('bundle analysis: every file with gzip/brotli sizes equal to Node zlib, chu
   // the artifact beside frontend-bundle, and the treemap of --analyze
   const m = JSON.parse(readFileSync(path.join(dir, 'dist/build-manifest.json'), 'utf8'));
   const art = m.artifacts.find((x) => x.type === 'bundle-analysis');
-  assert.equal(art.path, 'dist/bundle-analysis.json');
+  assert.equal(art.path, 'dist/analysis/bundle-analysis.json');
   assert.equal(art.metadata.gzip, a.totals.gzip);
   assert.ok(m.artifacts.some((x) => x.type === 'frontend-bundle'));
-  assert.match(readFileSync(path.join(dir, 'dist/bundle-treemap.html'), 'utf8'), /react-vendor/);
+  assert.match(readFileSync(path.join(dir, 'dist/analysis/bundle-treemap.html'), 'utf8'), /react-vendor/);
   assert.match(r.stdout, /assets\/react-vendor-\S+\.js\s+js\s+[\d.]+ KiB/);
 
   // `farm analyze bundle`: the same analysis as a table, biggest first
@@ -176,7 +176,7 @@ test('budgets: --size-limit and per-chunk budgets fail the build with a table na
   assert.match(r.stderr, /over the size budget \(gzip sizes\)/);
   assert.match(r.stderr, /react-vendor\s+assets\/react-vendor-\S+\.js\s+[\d.]+ KiB\s+20\.00 KiB\s+[\d.]+ KiB \(\d+%\)/);
   assert.ok(!existsSync(path.join(dir, 'dist/web')), 'no frontend output when over budget');
-  assert.ok(existsSync(path.join(dir, 'dist/bundle-analysis.json')), 'the analysis is kept for `farm analyze bundle`');
+  assert.ok(existsSync(path.join(dir, 'dist/analysis/bundle-analysis.json')), 'the analysis is kept for `farm analyze bundle`');
 
   const c = farm(frontendOnly("{ root: 'apps/web', budgets: { chunks: { 'router-vendor': '5KB' }, total: '1MB' } }"), 'build');
   assert.equal(c.status, 1, c.stdout + c.stderr);
@@ -307,7 +307,7 @@ test('farm build --watch: one rebuild per edit with the change in the output; SI
     const web = path.join(dir, 'dist/web');
     const js = walk(web).filter((x) => x.endsWith('.js')).map((x) => readFileSync(path.join(web, x), 'utf8')).join('\n');
     assert.match(js, /WATCH-MARKER-42/);
-    const a = JSON.parse(readFileSync(path.join(dir, 'dist/bundle-analysis.json'), 'utf8'));
+    const a = JSON.parse(readFileSync(path.join(dir, 'dist/analysis/bundle-analysis.json'), 'utf8'));
     assert.deepEqual(a.files.map((x) => x.path).sort(), walk(web), 'the analysis follows the rebuild');
   } finally {
     const t0 = Date.now();

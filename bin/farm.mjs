@@ -4,6 +4,8 @@ import { version } from '../js/index.mjs';
 import { build } from '../js/cli/build.mjs';
 import { cache } from '../js/cli/cache.mjs';
 import { out, err } from '../js/cli/util.mjs';
+import { analyze } from '../js/cli/analyze.mjs';
+import { optimize } from '../js/cli/optimize.mjs';
 
 const HELP = `farm — the FARM build system (FastAPI + React/Vite + AI models)
 
@@ -11,6 +13,9 @@ Usage:
   farm build [options]     Build the project in the current directory
   farm cache status|clean|why <task>
                            Inspect, trim or explain the build cache
+  farm analyze bundle      Print the last bundle analysis (sizes raw/gzip/brotli, biggest first)
+  farm optimize images [DIR]
+                           Losslessly optimize the PNGs under DIR (default: the built frontend)
   farm --help              Show this help
   farm --version           Show the version
 
@@ -29,6 +34,8 @@ async function main(argv) {
   }
   if (cmd === 'build') return build(rest);
   if (cmd === 'cache') return cache(rest);
+  if (cmd === 'analyze') return analyze(rest);
+  if (cmd === 'optimize') return optimize(rest);
   err(`farm: unknown command \`${cmd}\`\n`);
   err(HELP);
   return 2;

@@ -71,3 +71,45 @@ export function createViteRunner() {
 
   return { run, cancel, dispose };
 }
+
+/**
+ * Starts Vite's watcher for `request` in a child process. `onMessage` receives its messages:
+ * `{ type: 'watching' }`, `{ type: 'rebuilt', first, durationMs, changed, outDir, chunks, images }`,
+ * `{ type: 'error', error, fatal? }`, `{ type: 'exit', code, signal }`. Returns `{ stop() }`, which
+ * closes the watcher and resolves once the process is gone (killed after 3 s if it hangs).
+ */
+export function startViteWatch(request, onMessage) {
+  const child = fork(WORKER, [], {
+    cwd: request.root,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    serialization: 'advanced',
+  });
+  const tail = [];
+  const keep = (chunk) => {
+    for (const line of String(chunk).split('\n')) {
+      if (line.trim() === '') continue;
+      tail.push(line);
+      if (tail.length > KEEP_LINES) tail.shift();
+    }
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      onMessage({ type: 'exit', code, signal, logs: tail.slice(-20) });
+      resolve();
+    });
+  });
+  child.on('message', (msg) => onMessage(msg));
+  child.send({ type: 'watch', request });
+
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.connected) child.send({ type: 'stop' });
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  }
+  return { stop, child };
+}

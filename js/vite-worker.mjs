@@ -1,34 +1,47 @@
-// Child process that runs one Vite build for the orchestrator (see vite-runner.mjs).
-// Vite is imported from the app's own node_modules.
+// Child process that runs Vite for the orchestrator (see vite-runner.mjs): one build
+// (`{ type: 'build' }`), or a watcher that rebuilds on source changes (`{ type: 'watch' }`, stopped
+// by `{ type: 'stop' }`). Vite is imported from the app's own node_modules.
 import { stripVTControlCharacters } from 'node:util';
+import path from 'node:path';
 import { importFrom } from './resolve.mjs';
 import { farm } from './vite.mjs';
 
+let watcher = null;
+
 process.on('message', async (msg) => {
-  if (msg?.type !== 'build') return;
-  try {
-    const result = await runBuild(msg.request);
-    process.send({ type: 'result', ok: true, result }, () => process.exit(0));
-  } catch (e) {
-    process.send({ type: 'result', ok: false, error: describeError(e) }, () => process.exit(1));
+  if (msg?.type === 'build') {
+    try {
+      const result = await runBuild(msg.request);
+      process.send({ type: 'result', ok: true, result }, () => process.exit(0));
+    } catch (e) {
+      process.send({ type: 'result', ok: false, error: describeError(e) }, () => process.exit(1));
+    }
+  } else if (msg?.type === 'watch') {
+    try {
+      await runWatch(msg.request);
+    } catch (e) {
+      process.send({ type: 'error', error: describeError(e), fatal: true }, () => process.exit(1));
+    }
+  } else if (msg?.type === 'stop') {
+    await stop();
   }
 });
+// The parent went away (killed, crashed): never outlive it.
+process.on('disconnect', () => stop());
 
-async function runBuild(req) {
-  const vite = await importFrom(req.root, 'vite');
-  if (!vite) throw new Error(`vite is not installed for ${req.root}: run \`npm install -D vite\` in the app`);
-  const { build, loadConfigFromFile, mergeConfig } = vite.mod;
-  const logs = [];
-  const warnings = [];
-  const logger = {
-    info: (m) => logs.push(stripVTControlCharacters(String(m))),
-    warn: (m) => warnings.push(stripVTControlCharacters(String(m))),
-    warnOnce: (m) => warnings.push(stripVTControlCharacters(String(m))),
-    error: (m) => logs.push(stripVTControlCharacters(String(m))),
-    clearScreen() {},
-    hasErrorLogged: () => false,
-    hasWarned: false,
-  };
+async function stop() {
+  const w = watcher;
+  watcher = null;
+  try {
+    await w?.close();
+  } finally {
+    process.exit(0);
+  }
+}
+
+/** Vite's config for `req`: FARM's defaults merged under the user's vite.config (the user wins). */
+async function viteConfig(req, vite, { logger, onBundle }) {
+  const { loadConfigFromFile, mergeConfig } = vite.mod;
   const env = { command: 'build', mode: req.mode, isSsrBuild: false, isPreview: false };
   const loaded = await loadConfigFromFile(env, undefined, req.root, 'silent');
   const define = {
@@ -48,7 +61,17 @@ async function runBuild(req) {
       reportCompressedSize: false,
       rolldownOptions: { output: { codeSplitting: { groups: chunkGroups(req.chunks ?? {}) } } },
     },
-    plugins: [farm({ plugins: req.plugins, version: req.version, buildId: req.buildId, environment: req.environment, buildTimestamp: req.buildTimestamp })],
+    plugins: [
+      farm({
+        plugins: req.plugins,
+        version: req.version,
+        buildId: req.buildId,
+        environment: req.environment,
+        buildTimestamp: req.buildTimestamp,
+        images: req.images === false ? false : { cacheDir: req.imageCacheDir ?? undefined },
+        onBundle,
+      }),
+    ],
   };
   // The user's vite.config wins over FARM's defaults; only where the output goes is FARM's.
   const config = mergeConfig(farmDefaults, loaded?.config ?? {});
@@ -57,17 +80,101 @@ async function runBuild(req) {
   config.logLevel = 'warn';
   config.customLogger = logger;
   config.build = { ...config.build, outDir: req.outDir, emptyOutDir: true, write: true };
-  const out = await build(config);
-  const outputs = (Array.isArray(out) ? out : [out]).flatMap((o) => o.output ?? []);
-  const files = outputs.map((f) => ({
+  return config;
+}
+
+function collectingLogger(logs, warnings) {
+  return {
+    info: (m) => logs.push(stripVTControlCharacters(String(m))),
+    warn: (m) => warnings.push(stripVTControlCharacters(String(m))),
+    warnOnce: (m) => warnings.push(stripVTControlCharacters(String(m))),
+    error: (m) => logs.push(stripVTControlCharacters(String(m))),
+    clearScreen() {},
+    hasErrorLogged: () => false,
+    hasWarned: false,
+  };
+}
+
+async function loadVite(root) {
+  const vite = await importFrom(root, 'vite');
+  if (!vite) throw new Error(`vite is not installed for ${root}: run \`npm install -D vite\` in the app`);
+  return vite;
+}
+
+function fileSummary(f) {
+  return {
     fileName: f.fileName,
     type: f.type,
     size: f.type === 'chunk' ? Buffer.byteLength(f.code) : typeof f.source === 'string' ? Buffer.byteLength(f.source) : f.source.length,
     isEntry: f.type === 'chunk' ? f.isEntry : false,
     name: f.name ?? null,
     modules: f.type === 'chunk' ? f.moduleIds.length : 0,
-  }));
-  return { viteVersion: vite.version, files, logs, warnings };
+  };
+}
+
+async function runBuild(req) {
+  const vite = await loadVite(req.root);
+  const logs = [];
+  const warnings = [];
+  let bundle = { chunks: [], images: null };
+  const config = await viteConfig(req, vite, {
+    logger: collectingLogger(logs, warnings),
+    onBundle: (info) => {
+      bundle = { chunks: [...bundle.chunks, ...info.chunks], images: info.images ?? bundle.images };
+    },
+  });
+  const out = await vite.mod.build(config);
+  const outputs = (Array.isArray(out) ? out : [out]).flatMap((o) => o.output ?? []);
+  return { viteVersion: vite.version, files: outputs.map(fileSummary), chunks: bundle.chunks, images: bundle.images, logs, warnings };
+}
+
+/**
+ * Vite's watcher on `req.root`: sends `{ type: 'rebuilt', first, durationMs, changed, outDir,
+ * chunks, images, warnings }` after each build written to disk, `{ type: 'error', error }` when one
+ * fails (the watcher goes on).
+ */
+async function runWatch(req) {
+  const vite = await loadVite(req.root);
+  const logs = [];
+  const warnings = [];
+  let bundle = null;
+  let changed = new Set();
+  let first = true;
+  const config = await viteConfig(req, vite, {
+    logger: collectingLogger(logs, warnings),
+    onBundle: (info) => {
+      bundle = info;
+    },
+  });
+  config.build.watch = { ...(config.build.watch ?? {}), buildDelay: req.buildDelay ?? 100 };
+  // Ctrl-C in a terminal reaches the whole process group: close the watcher cleanly.
+  process.on('SIGINT', () => stop());
+  process.on('SIGTERM', () => stop());
+  watcher = await vite.mod.build(config);
+  watcher.on('change', (id) => changed.add(path.relative(req.root, id).split(path.sep).join('/')));
+  watcher.on('event', (ev) => {
+    if (ev.code === 'BUNDLE_END') {
+      ev.result?.close?.();
+      process.send({
+        type: 'rebuilt',
+        first,
+        durationMs: ev.duration ?? null,
+        changed: [...changed],
+        outDir: req.outDir,
+        chunks: bundle?.chunks ?? [],
+        images: bundle?.images ?? null,
+        warnings: warnings.splice(0),
+      });
+      first = false;
+      changed = new Set();
+      bundle = null;
+    } else if (ev.code === 'ERROR') {
+      ev.result?.close?.();
+      process.send({ type: 'error', error: describeError(ev.error), changed: [...changed] });
+      changed = new Set();
+    }
+  });
+  process.send({ type: 'watching', viteVersion: vite.version });
 }
 
 /** `{ name: [packages] }` → Rolldown `codeSplitting.groups`. */

@@ -12,8 +12,17 @@ export interface FarmVitePluginOptions {
   environment?: string
   /** The build time (ISO 8601). Default: now. */
   buildTimestamp?: string
+  /** Lossless PNG optimization of the written images (Rust, oxipng), cached by content. Default: on. */
+  images?: boolean | { level?: number; cacheDir?: string }
+  /** Write a bundle analysis (raw/gzip/brotli sizes per file, largest modules per chunk). */
+  analyze?: boolean | { file?: string }
+  /** Receives the chunk/module information and image results after the files are written. */
+  onBundle?: (info: { outDir: string; chunks: object[]; images: object | null }) => void
 }
 
-/** The FARM Vite plugin: emits `plugin-config.json` (enabled plugins, app version, build info). */
+/**
+ * The FARM Vite plugin: emits `plugin-config.json` (enabled plugins, app version, build info),
+ * optimizes images and hands the bundle's chunk/module information to Rust for analysis.
+ */
 export declare function farm(options?: FarmVitePluginOptions): Plugin
 export default farm

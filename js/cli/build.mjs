@@ -2,8 +2,11 @@
 // otherwise, or the BuildResult as JSON).
 import { parseArgs } from 'node:util';
 import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { BuildOrchestrator, loadConfig } from '../index.mjs';
 import { out, err, fmtMs, fmtBytes, table } from './util.mjs';
+import { printAnalysis, writeTreemap } from './analyze.mjs';
+import { captureFrontend, watch } from './watch.mjs';
 
 export const BUILD_HELP = `farm build [options]
 
@@ -22,6 +25,13 @@ Options:
       --clear-cache    Empty the build cache first
       --dry-run        Print the plan with each task's cache key and hit/miss; build nothing
       --json           Print the BuildResult as JSON (and nothing else) on stdout
+      --analyze        Print the bundle analysis and write <outputDir>/analysis/bundle-treemap.html
+      --size-limit SIZE
+                       Fail (exit 1) if a JS chunk or CSS file is over SIZE gzipped, e.g.
+                       500KB (K = 1024); sets frontend.budgets.chunk
+      --watch          After the build, rebuild the frontend on source changes (Vite's
+                       watcher) and re-run backend/types when backend files change;
+                       Ctrl-C stops
       --root DIR       Project directory (default: the current directory)
   -h, --help           Show this help
 
@@ -47,6 +57,9 @@ export async function build(args) {
         'clear-cache': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
+        analyze: { type: 'boolean' },
+        'size-limit': { type: 'string' },
+        watch: { type: 'boolean' },
         root: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -80,6 +93,10 @@ export async function build(args) {
   try {
     const { config, configFile, plugins } = await loadConfig(root);
     if (envName) config.environment = envName;
+    if (opts['size-limit'] !== undefined) {
+      if (!config.frontend) throw Object.assign(new Error('--size-limit: the config has no `frontend` section'), { code: 'CONFIG_INVALID' });
+      config.frontend = { ...config.frontend, budgets: { ...config.frontend.budgets, chunk: opts['size-limit'] } };
+    }
     orch = new BuildOrchestrator(config, { root, configFile });
     orch.plan(targets);
     orch.__plugins = plugins;
@@ -113,7 +130,9 @@ export async function build(args) {
 
   const view = opts.json ? null : process.stdout.isTTY ? new LiveView() : new PlainView();
   view?.header(orch.config, targets);
+  const capture = opts.watch ? captureFrontend() : null;
   const result = await orch.build(targets, {
+    ...capture?.options,
     signal: controller.signal,
     plugins: orch.__plugins,
     continueOnError: opts.continue ? true : undefined,
@@ -126,8 +145,28 @@ export async function build(args) {
   process.off('SIGTERM', onSigint);
   if (opts.json) out(JSON.stringify(result, null, 2));
   else view.summary(result, root);
+  if (opts.analyze) showAnalysis(orch.config, root, Boolean(opts.json));
+  if (opts.watch && !controller.signal.aborted) {
+    return watch({ orch, root, targets, capture, buildOptions: { plugins: orch.__plugins, concurrency, noCache: opts['no-cache'] ? true : undefined } });
+  }
   if (result.success) return 0;
   return result.error?.code === 'CONFIG_INVALID' ? 2 : 1;
+}
+
+/** `--analyze`: prints the bundle analysis and writes the treemap page beside it. */
+function showAnalysis(cfg, root, quiet) {
+  const file = path.join(root, cfg.outputDir, 'analysis', 'bundle-analysis.json');
+  if (!existsSync(file)) {
+    if (!quiet) err('--analyze: no bundle analysis (the frontend was not built)');
+    return;
+  }
+  const analysis = JSON.parse(readFileSync(file, 'utf8'));
+  const html = path.join(root, cfg.outputDir, 'analysis', 'bundle-treemap.html');
+  writeTreemap(analysis, html);
+  if (quiet) return;
+  out('');
+  printAnalysis(analysis);
+  out(`treemap: ${path.relative(root, html)}`);
 }
 
 const ICON = { succeeded: '✓', failed: '✗', skipped: '-', cancelled: '⊘', running: '…', queued: '·' };

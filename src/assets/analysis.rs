@@ -226,7 +226,7 @@ pub fn analyze_dir(
       (p, len)
     })
     .collect();
-  sized.sort_by(|a, b| b.1.cmp(&a.1));
+  sized.sort_by_key(|s| std::cmp::Reverse(s.1));
   let mut files: Vec<FileSizes> =
     sized.par_iter().map(|(p, _)| measure(dir, p, opts.brotli)).collect::<Result<_, _>>()?;
   files.sort_by(|a, b| b.raw.cmp(&a.raw).then_with(|| a.path.cmp(&b.path)));

@@ -82,7 +82,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     u => return Err(format!("{s:?}: unknown unit {u:?}: use B, KB, MB, GB, KiB, MiB or GiB")),
   };
   let bytes = n * mult;
-  if !bytes.is_finite() || bytes < 1.0 || bytes > 1e15 {
+  if !(1.0..=1e15).contains(&bytes) {
     return Err(format!("{s:?} is out of range: expected at least 1 byte"));
   }
   Ok(bytes.round() as u64)

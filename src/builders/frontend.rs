@@ -74,7 +74,7 @@ pub fn frontend_request(
 }
 
 /// Analyzes the bundle as written (raw, gzip and brotli sizes; chunks with their largest modules
-/// from the response's `chunks`), writes `<outputDir>/bundle-analysis.json` and checks the budgets.
+/// from the response's `chunks`), writes `<outputDir>/analysis/bundle-analysis.json` and checks the budgets.
 /// Returns the `bundle-analysis` artifact; a budget exceeded fails the task with a table.
 async fn analyze(
   ctx: &TaskContext<'_>,
@@ -120,11 +120,11 @@ async fn analyze(
     fmt_size(t.brotli),
     a.duration_ms
   ));
-  let path = ctx.output_dir.join("bundle-analysis.json");
+  let path = ctx.output_dir.join("analysis").join("bundle-analysis.json");
   let text = serde_json::to_vec_pretty(&a)
     .map_err(|e| TaskError::Failed(format!("bundle-analysis.json: {e}")))?;
-  std::fs::create_dir_all(&ctx.output_dir)
-    .and_then(|()| std::fs::write(&path, text))
+  std::fs::create_dir_all(ctx.output_dir.join("analysis"))
+    .and_then(|()| report::write_atomic(&path, &text))
     .map_err(|e| TaskError::Failed(format!("writing {}: {e}", path.display())))?;
   if let Some(b) = ctx.config.frontend.as_ref().and_then(|f| f.budgets.as_ref()) {
     let over = b.check(&a).map_err(TaskError::Failed)?;

@@ -228,7 +228,8 @@ impl BuildCache {
             "version": cfg.version,
             "plugins": cfg.plugins,
           });
-          (vec![("web".to_string(), resolve(&out, &fe.out_dir))], config)
+          let outputs = vec![("web".to_string(), resolve(&out, &fe.out_dir)), ("analysis".to_string(), out.join("analysis"))];
+          (outputs, config)
         } else {
           if let Some(v) = find_package(&web, "typescript").and_then(|p| package_version(&p)) {
             tools.insert("typescript".into(), v);
