@@ -3,6 +3,7 @@
 import { version } from '../js/index.mjs';
 import { build } from '../js/cli/build.mjs';
 import { cache } from '../js/cli/cache.mjs';
+import { typegen } from '../js/cli/typegen.mjs';
 import { out, err } from '../js/cli/util.mjs';
 import { analyze } from '../js/cli/analyze.mjs';
 import { optimize } from '../js/cli/optimize.mjs';
@@ -13,6 +14,8 @@ Usage:
   farm build [options]     Build the project in the current directory
   farm cache status|clean|why <task>
                            Inspect, trim or explain the build cache
+  farm typegen <openapi.json> [-o out.ts]
+                           OpenAPI 3.0/3.1 → TypeScript (openapi-typescript 7 format)
   farm analyze bundle      Print the last bundle analysis (sizes raw/gzip/brotli, biggest first)
   farm optimize images [DIR]
                            Losslessly optimize the PNGs under DIR (default: the built frontend)
@@ -34,6 +37,7 @@ async function main(argv) {
   }
   if (cmd === 'build') return build(rest);
   if (cmd === 'cache') return cache(rest);
+  if (cmd === 'typegen') return typegen(rest);
   if (cmd === 'analyze') return analyze(rest);
   if (cmd === 'optimize') return optimize(rest);
   err(`farm: unknown command \`${cmd}\`\n`);
