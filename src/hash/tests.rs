@@ -444,3 +444,20 @@ fn sibling_sort_key_matches_full_path_order() {
   assert_eq!(by_key[0], ("B", false));
   assert_eq!(&by_key[1..4], [("a-b", true), ("a.b", false), ("a", true)]);
 }
+
+#[test]
+fn hashing_waits_for_a_busy_rayon_pool_instead_of_failing() {
+  use rayon::prelude::*;
+  let p = project();
+  // Keep every thread of rayon's global pool busy for longer than jwalk's default 1 s busy timeout.
+  let busy = std::thread::spawn(|| {
+    (0..rayon::current_num_threads() * 2)
+      .into_par_iter()
+      .for_each(|_| std::thread::sleep(Duration::from_millis(1500)));
+  });
+  std::thread::sleep(Duration::from_millis(100));
+  let r = hash_inputs(&spec(p.path()), &StatCache::empty(p.path().join("stat")));
+  busy.join().unwrap();
+  let set = r.expect("a busy pool must delay hashing, not fail it");
+  assert!(!set.files.is_empty());
+}

@@ -601,6 +601,12 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
   let initial = if spec.use_gitignore { ancestor_gitignores(&root) } else { Vec::new() };
   let cb = Arc::clone(&ctx);
   let walk = Walk::new(&root)
+    // jwalk aborts a walk when rayon's pool has been busy for its `busy_timeout` (1 s by default):
+    // under load, or with several tasks hashing at once, that turned hashing into a spurious error.
+    // We never walk from inside a rayon worker, so waiting for the pool cannot deadlock.
+    .parallelism(jwalk::Parallelism::RayonDefaultPool {
+      busy_timeout: std::time::Duration::from_secs(24 * 3600),
+    })
     .skip_hidden(false)
     .follow_links(false)
     .sort(false)
@@ -624,8 +630,8 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
         match e.io_error().map(|io| io.kind()) {
           Some(io::ErrorKind::NotFound) => continue,
           _ => {
-            let source =
-              e.into_io_error().unwrap_or_else(|| io::Error::other("walk error (symlink loop?)"));
+            let text = e.to_string();
+            let source = e.into_io_error().unwrap_or_else(|| io::Error::other(text));
             return Err(HashError::io("reading directory", path, source));
           }
         }
