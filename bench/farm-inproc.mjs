@@ -53,7 +53,7 @@ try {
     if (!result.success) throw new Error(`build failed: ${JSON.stringify(result.error)}`);
     if (i >= warmup) {
       times.push(ms);
-      caches.push((result.tasks ?? []).map((t) => ({ name: t.name, cache: t.cache ?? null })));
+      caches.push((result.tasks ?? []).map((t) => ({ name: t.name, cache: t.cache ?? null, reason: t.reason ?? t.cacheReason ?? t.message ?? null })));
     }
   }
 } catch (e) {

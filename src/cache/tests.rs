@@ -537,7 +537,8 @@ fn crash_safety_under_sigkill() {
   let mut rng =
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
   // 24 in the test suite; `scripts/stress-cache.sh` runs it with FARM_CRASH_KILLS=100.
-  let kills: u64 = std::env::var("FARM_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+  let kills: u64 =
+    std::env::var("FARM_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
   for round in 0..kills {
     let work = t.path().join(format!("work{round}"));
     let mut child = spawn_child("crash", &cache, &work, round + 1);

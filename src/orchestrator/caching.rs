@@ -228,7 +228,10 @@ impl BuildCache {
             "version": cfg.version,
             "plugins": cfg.plugins,
           });
-          let outputs = vec![("web".to_string(), resolve(&out, &fe.out_dir)), ("analysis".to_string(), out.join("analysis"))];
+          let outputs = vec![
+            ("web".to_string(), resolve(&out, &fe.out_dir)),
+            ("analysis".to_string(), out.join("analysis")),
+          ];
           (outputs, config)
         } else {
           if let Some(v) = find_package(&web, "typescript").and_then(|p| package_version(&p)) {

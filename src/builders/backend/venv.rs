@@ -424,9 +424,10 @@ pub fn place(cached: &CachedVenv, dest: &Path, final_dir: &Path) -> Result<(), V
       } else if ft.is_symlink() {
         let target = std::fs::read_link(&from).map_err(io("reading the link", &from))?;
         let inside = !target.is_absolute()
-          && from.parent().and_then(|p| p.join(&target).canonicalize().ok()).is_some_and(|t| {
-            cached.path.canonicalize().is_ok_and(|root| t.starts_with(root))
-          });
+          && from
+            .parent()
+            .and_then(|p| p.join(&target).canonicalize().ok())
+            .is_some_and(|t| cached.path.canonicalize().is_ok_and(|root| t.starts_with(root)));
         if inside {
           std::os::unix::fs::symlink(&target, &to).map_err(io("creating the link", &to))?;
         } else {
