@@ -147,11 +147,7 @@ impl Builder for FrontendBuilder {
     ctx: &'a TaskContext<'a>,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
-      let fe = ctx
-        .config
-        .frontend
-        .as_ref()
-        .ok_or_else(|| TaskError::Failed("no `frontend` section in the config".into()))?;
+      let fe = ctx.frontend()?;
       let web = resolve(ctx.root, &fe.root);
       if !web.join("index.html").is_file() {
         return Err(TaskError::Failed(format!(

@@ -49,12 +49,30 @@ pub struct TaskContext<'a> {
   pub logs: &'a Mutex<Vec<String>>,
 }
 
-impl TaskContext<'_> {
+impl<'a> TaskContext<'a> {
   /// Records a tool's version for the manifest.
   pub fn record_tool(&self, name: &str, version: &str) {
     if let Ok(mut t) = self.tools.lock() {
       t.insert(name.to_string(), version.to_string());
     }
+  }
+
+  /// The config's `backend` section, or the error a task that needs it reports.
+  pub fn backend(&self) -> Result<&'a crate::config::BackendConfig, TaskError> {
+    self
+      .config
+      .backend
+      .as_ref()
+      .ok_or_else(|| TaskError::Failed("no `backend` section in the config".into()))
+  }
+
+  /// The config's `frontend` section, or the error a task that needs it reports.
+  pub fn frontend(&self) -> Result<&'a crate::config::FrontendConfig, TaskError> {
+    self
+      .config
+      .frontend
+      .as_ref()
+      .ok_or_else(|| TaskError::Failed("no `frontend` section in the config".into()))
   }
 
   /// Sends a log line of this task (and keeps it for the cache entry).

@@ -17,11 +17,7 @@ impl Builder for TypecheckBuilder {
     ctx: &'a TaskContext<'a>,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
-      let fe = ctx
-        .config
-        .frontend
-        .as_ref()
-        .ok_or_else(|| TaskError::Failed("no `frontend` section in the config".into()))?;
+      let fe = ctx.frontend()?;
       let web = resolve(ctx.root, &fe.root);
       let tsconfig = web.join("tsconfig.json");
       if !tsconfig.is_file() {

@@ -42,11 +42,7 @@ impl Builder for TypesBuilder {
     ctx: &'a TaskContext<'a>,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
-      let be = ctx
-        .config
-        .backend
-        .as_ref()
-        .ok_or_else(|| TaskError::Failed("no `backend` section in the config".into()))?;
+      let be = ctx.backend()?;
       let api = resolve(ctx.root, &be.root);
       let python = python_for(ctx.root, be);
       let py_version = python_version(&python, ctx).await?;

@@ -66,11 +66,7 @@ impl Builder for BackendBuilder {
     ctx: &'a TaskContext<'a>,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
-      let be = ctx
-        .config
-        .backend
-        .as_ref()
-        .ok_or_else(|| TaskError::Failed("no `backend` section in the config".into()))?;
+      let be = ctx.backend()?;
       let src = resolve(ctx.root, &be.root);
       if !src.is_dir() {
         return Err(TaskError::Failed(format!(
