@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // The `farm` CLI. Exit codes: 0 success, 1 build failed (or cancelled), 2 usage or config error.
-import { version } from '../js/index.mjs';
-import { build } from '../js/cli/build.mjs';
-import { cache } from '../js/cli/cache.mjs';
-import { typegen } from '../js/cli/typegen.mjs';
+import { createRequire } from 'node:module';
 import { out, err } from '../js/cli/util.mjs';
-import { analyze } from '../js/cli/analyze.mjs';
-import { optimize } from '../js/cli/optimize.mjs';
+
+// Each command's module is loaded only when it runs: start-up stays small.
+const COMMANDS = {
+  build: async () => (await import('../js/cli/build.mjs')).build,
+  cache: async () => (await import('../js/cli/cache.mjs')).cache,
+  typegen: async () => (await import('../js/cli/typegen.mjs')).typegen,
+  analyze: async () => (await import('../js/cli/analyze.mjs')).analyze,
+  optimize: async () => (await import('../js/cli/optimize.mjs')).optimize,
+};
 
 const HELP = `farm — the FARM build system (FastAPI + React/Vite + AI models)
 
@@ -32,14 +36,10 @@ async function main(argv) {
     return cmd ? 0 : 2;
   }
   if (cmd === '-v' || cmd === '--version') {
-    out(version());
+    out(createRequire(import.meta.url)('../index.js').version());
     return 0;
   }
-  if (cmd === 'build') return build(rest);
-  if (cmd === 'cache') return cache(rest);
-  if (cmd === 'typegen') return typegen(rest);
-  if (cmd === 'analyze') return analyze(rest);
-  if (cmd === 'optimize') return optimize(rest);
+  if (Object.hasOwn(COMMANDS, cmd)) return (await COMMANDS[cmd]())(rest);
   err(`farm: unknown command \`${cmd}\`\n`);
   err(HELP);
   return 2;

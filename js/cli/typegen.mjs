@@ -3,7 +3,10 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { generateTypes } from '../index.mjs';
+import { createRequire } from 'node:module';
+
+// The raw binding is enough here (no Vite runner or config loader to load).
+const { generateTypes } = createRequire(import.meta.url)('../../index.js');
 import { out, err } from './util.mjs';
 
 export const TYPEGEN_HELP = `farm typegen <openapi.json> [-o out.ts]
