@@ -177,3 +177,22 @@ test('example app: a backend edit that keeps the API leaves the frontend cached'
   const models = readFileSync(m, 'utf8');
   assert.ok(models.includes('class User'));
 });
+
+test('example app: a no-op build keeps identical outputs untouched, drops stale files, cleans the rest of dist', () => {
+  const dir = copyExample();
+  assert.equal(json(dir, 'build').success, true);
+  const index = path.join(dir, 'dist/web/index.html');
+  const mtime = statSync(index).mtimeMs;
+  writeFileSync(path.join(dir, 'dist/web/stale.js'), 'old');
+  writeFileSync(path.join(dir, 'dist/junk.txt'), 'leftover');
+  const again = byName(json(dir, 'build'));
+  assert.equal(again.frontend.cache, 'hit');
+  assert.equal(again.backend.cache, 'hit');
+  assert.equal(statSync(index).mtimeMs, mtime, 'an identical output is not rewritten');
+  assert.ok(!existsSync(path.join(dir, 'dist/web/stale.js')), 'a file the cache entry does not list is removed');
+  assert.ok(!existsSync(path.join(dir, 'dist/junk.txt')), 'clean still removes what no cached task owns');
+  assert.ok(existsSync(path.join(dir, 'dist/api/main.pyc')));
+  const nocache = json(dir, 'build', '--no-cache');
+  assert.equal(nocache.success, true);
+  assert.ok(statSync(index).mtimeMs > mtime, 'without the cache the output is rebuilt');
+});

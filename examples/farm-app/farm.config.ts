@@ -7,7 +7,7 @@ export default {
   // Model configs come from a running Ollama (a warning when none answers); the pull script and
   // ai-config.json are always written.
   ai: {
-    providers: { ollama: { models: ['llama3.2'], defaultModel: 'llama3.2', timeoutMs: 3000, retries: 1 } },
+    providers: { ollama: { models: ['llama3.2'], defaultModel: 'llama3.2', timeoutMs: 3000, retries: 0 } },
   },
   // Dockerfiles, docker-compose.yml, Kubernetes manifests and deploy scripts. Set `build: true` to
   // build the images through a running Docker engine.

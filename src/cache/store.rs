@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::super::hash::{hash_file, Digest, KeyManifest};
+use super::super::hash::{hash_file, Digest, KeyManifest, StatCache};
 use super::entry::{check_entry, BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
 use super::error::{CacheError, RestoreError};
 use super::fsutil::{
@@ -122,6 +122,8 @@ pub struct RestoreReport {
   pub copied: u64,
   /// Files left alone because they already had the right contents and mode.
   pub skipped_identical: u64,
+  /// Of those, files known identical from the stat cache without being read.
+  pub skipped_by_stat: u64,
   /// Bytes of all restored files (including skipped ones).
   pub bytes: u64,
   /// The task's result as saved.
@@ -508,6 +510,20 @@ impl Store {
     entry: &Entry,
     outputs: &[(&str, &Path)],
   ) -> Result<RestoreReport, RestoreError> {
+    self.restore_with_stat(entry, outputs, None)
+  }
+
+  /// [`restore`](Store::restore), with a stat cache: an output file whose size, mtime, ctime and
+  /// inode match what the stat cache recorded when it was last written or verified (and that is not
+  /// racy, git's rule) is known identical without being read; every file written or verified is
+  /// recorded. Blobs that are materialized are still verified against their digest.
+  pub fn restore_with_stat(
+    &self,
+    entry: &Entry,
+    outputs: &[(&str, &Path)],
+    stat: Option<&StatCache>,
+  ) -> Result<RestoreReport, RestoreError> {
+    let mut seen_outputs: Vec<(PathBuf, Digest)> = Vec::new();
     let key = entry.key.clone();
     if let Err((path, reason)) = check_entry(entry) {
       self.drop_entry(&key, None);
@@ -578,9 +594,18 @@ impl Store {
         OutputKind::File => {
           let Some(b) = o.blob else { continue };
           report.bytes += b.size;
-          if already_identical(&dest, b, o.mode) {
-            report.skipped_identical += 1;
-            continue;
+          match already_identical(&dest, b, o.mode, stat) {
+            Identical::ByStat => {
+              report.skipped_identical += 1;
+              report.skipped_by_stat += 1;
+              continue;
+            }
+            Identical::ByContent => {
+              report.skipped_identical += 1;
+              seen_outputs.push((dest.clone(), b.hash));
+              continue;
+            }
+            Identical::No => seen_outputs.push((dest.clone(), b.hash)),
           }
           let Some(parent) = dest.parent() else { continue };
           if let Err(e) = fs::create_dir_all(parent) {
@@ -629,6 +654,9 @@ impl Store {
         Err(_) => {}
       }
       make_symlink(target, &dest).map_err(|e| ioerr("creating symlink", &dest, e))?;
+    }
+    if let Some(stat) = stat {
+      stat.record_files(&seen_outputs);
     }
     self.set_last_key(&entry.task, &entry.key);
     Ok(report)
@@ -720,11 +748,27 @@ pub(crate) enum BlobProblem {
   Io(PathBuf, io::Error),
 }
 
-fn already_identical(dest: &Path, b: BlobRef, mode: u32) -> bool {
+/// How an existing output file compares with the blob it should hold.
+enum Identical {
+  /// Same size and mode, and the stat cache knows it holds the blob's digest (not read).
+  ByStat,
+  /// Same size, mode and content (read and hashed).
+  ByContent,
+  /// Different or absent: it must be written.
+  No,
+}
+
+fn already_identical(dest: &Path, b: BlobRef, mode: u32, stat: Option<&StatCache>) -> Identical {
   match fs::symlink_metadata(dest) {
     Ok(m) if m.is_file() && m.len() == b.size && mode_of(&m) == mode => {
-      hash_file(dest).is_ok_and(|(h, _)| h == b.hash)
+      if stat.and_then(|s| s.known_digest(dest, &m)) == Some(b.hash) {
+        Identical::ByStat
+      } else if hash_file(dest).is_ok_and(|(h, _)| h == b.hash) {
+        Identical::ByContent
+      } else {
+        Identical::No
+      }
     }
-    _ => false,
+    _ => Identical::No,
   }
 }

@@ -577,3 +577,32 @@ fn eight_concurrent_writer_processes() {
     .all(|f| Digest::from_hex(f.file_name().to_str().unwrap()).is_some());
   assert!(digest_names_ok);
 }
+
+#[test]
+fn restore_skips_reading_outputs_the_stat_cache_knows_and_still_catches_edits() {
+  let t = TempDir::new("statrestore");
+  let (work, cache) = (t.path().join("work"), t.path().join("cache"));
+  let s = Store::open(&cache, opts()).unwrap();
+  let m = save_seed(&s, &work, 11);
+  let entry = s.lookup(&m.key).unwrap().unwrap();
+  let out = t.path().join("out");
+  let stat_path = t.path().join("stat-cache.bin");
+  // Build 1 (a new process): writes the outputs and records them.
+  let sc = StatCache::load(&stat_path);
+  let r1 = s.restore_with_stat(&entry, &[("dist", &out)], Some(&sc)).unwrap();
+  assert_eq!(r1.skipped_by_stat, 0);
+  std::thread::sleep(Duration::from_millis(20)); // the stat cache file must be newer (racy rule)
+  sc.save().unwrap();
+  // Build 2: every output is known from its stat: none is read.
+  let sc = StatCache::load(&stat_path);
+  let r2 = s.restore_with_stat(&entry, &[("dist", &out)], Some(&sc)).unwrap();
+  assert_eq!((r2.skipped_by_stat, r2.skipped_identical, r2.copied + r2.reflinked), (4, 4, 0));
+  assert_outputs(&out, 11);
+  // An edited output has a new stat: it is read, found different and rewritten.
+  std::thread::sleep(Duration::from_millis(20));
+  fs::write(out.join("index.html"), "tampered!").unwrap();
+  let r3 = s.restore_with_stat(&entry, &[("dist", &out)], Some(&sc)).unwrap();
+  assert_eq!(r3.skipped_by_stat, 3);
+  assert_eq!(r3.copied + r3.reflinked, 1);
+  assert_outputs(&out, 11);
+}

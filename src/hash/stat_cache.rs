@@ -349,6 +349,30 @@ impl StatCache {
     }
   }
 
+  /// The digest recorded for the file at `path` if `meta` (its current `lstat`) matches the
+  /// recorded stat and the entry is not racy. Used for outputs: a restore skips reading files the
+  /// cache already knows.
+  pub fn known_digest(&self, path: &Path, meta: &Metadata) -> Option<Digest> {
+    let (dir, name) = (path.parent()?.to_str()?, path.file_name()?.to_str()?);
+    match self.snapshot().dir(dir_key(dir)).lookup(name_key(name), &FileStat::from_metadata(meta)) {
+      Lookup::Hit(digest, _) => Some(digest),
+      Lookup::Miss => None,
+    }
+  }
+
+  /// Records files whose digest is known (outputs just written or verified), in one update.
+  pub fn record_files(&self, files: &[(PathBuf, Digest)]) {
+    let inserted: Vec<(Key, FileStat, Digest)> = files
+      .iter()
+      .filter_map(|(path, digest)| {
+        let (dir, name) = (path.parent()?.to_str()?, path.file_name()?.to_str()?);
+        let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+        Some(((dir_key(dir), name_key(name)), FileStat::from_metadata(&meta), *digest))
+      })
+      .collect();
+    self.update(inserted, Vec::new());
+  }
+
   /// Records freshly hashed files and refreshes the last-seen day of hits (called after a
   /// walk, once its snapshot is dropped).
   pub(crate) fn update(&self, inserted: Vec<(Key, FileStat, Digest)>, seen: Vec<Key>) {

@@ -324,6 +324,52 @@ impl BuildCache {
   }
 }
 
+/// The output dirs of a cached built-in task that live under `outputDir` (kept by `clean` when the
+/// cache is on).
+pub fn output_dirs_under(task: &str, cfg: &FarmConfig, root: &Path) -> Vec<PathBuf> {
+  let out = resolve(root, &cfg.output_dir);
+  match task {
+    "backend" => cfg.backend.iter().map(|b| resolve(&out, &b.out_dir)).collect(),
+    "types" => vec![out.join("openapi")],
+    "frontend" => {
+      cfg.frontend.iter().flat_map(|f| [resolve(&out, &f.out_dir), out.join("analysis")]).collect()
+    }
+    _ => Vec::new(),
+  }
+}
+
+/// Removes from `dir` every file, link and directory that the restored `entry` does not list
+/// under `label`: a restore then leaves exactly the cached outputs (nothing stale from an older
+/// build). Only used for dirs under `outputDir`, never in source folders.
+pub fn prune_unlisted(dir: &Path, label: &str, entry: &crate::cache::Entry) -> std::io::Result<()> {
+  let listed: std::collections::HashSet<&str> =
+    entry.outputs.iter().filter(|o| o.label == label).map(|o| o.path.as_str()).collect();
+  let mut stack = vec![(dir.to_path_buf(), String::new())];
+  while let Some((abs, rel)) = stack.pop() {
+    let entries = match std::fs::read_dir(&abs) {
+      Ok(e) => e,
+      Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+      Err(e) => return Err(e),
+    };
+    for e in entries {
+      let e = e?;
+      let name = e.file_name().to_string_lossy().into_owned();
+      let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+      let ft = e.file_type()?;
+      if listed.contains(child_rel.as_str()) {
+        if ft.is_dir() {
+          stack.push((e.path(), child_rel));
+        }
+      } else if ft.is_dir() {
+        std::fs::remove_dir_all(e.path())?;
+      } else {
+        std::fs::remove_file(e.path())?;
+      }
+    }
+  }
+  Ok(())
+}
+
 /// Output labels and directories in the form the store takes.
 pub fn outputs_ref(spec: &CacheSpec) -> Vec<(&str, &Path)> {
   spec.outputs.iter().map(|(l, p)| (l.as_str(), p.as_path())).collect()

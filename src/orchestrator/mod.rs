@@ -299,17 +299,51 @@ impl Orchestrator {
     }
     if req.clean.unwrap_or(self.config.build.clean.unwrap_or(true)) {
       let full = req.targets.is_empty() || req.targets.iter().any(|t| t == "all");
-      self.clean(output_dir, full, &plan)?;
+      // With the cache on, the cached tasks' output dirs stay: a hit then only rewrites what
+      // differs (and removes what the entry does not list), a miss replaces the dir wholesale.
+      let keep: Vec<PathBuf> = if req.no_cache || !self.config.cache.enabled {
+        Vec::new()
+      } else {
+        plan
+          .tasks()
+          .iter()
+          .flat_map(|t| caching::output_dirs_under(&t.name, &self.config, &self.root))
+          .collect()
+      };
+      self.clean(output_dir, full, &plan, &keep)?;
     }
     Ok(plan)
   }
 
   /// Deletes the outputs: all of `outputDir` for a full build, else only the selected tasks' dirs.
   /// Refuses any path that is not strictly inside the project root.
-  fn clean(&self, output_dir: &Path, full: bool, plan: &Plan) -> Result<(), BuildError> {
+  fn clean(
+    &self,
+    output_dir: &Path,
+    full: bool,
+    plan: &Plan,
+    keep: &[PathBuf],
+  ) -> Result<(), BuildError> {
     let mut targets = Vec::new();
-    if full {
+    if full && keep.is_empty() {
       targets.push(output_dir.to_path_buf());
+    } else if full {
+      // Everything in outputDir but the kept dirs (and the dirs that lead to them).
+      let mut stack = vec![output_dir.to_path_buf()];
+      while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+          let p = e.path();
+          if keep.iter().any(|k| k == &p) {
+            continue;
+          }
+          if keep.iter().any(|k| k.starts_with(&p)) && e.file_type().is_ok_and(|t| t.is_dir()) {
+            stack.push(p);
+          } else {
+            targets.push(p);
+          }
+        }
+      }
     } else {
       for t in plan.tasks() {
         let sub = match t.name.as_str() {
@@ -318,7 +352,10 @@ impl Orchestrator {
           _ => None,
         };
         if let Some(sub) = sub {
-          targets.push(resolve(output_dir, &sub));
+          let dir = resolve(output_dir, &sub);
+          if !keep.contains(&dir) {
+            targets.push(dir);
+          }
         }
       }
     }
@@ -542,25 +579,38 @@ impl TaskRunner for Runner<'_> {
         let t0 = Instant::now();
         let lookup = c.store.lookup(&manifest.key).map_err(|e| e.to_string());
         match lookup {
-          Ok(Some(entry)) => match c.store.restore(&entry, &outputs_ref(&spec)) {
-            Ok(report) => {
-              for l in &report.logs {
-                self.events.log(&task.name, l.clone());
+          Ok(Some(entry)) => {
+            match c.store.restore_with_stat(&entry, &outputs_ref(&spec), Some(&c.stat)) {
+              Ok(report) => {
+                let out = resolve(&self.orch.root, &self.orch.config.output_dir);
+                for (label, dir) in &spec.outputs {
+                  if dir.starts_with(&out) {
+                    if let Err(e) = caching::prune_unlisted(dir, label, &entry) {
+                      self.events.warn(
+                        Some(&task.name),
+                        format!("cache: removing stale outputs in {}: {e}", dir.display()),
+                      );
+                    }
+                  }
+                }
+                for l in &report.logs {
+                  self.events.log(&task.name, l.clone());
+                }
+                let mut o: TaskOutcome = outcome_from_json(&report.result);
+                for w in &o.warnings {
+                  self.events.warn(Some(&task.name), w.clone());
+                }
+                o.cache = Some(CacheInfo {
+                  status: CacheStatus::Hit,
+                  key: Some(manifest.key.clone()),
+                  restore_ms: Some(ms(t0)),
+                  reason: None,
+                });
+                return Ok(o);
               }
-              let mut o: TaskOutcome = outcome_from_json(&report.result);
-              for w in &o.warnings {
-                self.events.warn(Some(&task.name), w.clone());
-              }
-              o.cache = Some(CacheInfo {
-                status: CacheStatus::Hit,
-                key: Some(manifest.key.clone()),
-                restore_ms: Some(ms(t0)),
-                reason: None,
-              });
-              return Ok(o);
+              Err(e) => self.events.warn(Some(&task.name), format!("cache: {e}")),
             }
-            Err(e) => self.events.warn(Some(&task.name), format!("cache: {e}")),
-          },
+          }
           Ok(None) => {}
           Err(e) => {
             self.events.warn(Some(&task.name), format!("cache: lookup failed: {e}; rebuilding"))
