@@ -283,3 +283,23 @@ test('the process exits when a build is done (callbacks do not keep Node alive)'
   assert.equal(res.stdout.trim(), 'true');
   void processesMatching;
 });
+
+test('clean removes a link inside the output dir as a link, never what it points to', async () => {
+  const outside = project({ 'keep.txt': 'precious' });
+  const root = project(API);
+  const { symlinkSync, mkdirSync } = await import('node:fs');
+  mkdirSync(path.join(root, 'dist'));
+  symlinkSync(outside, path.join(root, 'dist/link-out'));
+  for (const noCache of [false, true]) {
+    const r = await new BuildOrchestrator({ appName: 'clean2', backend: { root: 'api' } }, { root }).build(undefined, { noCache });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    assert.ok(!existsSync(path.join(root, 'dist/link-out')), 'the link is gone');
+    assert.equal(readFileSync(path.join(outside, 'keep.txt'), 'utf8'), 'precious');
+    symlinkSync(outside, path.join(root, 'dist/link-out'));
+  }
+  const escaping = project(API);
+  symlinkSync(outside, path.join(escaping, 'dist'));
+  const r = await new BuildOrchestrator({ appName: 'clean3', backend: { root: 'api' } }, { root: escaping }).build(undefined, { noCache: true });
+  assert.equal(r.error?.code, 'CLEAN_REFUSED');
+  assert.equal(readFileSync(path.join(outside, 'keep.txt'), 'utf8'), 'precious');
+});

@@ -324,6 +324,17 @@ impl Orchestrator {
     plan: &Plan,
     keep: &[PathBuf],
   ) -> Result<(), BuildError> {
+    // outputDir itself (followed through symlinks) must be strictly inside the root.
+    if let Ok(real) = output_dir.canonicalize() {
+      if real == self.root || !real.starts_with(&self.root) {
+        return Err(BuildError::CleanRefused(format!(
+          "refusing to clean {}: it resolves to {}, which is not inside the project root {} (check `outputDir` and symlinks)",
+          output_dir.display(),
+          real.display(),
+          self.root.display()
+        )));
+      }
+    }
     let mut targets = Vec::new();
     if full && keep.is_empty() {
       targets.push(output_dir.to_path_buf());
@@ -365,11 +376,22 @@ impl Orchestrator {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
         Err(e) => return Err(BuildError::io(format!("reading {}", dir.display()), e)),
       };
-      // Resolve symlinks (in the parents and the dir itself): the real location must be strictly
-      // under the real root, or nothing is deleted.
-      let real = dir
-        .canonicalize()
-        .map_err(|e| BuildError::io(format!("resolving {}", dir.display()), e))?;
+      // Resolve symlinks (in the parents, and the dir itself unless it is a link, which is removed
+      // as a link): the real location must be strictly under the real root, or nothing is deleted.
+      let resolved = if meta.file_type().is_symlink() {
+        dir
+          .parent()
+          .and_then(|p| p.canonicalize().ok())
+          .and_then(|p| dir.file_name().map(|n| p.join(n)))
+      } else {
+        dir.canonicalize().ok()
+      };
+      let real = resolved.ok_or_else(|| {
+        BuildError::io(
+          format!("resolving {}", dir.display()),
+          std::io::Error::other("cannot resolve the path"),
+        )
+      })?;
       if real == self.root || !real.starts_with(&self.root) {
         return Err(BuildError::CleanRefused(format!(
           "refusing to delete {}: it resolves to {}, which is not inside the project root {} (check `outputDir` and symlinks)",
