@@ -36,7 +36,7 @@ function commandProject() {
   });
 }
 
-test('a second process hits; restored outputs are byte-identical with the same modes; logs replay', () => {
+test('a second process hits; restored outputs are byte-identical with the same modes; logs replay', async () => {
   const dir = commandProject();
   const first = json(dir, 'build');
   assert.equal(first.success, true, JSON.stringify(first.error));
@@ -54,6 +54,13 @@ test('a second process hits; restored outputs are byte-identical with the same m
   assert.deepEqual(third.tasks.map((t) => t.cache), ['hit', 'hit']);
   assert.equal(third.tasks[0].key, first.tasks[0].key);
   assert.ok(third.tasks[0].restoreMs >= 0);
+  // A hit replays the task's log lines as events.
+  const { BuildOrchestrator } = await import('../js/index.mjs');
+  const events = [];
+  const orch = await BuildOrchestrator.fromProject(dir);
+  const r4 = await orch.build(undefined, { onEvent: (evs) => events.push(...evs) });
+  assert.equal(r4.tasks[0].cache, 'hit');
+  assert.ok(events.some((e) => e.kind === 'log' && e.task === 'gen' && e.message === 'generated'), JSON.stringify(events));
 });
 
 test('the key ignores an mtime-only touch and undeclared env; changes with content, a declared env var, --no-cache', () => {
