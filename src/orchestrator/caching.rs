@@ -141,15 +141,12 @@ impl BuildCache {
     if let Some(v) = self.python_versions.lock().ok().and_then(|m| m.get(python).cloned()) {
       return v;
     }
-    let v = std::process::Command::new(python)
-      .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-      .stdin(std::process::Stdio::null())
-      .stderr(std::process::Stdio::null())
-      .output()
-      .ok()
-      .filter(|o| o.status.success())
-      .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-      .unwrap_or_else(|| "unavailable".into());
+    let v = crate::run::process::probe(
+      python,
+      &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+      None,
+    )
+    .unwrap_or_else(|| "unavailable".into());
     if let Ok(mut m) = self.python_versions.lock() {
       m.insert(python.to_string(), v.clone());
     }

@@ -215,17 +215,7 @@ pub struct GitInfo {
 
 /// Reads the git commit of `root`, if it is inside a git work tree.
 pub fn git_info(root: &Path) -> Option<GitInfo> {
-  let run = |args: &[&str]| {
-    std::process::Command::new("git")
-      .args(args)
-      .current_dir(root)
-      .stdin(std::process::Stdio::null())
-      .stderr(std::process::Stdio::null())
-      .output()
-      .ok()
-      .filter(|o| o.status.success())
-      .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-  };
+  let run = |args: &[&str]| crate::run::process::probe("git", args, Some(root));
   let commit = run(&["rev-parse", "HEAD"])?;
   let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", "."])
     .is_some_and(|s| !s.is_empty());

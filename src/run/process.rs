@@ -15,6 +15,21 @@ const GRACE: Duration = Duration::from_secs(3);
 /// How many output lines are kept for error messages.
 const KEEP_LINES: usize = 400;
 
+/// Runs `program args` to the end (blocking, no stdin, stderr discarded) and returns its trimmed
+/// stdout if it exited with 0. For quick probes: versions, git state.
+pub fn probe(program: &str, args: &[&str], cwd: Option<&Path>) -> Option<String> {
+  let mut cmd = std::process::Command::new(program);
+  cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null());
+  if let Some(dir) = cwd {
+    cmd.current_dir(dir);
+  }
+  cmd
+    .output()
+    .ok()
+    .filter(|o| o.status.success())
+    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
 /// What a finished child left.
 #[derive(Debug, Clone)]
 pub struct ProcessOutput {

@@ -229,19 +229,7 @@ fn details(store: &Path, m: &Manifest) -> Value {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-  let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-  let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-  let z = days + 719_468;
-  let era = z.div_euclid(146_097);
-  let doe = z - era * 146_097;
-  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  let mp = (5 * doy + 2) / 153;
-  let d = doy - (153 * mp + 2) / 5 + 1;
-  let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-  let y = yoe + era * 400 + i64::from(mo <= 2);
-  format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+  crate::report::rfc3339(t)
 }
 
 fn tags(store: &Path) -> Vec<Value> {
