@@ -26,4 +26,6 @@ pub use key::{
   KEY_ENCODING_VERSION,
 };
 pub use stat_cache::{modified_ns, FileStat, StatCache, FORGET_AFTER_DAYS};
-pub use walk::{hash_inputs, HashStats, InputFile, InputSet, InputSpec, ALWAYS_IGNORED_DIRS};
+pub use walk::{
+  hash_inputs, patient_parallelism, HashStats, InputFile, InputSet, InputSpec, ALWAYS_IGNORED_DIRS,
+};

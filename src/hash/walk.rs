@@ -221,6 +221,14 @@ enum Source {
 
 type Walk = WalkDirGeneric<(DirState, Outcome)>;
 
+/// The parallelism every jwalk walk in this crate uses. jwalk aborts a walk (`ThreadpoolBusy`)
+/// when rayon's pool has been busy for its `busy_timeout`, 1 s by default: under load, or with
+/// several tasks hashing at once, that turned hashing into a spurious error. No walk runs inside a
+/// rayon worker, so waiting for the pool cannot deadlock.
+pub fn patient_parallelism() -> jwalk::Parallelism {
+  jwalk::Parallelism::RayonDefaultPool { busy_timeout: std::time::Duration::from_secs(24 * 3600) }
+}
+
 fn build_globs(globs: &[String]) -> Result<(GlobSet, GlobSet, Vec<&str>), HashError> {
   let mut inc = GlobSetBuilder::new();
   let mut exc = GlobSetBuilder::new();
@@ -601,12 +609,7 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
   let initial = if spec.use_gitignore { ancestor_gitignores(&root) } else { Vec::new() };
   let cb = Arc::clone(&ctx);
   let walk = Walk::new(&root)
-    // jwalk aborts a walk when rayon's pool has been busy for its `busy_timeout` (1 s by default):
-    // under load, or with several tasks hashing at once, that turned hashing into a spurious error.
-    // We never walk from inside a rayon worker, so waiting for the pool cannot deadlock.
-    .parallelism(jwalk::Parallelism::RayonDefaultPool {
-      busy_timeout: std::time::Duration::from_secs(24 * 3600),
-    })
+    .parallelism(patient_parallelism())
     .skip_hidden(false)
     .follow_links(false)
     .sort(false)

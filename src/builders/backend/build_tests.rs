@@ -155,7 +155,9 @@ async fn venv_tidy_migrate_and_reuse() {
   let cache_dir = p.file(".farm/cache/venvs");
   let walk_links = |d: &Path| {
     let mut n = 0;
-    for e in jwalk::WalkDir::new(d).skip_hidden(false) {
+    for e in
+      jwalk::WalkDir::new(d).parallelism(crate::hash::patient_parallelism()).skip_hidden(false)
+    {
       let e = e.unwrap();
       if e.file_type().is_symlink() {
         let t = std::fs::read_link(e.path()).unwrap();
