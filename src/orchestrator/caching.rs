@@ -367,6 +367,21 @@ pub fn prune_unlisted(dir: &Path, label: &str, entry: &crate::cache::Entry) -> s
   Ok(())
 }
 
+impl BuildCache {
+  /// The cache spec and key of a planned task (its dependencies keyed before it), or why it is
+  /// not cached.
+  pub fn keyed(
+    &self,
+    task: &crate::plan::Task,
+    cfg: &FarmConfig,
+    root: &Path,
+  ) -> Result<(CacheSpec, KeyManifest), String> {
+    let spec = self.spec_for(&task.name, cfg, root)?;
+    let manifest = self.key_for(&spec, &task.name, &task.deps)?;
+    Ok((spec, manifest))
+  }
+}
+
 /// Output labels and directories in the form the store takes.
 pub fn outputs_ref(spec: &CacheSpec) -> Vec<(&str, &Path)> {
   spec.outputs.iter().map(|(l, p)| (l.as_str(), p.as_path())).collect()

@@ -586,7 +586,7 @@ impl TaskRunner for Runner<'_> {
         .ok_or_else(|| TaskError::Failed(format!("no builder for task `{}`", task.name)))?;
       let logs = Mutex::new(Vec::new());
       let cached = match &self.cache {
-        Some(c) => self.cache_key(c, task).await,
+        Some(c) => self.cache_key(c, task).await.map(|(spec, m)| (c, spec, m)),
         None => Err(CacheInfo::off("cache disabled")),
       };
       let (c, spec, manifest) = match cached {
@@ -721,27 +721,18 @@ impl Runner<'_> {
     &self,
     c: &Arc<BuildCache>,
     task: &Task,
-  ) -> Result<(Arc<BuildCache>, caching::CacheSpec, crate::hash::KeyManifest), CacheInfo> {
+  ) -> Result<(caching::CacheSpec, crate::hash::KeyManifest), CacheInfo> {
     let (c2, cfg, root, t) =
       (Arc::clone(c), self.orch.config.clone(), self.orch.root.clone(), task.clone());
-    let r = tokio::task::spawn_blocking(move || {
-      let spec = c2.spec_for(&t.name, &cfg, &root).map_err(CacheInfo::off)?;
-      let m = c2.key_for(&spec, &t.name, &t.deps).map_err(CacheInfo::off)?;
-      Ok((spec, m))
-    })
-    .await
-    .unwrap_or_else(|e| Err(CacheInfo::off(format!("hashing panicked: {e}"))));
-    match r {
-      Ok((spec, m)) => Ok((Arc::clone(c), spec, m)),
-      Err(info) => {
-        if let Some(reason) = &info.reason {
-          if reason.starts_with("hashing") {
-            self.events.warn(Some(&task.name), format!("cache: {reason}"));
-          }
-        }
-        Err(info)
+    let r = tokio::task::spawn_blocking(move || c2.keyed(&t, &cfg, &root).map_err(CacheInfo::off))
+      .await
+      .unwrap_or_else(|e| Err(CacheInfo::off(format!("hashing panicked: {e}"))));
+    // Not being cacheable is normal; failing to hash is worth a warning.
+    r.inspect_err(|info| {
+      if let Some(reason) = info.reason.as_deref().filter(|r| r.starts_with("hashing")) {
+        self.events.warn(Some(&task.name), format!("cache: {reason}"));
       }
-    }
+    })
   }
 }
 
@@ -834,11 +825,8 @@ impl Orchestrator {
     let cache = self.cache_for_query(tool_versions)?;
     let mut out = Vec::new();
     for t in plan.tasks() {
-      let keyed = cache
-        .spec_for(&t.name, &self.config, &self.root)
-        .and_then(|spec| cache.key_for(&spec, &t.name, &t.deps));
-      let row = match keyed {
-        Ok(m) => {
+      let row = match cache.keyed(t, &self.config, &self.root) {
+        Ok((_, m)) => {
           let hit = cache.store.lookup(&m.key).ok().flatten().is_some();
           DryRunTask {
             name: t.name.clone(),
@@ -874,8 +862,7 @@ impl Orchestrator {
     let cache = self.cache_for_query(tool_versions)?;
     let mut current = None;
     for t in plan.tasks() {
-      let spec = cache.spec_for(&t.name, &self.config, &self.root);
-      let m = spec.and_then(|s| cache.key_for(&s, &t.name, &t.deps));
+      let m = cache.keyed(t, &self.config, &self.root).map(|(_, m)| m);
       if t.name == task {
         current = Some(
           m.map_err(|e| BuildError::ConfigInvalid(format!("`{task}` has no cache key: {e}")))?,
