@@ -103,7 +103,11 @@ test('farm cache why names exactly the edited file; --dry-run shows keys without
   assert.match(dry.tasks[0].key, /^[0-9a-f]{32}$/);
   assert.ok(!existsSync(path.join(dir, 'pkg/out')), 'dry run builds nothing');
 
-  const status = json(dir, 'cache', 'status');
+  const statusBefore = json(dir, 'cache', 'status');
+  json(dir, 'build', '--dry-run');
+  const statusAfter = json(dir, 'cache', 'status');
+  assert.deepEqual([statusAfter.hits, statusAfter.misses], [statusBefore.hits, statusBefore.misses], 'a dry run is not counted as hits or misses');
+  const status = statusAfter;
   assert.ok(status.entries >= 2 && status.totalBytes > 0 && status.oldestEntry > 0);
   assert.equal(json(dir, 'cache', 'clean', '--older-than', '3d').removed, 0, 'fresh entries are kept');
   assert.ok(json(dir, 'cache', 'clean', '--max-size', '1').removed >= 1);

@@ -262,6 +262,15 @@ impl Store {
     Ok(entry)
   }
 
+  /// Like [`lookup`](Store::lookup), but only looks: it neither counts a hit or miss in the
+  /// statistics nor marks the entry as recently used (for `--dry-run`).
+  pub fn peek(&self, key: &str) -> Result<Option<Entry>, CacheError> {
+    check_key(key)?;
+    let lock = self.lock()?;
+    let _g = lock.shared().map_err(|e| CacheError::io("locking", self.dir.join("LOCK"), e))?;
+    Ok(self.read_entry(key))
+  }
+
   /// Records a task's outputs under the manifest's key. `outputs` are `(label, directory)`;
   /// a directory that does not exist is recorded as absent. Blobs go in first, each through a
   /// temp file and rename, and the entry file is renamed into place last, so a crash at any

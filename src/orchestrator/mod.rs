@@ -827,7 +827,7 @@ impl Orchestrator {
     for t in plan.tasks() {
       let row = match cache.keyed(t, &self.config, &self.root) {
         Ok((_, m)) => {
-          let hit = cache.store.lookup(&m.key).ok().flatten().is_some();
+          let hit = cache.store.peek(&m.key).ok().flatten().is_some();
           DryRunTask {
             name: t.name.clone(),
             deps: t.deps.clone(),
