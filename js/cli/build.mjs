@@ -23,6 +23,9 @@ Options:
       --no-clean       Do not delete the outputs before building
       --no-cache       Neither read nor write the build cache
       --clear-cache    Empty the build cache first
+      --verify-cache   For each cache hit, also run the task and compare its output with the
+                       restored one; a difference fails the task and names the files and the
+                       likely undeclared inputs
       --dry-run        Print the plan with each task's cache key and hit/miss; build nothing
       --json           Print the BuildResult as JSON (and nothing else) on stdout
       --analyze        Print the bundle analysis and write <outputDir>/analysis/bundle-treemap.html
@@ -55,6 +58,7 @@ export async function build(args) {
         'no-clean': { type: 'boolean' },
         'no-cache': { type: 'boolean' },
         'clear-cache': { type: 'boolean' },
+        'verify-cache': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
         analyze: { type: 'boolean' },
@@ -139,6 +143,7 @@ export async function build(args) {
     concurrency,
     clean: opts['no-clean'] ? false : undefined,
     noCache: opts['no-cache'] ? true : undefined,
+    verifyCache: opts['verify-cache'] ? true : undefined,
     onEvent: view ? (events) => view.events(events) : undefined,
   });
   process.off('SIGINT', onSigint);

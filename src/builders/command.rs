@@ -1,7 +1,7 @@
 //! Command tasks (`tasks.<name>` in the config): a shell command in a directory, with declared
 //! inputs and output directories, like a Turborepo task.
 
-use super::{process_error, Builder, TaskContext};
+use super::{process_error, Builder, IoContext, Output, Reads, TaskContext, TaskIo, Uncached};
 use crate::config::{resolve, CommandTask};
 use crate::report;
 use crate::run::process::Cmd;
@@ -31,6 +31,30 @@ pub fn output_dirs(root: &std::path::Path, t: &CommandTask) -> Vec<(String, Path
 }
 
 impl Builder for CommandBuilder {
+  /// Reads the declared `inputs` under `cwd` and the declared `env`; writes the declared `outputs`.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let Some(t) = cx.config.tasks.get(cx.task) else {
+      return TaskIo { reads: Err(Uncached::MissingSection("tasks")), writes: Vec::new() };
+    };
+    let writes: Vec<Output> =
+      output_dirs(cx.root, t).into_iter().map(|(label, path)| Output::new(label, path)).collect();
+    if !t.cache {
+      return TaskIo { reads: Err(Uncached::TurnedOff), writes };
+    }
+    let mut ignore = vec![cx.output_dir(), cx.cache_dir()];
+    ignore.extend(writes.iter().map(|o| o.path.clone()));
+    let reads = Reads {
+      root: resolve(cx.root, &t.cwd),
+      globs: cx.input_globs(t.inputs.clone()),
+      gitignore: true,
+      ignore,
+      env: cx.env_names(t.env.clone()),
+      config: serde_json::to_value(t).unwrap_or_default(),
+      ..Reads::default()
+    };
+    TaskIo { reads: Ok(reads), writes }
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,

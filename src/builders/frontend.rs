@@ -6,7 +6,8 @@
 //! hashes are measured on the files as written.
 
 use super::staging::StagedDir;
-use super::{Builder, TaskContext};
+use super::web_inputs::web_reads;
+use super::{Builder, IoContext, Output, TaskContext, TaskIo, Tool, Uncached};
 use crate::assets::analysis::{self, ChunkInfo};
 use crate::assets::budget::fmt_size;
 use crate::config::{resolve, Environment, FrontendConfig};
@@ -61,8 +62,9 @@ pub fn frontend_request(
     "environment": env.as_str(),
     "appName": ctx.config.app_name,
     "version": ctx.config.version,
-    "buildId": ctx.build_id,
-    "buildTimestamp": ctx.started_at,
+    // What goes into the bundle is a function of the inputs only: no build id, no wall clock.
+    "buildId": serde_json::Value::Null,
+    "buildTimestamp": build_timestamp(),
     "sourcemap": fe.sourcemap.unwrap_or(env != Environment::Production),
     "minify": fe.minify.unwrap_or(env != Environment::Development),
     "base": fe.base,
@@ -141,7 +143,54 @@ async fn analyze(
   Ok(art)
 }
 
+/// Env vars a Vite build reads: every `VITE_*` set now (Vite inlines them), `NODE_ENV`, and
+/// `SOURCE_DATE_EPOCH` (the build timestamp).
+pub fn vite_env() -> Vec<String> {
+  let mut env: Vec<String> = std::env::vars_os()
+    .filter_map(|(k, _)| k.into_string().ok())
+    .filter(|k| k.starts_with("VITE_"))
+    .collect();
+  env.sort();
+  env.push("NODE_ENV".into());
+  env.push("SOURCE_DATE_EPOCH".into());
+  env
+}
+
+/// `__BUILD_TIMESTAMP__`: `SOURCE_DATE_EPOCH` (seconds, the reproducible-builds convention) when
+/// set, else the Unix epoch, so the same sources always give the same bundle (cached == clean).
+pub fn build_timestamp() -> String {
+  let secs =
+    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+  report::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
 impl Builder for FrontendBuilder {
+  /// Reads the app's folder, lockfiles, env files and config imports ([`web_reads`]), the `VITE_*`
+  /// env and Vite's version; writes `<outputDir>/<outDir>` and `<outputDir>/analysis`.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let Some(fe) = cx.config.frontend.as_ref() else {
+      return TaskIo { reads: Err(Uncached::MissingSection("frontend")), writes: Vec::new() };
+    };
+    let out = cx.output_dir();
+    let mut reads = web_reads(cx, fe);
+    reads.env = cx.env_names(vite_env());
+    reads.tools = vec![Tool::NodePackage { name: "vite".into(), from: reads.root.clone() }];
+    reads.config = json!({
+      "frontend": fe,
+      "environment": cx.config.environment.as_str(),
+      "appName": cx.config.app_name,
+      "version": cx.config.version,
+      "plugins": cx.config.plugins,
+    });
+    TaskIo {
+      reads: Ok(reads),
+      writes: vec![
+        Output::new("web", resolve(&out, &fe.out_dir)),
+        Output::new("analysis", out.join("analysis")),
+      ],
+    }
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,

@@ -8,14 +8,18 @@ pub mod backend;
 pub mod command;
 pub mod docker;
 pub mod frontend;
+pub mod io;
 pub mod staging;
 pub mod typecheck;
 pub mod types;
+pub mod web_inputs;
 
 use crate::config::FarmConfig;
+use crate::plan::TaskKind;
 use crate::run::events::Emitter;
 use crate::run::{TaskError, TaskOutcome};
 use futures_util::future::BoxFuture;
+pub use io::{IoContext, Output, Reads, TaskIo, Tool, Uncached};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -86,9 +90,23 @@ impl<'a> TaskContext<'a> {
 
 /// One kind of task.
 pub trait Builder: Send + Sync {
+  /// What the task reads (its key) and writes (its outputs): the one description the key, the
+  /// cache entry, the hermetic run and `clean` come from.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo;
+
   /// Runs the task. Honour `ctx.cancel`: stop children and return [`TaskError::Cancelled`].
+  /// The task's outputs ([`TaskIo::writes`]) are absent when it starts.
   fn build<'a>(&'a self, ctx: &'a TaskContext<'a>)
     -> BoxFuture<'a, Result<TaskOutcome, TaskError>>;
+
+  /// Work that must happen even when the outputs were restored from the cache (migrations);
+  /// returns warnings. Default: nothing.
+  fn after_restore<'a>(
+    &'a self,
+    _ctx: &'a TaskContext<'a>,
+  ) -> BoxFuture<'a, Result<Vec<String>, TaskError>> {
+    Box::pin(async { Ok(Vec::new()) })
+  }
 }
 
 /// A plugin hook, called on the JavaScript side.
@@ -165,16 +183,16 @@ impl Host for NoHost {
   }
 }
 
-/// The builder for a task name (anything not built in is a command task).
-pub fn builder_for(task: &str) -> Option<&'static dyn Builder> {
-  match task {
-    "backend" => Some(&backend::BackendBuilder),
-    "frontend" => Some(&frontend::FrontendBuilder),
-    "typecheck" => Some(&typecheck::TypecheckBuilder),
-    "ai-models" => Some(&ai::AiModelsBuilder),
-    "types" => Some(&types::TypesBuilder),
-    "docker" => Some(&docker::DockerBuilder),
-    _ => Some(&command::CommandBuilder),
+/// The builder of a kind of task.
+pub fn builder_for(kind: TaskKind) -> &'static dyn Builder {
+  match kind {
+    TaskKind::Backend => &backend::BackendBuilder,
+    TaskKind::Frontend => &frontend::FrontendBuilder,
+    TaskKind::Typecheck => &typecheck::TypecheckBuilder,
+    TaskKind::AiModels => &ai::AiModelsBuilder,
+    TaskKind::Types => &types::TypesBuilder,
+    TaskKind::Docker => &docker::DockerBuilder,
+    TaskKind::Command => &command::CommandBuilder,
   }
 }
 

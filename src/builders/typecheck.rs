@@ -1,7 +1,8 @@
 //! The `typecheck` task: `tsc --noEmit` on the frontend, run beside the Vite build (Vite does not
 //! check types). A type error fails the task with the compiler's messages.
 
-use super::{process_error, Builder, TaskContext};
+use super::web_inputs::web_reads;
+use super::{process_error, Builder, IoContext, TaskContext, TaskIo, Tool, Uncached};
 use crate::config::resolve;
 use crate::run::process::Cmd;
 use crate::run::{TaskError, TaskOutcome};
@@ -12,6 +13,18 @@ use std::path::{Path, PathBuf};
 pub struct TypecheckBuilder;
 
 impl Builder for TypecheckBuilder {
+  /// Reads what the frontend build reads ([`web_reads`]) and TypeScript's version; writes nothing.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let Some(fe) = cx.config.frontend.as_ref() else {
+      return TaskIo { reads: Err(Uncached::MissingSection("frontend")), writes: Vec::new() };
+    };
+    let mut reads = web_reads(cx, fe);
+    reads.env = cx.env_names(Vec::new());
+    reads.tools = vec![Tool::NodePackage { name: "typescript".into(), from: reads.root.clone() }];
+    reads.config = serde_json::json!({ "root": fe.root });
+    TaskIo { reads: Ok(reads), writes: Vec::new() }
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,

@@ -4,7 +4,7 @@
 //! frontend is keyed on the API's shape, not on every backend edit.
 
 use super::backend::{python_for, python_version};
-use super::{process_error, Builder, TaskContext};
+use super::{process_error, Builder, IoContext, Output, TaskContext, TaskIo, Uncached};
 use crate::config::{resolve, FarmConfig};
 use crate::report;
 use crate::run::process::Cmd;
@@ -37,6 +37,22 @@ pub fn types_file(cfg: &FarmConfig) -> Option<String> {
 }
 
 impl Builder for TypesBuilder {
+  /// Reads the backend's sources (the app is imported from them) with the project's interpreter;
+  /// writes `<outputDir>/openapi` and exactly one file in the user's sources, the types file.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let Some(be) = cx.config.backend.as_ref() else {
+      return TaskIo { reads: Err(Uncached::MissingSection("backend")), writes: Vec::new() };
+    };
+    let mut reads = super::backend::source_reads(cx, be);
+    reads.config =
+      serde_json::json!({ "root": be.root, "app": be.app, "typesFile": types_file(cx.config) });
+    let mut writes = vec![Output::new("schema", cx.output_dir().join("openapi"))];
+    if let Some(tf) = types_file(cx.config) {
+      writes.push(Output::new("types", resolve(cx.root, &tf)));
+    }
+    TaskIo { reads: Ok(reads), writes }
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,

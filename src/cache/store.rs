@@ -781,3 +781,12 @@ fn already_identical(dest: &Path, b: BlobRef, mode: u32, stat: Option<&StatCache
     _ => Identical::No,
   }
 }
+
+impl Store {
+  /// Removes the entry of `key` (its blobs stay until eviction): the next lookup is a miss.
+  pub fn forget(&self, key: &str) {
+    if check_key(key).is_ok() {
+      let _ = fs::remove_file(self.entry_path(key));
+    }
+  }
+}

@@ -156,6 +156,8 @@ struct WalkCtx {
   /// Some include glob is `**`: every file matches, skip the matcher.
   match_all: bool,
   exclude: GlobSet,
+  /// Directories (relative paths) that an exclude removes whole.
+  exclude_dirs: GlobSet,
   pruner: Pruner,
   ignore_dirs: Vec<String>,
   use_gitignore: bool,
@@ -229,9 +231,14 @@ pub fn patient_parallelism() -> jwalk::Parallelism {
   jwalk::Parallelism::RayonDefaultPool { busy_timeout: std::time::Duration::from_secs(24 * 3600) }
 }
 
-fn build_globs(globs: &[String]) -> Result<(GlobSet, GlobSet, Vec<&str>), HashError> {
+/// Include globs, exclude globs, the include patterns, and the directories that excludes of the
+/// form `!<dir>/**` remove whole (pruned, never walked).
+type Globs<'a> = (GlobSet, GlobSet, Vec<&'a str>, GlobSet);
+
+fn build_globs(globs: &[String]) -> Result<Globs<'_>, HashError> {
   let mut inc = GlobSetBuilder::new();
   let mut exc = GlobSetBuilder::new();
+  let mut exc_dirs = GlobSetBuilder::new();
   let mut includes = Vec::new();
   for g in globs {
     let (neg, pat) = match g.strip_prefix('!') {
@@ -246,13 +253,26 @@ fn build_globs(globs: &[String]) -> Result<(GlobSet, GlobSet, Vec<&str>), HashEr
       .map_err(|source| HashError::BadGlob { glob: g.clone(), source })?;
     if neg {
       exc.add(glob);
+      if let Some(dir) = pat.strip_suffix("/**").filter(|d| !d.is_empty()) {
+        let dir_glob = GlobBuilder::new(dir)
+          .literal_separator(true)
+          .backslash_escape(true)
+          .build()
+          .map_err(|source| HashError::BadGlob { glob: g.clone(), source })?;
+        exc_dirs.add(dir_glob);
+      }
     } else {
       inc.add(glob);
       includes.push(pat);
     }
   }
   let bad = |source| HashError::BadGlob { glob: globs.join(", "), source };
-  Ok((inc.build().map_err(bad)?, exc.build().map_err(bad)?, includes))
+  Ok((
+    inc.build().map_err(bad)?,
+    exc.build().map_err(bad)?,
+    includes,
+    exc_dirs.build().map_err(bad)?,
+  ))
 }
 
 /// `.gitignore` files of the enclosing git work tree above `root` (outermost first).
@@ -380,6 +400,12 @@ impl WalkCtx {
         }
         if check_gitignore && is_ignored(stack, Path::new(&abs), true) {
           return false;
+        }
+        if !self.exclude_dirs.is_empty() {
+          let rel = if dir_rel.is_empty() { name.to_string() } else { format!("{dir_rel}/{name}") };
+          if self.exclude_dirs.is_match(&rel) {
+            return false;
+          }
         }
         let mut comps = dir_comps.clone();
         comps.push(name);
@@ -582,7 +608,7 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
   if !root.is_dir() {
     return Err(HashError::RootMissing { path: spec.root.clone() });
   }
-  let (include, exclude, includes) = build_globs(&spec.globs)?;
+  let (include, exclude, includes, exclude_dirs) = build_globs(&spec.globs)?;
   if includes.is_empty() {
     return Ok(InputSet::default());
   }
@@ -602,6 +628,7 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
     match_all: includes.contains(&"**"),
     include,
     exclude,
+    exclude_dirs,
     ignore_dirs,
     use_gitignore: spec.use_gitignore,
     cache: cache.snapshot(),

@@ -119,6 +119,9 @@ pub struct BuildOptions {
   pub tool_versions: Option<HashMap<String, String>>,
   /// Neither read nor write the build cache for this build.
   pub no_cache: Option<bool>,
+  /// For each cache hit, also run the task and compare its output with the restored one; a
+  /// difference fails the task, naming the files and the likely undeclared inputs.
+  pub verify_cache: Option<bool>,
 }
 
 /// A file or directory the build produced.
@@ -432,6 +435,7 @@ impl BuildOrchestrator {
       node_path: None,
       tool_versions: None,
       no_cache: None,
+      verify_cache: None,
     });
     if let Some(signal) = opts.signal.take() {
       let c = cancel.clone();
@@ -451,6 +455,7 @@ impl BuildOrchestrator {
       node: opts.node_path,
       tool_versions: opts.tool_versions.unwrap_or_default().into_iter().collect(),
       no_cache: opts.no_cache.unwrap_or(false),
+      verify_cache: opts.verify_cache.unwrap_or(false),
     };
     let inner = Arc::clone(&self.inner);
     env.spawn_future(async move {

@@ -2,21 +2,23 @@
 //! lookup / restore / save around the builder. Every cache problem is a warning; the task then
 //! simply runs.
 //!
-//! Keys (see [`crate::hash::KeyInput`]) cover: the task's input files (contents and the set of
-//! paths), its config subset, its declared env vars (values hashed), tool versions, and the keys of
-//! its dependencies — except `types`: the frontend is keyed on the generated types file's content
-//! (it is one of its inputs), not on every backend source.
+//! What a task reads and writes comes from its builder ([`crate::builders::Builder::io`]). Keys (see
+//! [`crate::hash::KeyInput`]) cover: the task's input files (contents and the set of paths), its
+//! config subset, its env vars (values hashed), tool versions, and the keys of its dependencies —
+//! except dependencies whose outputs it reads as files (the frontend is keyed on the generated
+//! types file's content, not on every backend source).
 
-use crate::builders::command::output_dirs;
 use crate::builders::typecheck::{find_package, package_version};
-use crate::builders::types::types_file;
+use crate::builders::{Output, Reads, Tool, Uncached};
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
-use crate::hash::{declared_env, hash_inputs, InputSpec, KeyInput, KeyManifest, StatCache};
+use crate::hash::{
+  declared_env, hash_file, hash_inputs, InputFile, KeyInput, KeyManifest, StatCache,
+};
+use crate::plan::TaskKind;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,28 +63,14 @@ pub struct CacheInfo {
 
 impl CacheInfo {
   /// A task the cache does not handle.
-  pub fn off(reason: impl Into<String>) -> Self {
-    CacheInfo { status: CacheStatus::Off, key: None, restore_ms: None, reason: Some(reason.into()) }
+  pub fn off(why: &Uncached) -> Self {
+    CacheInfo {
+      status: CacheStatus::Off,
+      key: None,
+      restore_ms: None,
+      reason: Some(why.to_string()),
+    }
   }
-}
-
-/// What a task reads and writes, for its key and its cache entry.
-#[derive(Debug, Clone)]
-pub struct CacheSpec {
-  /// Directory the input globs are relative to.
-  pub root: PathBuf,
-  /// Input globs.
-  pub globs: Vec<String>,
-  /// Directories never read as inputs (outputs, cache, virtualenvs).
-  pub ignore: Vec<PathBuf>,
-  /// Output directories: (label, absolute path).
-  pub outputs: Vec<(String, PathBuf)>,
-  /// The task's config subset.
-  pub config: Value,
-  /// Declared env var names.
-  pub env: Vec<String>,
-  /// Tool versions that enter the key.
-  pub tools: BTreeMap<String, String>,
 }
 
 /// The cache for one build.
@@ -136,180 +124,76 @@ impl BuildCache {
     })
   }
 
-  /// The Python version of an interpreter (probed once per build).
+  /// The Python version of an interpreter and a digest of the distributions installed in it
+  /// (`3.11.7 pkgs:<16 hex>`), probed once per build: upgrading FastAPI or ruff in the
+  /// environment changes the OpenAPI document or the tidied output, so it changes the key.
   fn python_version(&self, python: &str) -> String {
     if let Some(v) = self.python_versions.lock().ok().and_then(|m| m.get(python).cloned()) {
       return v;
     }
-    let v = crate::run::process::probe(
-      python,
-      &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-      None,
-    )
-    .unwrap_or_else(|| "unavailable".into());
+    const PROBE: &str = "import sys, hashlib\ntry:\n  import importlib.metadata as m\n  d = sorted('%s==%s' % (x.metadata['Name'], x.version) for x in m.distributions())\nexcept Exception:\n  d = []\nprint('%d.%d.%d' % sys.version_info[:3], 'pkgs:' + hashlib.sha256('\\n'.join(d).encode()).hexdigest()[:16])";
+    let v = crate::run::process::probe(python, &["-c", PROBE], None)
+      .unwrap_or_else(|| "unavailable".into());
     if let Ok(mut m) = self.python_versions.lock() {
       m.insert(python.to_string(), v.clone());
     }
     v
   }
 
-  /// The cache spec of `task`, or why it is not cached.
-  pub fn spec_for(&self, task: &str, cfg: &FarmConfig, root: &Path) -> Result<CacheSpec, String> {
-    let out = resolve(root, &cfg.output_dir);
-    let mut ignore = vec![out.clone(), resolve(root, &cfg.cache_dir)];
-    let mut tools = self.base_tools.clone();
-    let env_names = |default: Vec<String>| cfg.cache.env.get(task).cloned().unwrap_or(default);
-    let globs = |default: &[&str]| {
-      cfg
-        .cache
-        .inputs
-        .get(task)
-        .cloned()
-        .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
-    };
-    const PY: &[&str] = &["**/*.py", "requirements*.txt", "pyproject.toml"];
-    const WEB: &[&str] = &[
-      "src/**",
-      "public/**",
-      "index.html",
-      "package.json",
-      "vite.config.*",
-      "tsconfig*.json",
-      ".env",
-      ".env.*",
-    ];
-    let py_ignore = [".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"];
-    match task {
-      "backend" | "types" => {
-        let be = cfg.backend.as_ref().ok_or("no backend section")?;
-        let api = resolve(root, &be.root);
-        ignore.extend(py_ignore.iter().map(|d| api.join(d)));
-        let python = crate::builders::backend::python_for(root, be);
-        tools.insert("python".into(), self.python_version(&python));
-        let (outputs, config) = if task == "backend" {
-          (
-            vec![("api".to_string(), resolve(&out, &be.out_dir))],
-            json!({ "backend": be, "environment": cfg.environment.as_str() }),
-          )
-        } else {
-          let mut outputs = vec![("schema".to_string(), out.join("openapi"))];
-          if let Some(tf) = types_file(cfg) {
-            if let Some(dir) = resolve(root, &tf).parent() {
-              outputs.push(("types".to_string(), dir.to_path_buf()));
-            }
-          }
-          (outputs, json!({ "root": be.root, "app": be.app, "typesFile": types_file(cfg) }))
-        };
-        Ok(CacheSpec {
-          root: api,
-          globs: globs(PY),
-          ignore,
-          outputs,
-          config,
-          env: env_names(vec![]),
-          tools,
-        })
-      }
-      "frontend" | "typecheck" => {
-        let fe = cfg.frontend.as_ref().ok_or("no frontend section")?;
-        let web = resolve(root, &fe.root);
-        ignore.push(web.join("dist"));
-        let (outputs, config) = if task == "frontend" {
-          if let Some(v) = find_package(&web, "vite").and_then(|p| package_version(&p)) {
-            tools.insert("vite".into(), v);
-          }
-          let config = json!({
-            "frontend": fe,
-            "environment": cfg.environment.as_str(),
-            "appName": cfg.app_name,
-            "version": cfg.version,
-            "plugins": cfg.plugins,
-          });
-          let outputs = vec![
-            ("web".to_string(), resolve(&out, &fe.out_dir)),
-            ("analysis".to_string(), out.join("analysis")),
-          ];
-          (outputs, config)
-        } else {
-          if let Some(v) = find_package(&web, "typescript").and_then(|p| package_version(&p)) {
-            tools.insert("typescript".into(), v);
-          }
-          (vec![], json!({ "root": fe.root }))
-        };
-        // Vite inlines VITE_* variables: every one set now is part of the key.
-        let mut default_env: Vec<String> =
-          std::env::vars().map(|(k, _)| k).filter(|k| k.starts_with("VITE_")).collect();
-        default_env.push("NODE_ENV".into());
-        Ok(CacheSpec {
-          root: web,
-          globs: globs(WEB),
-          ignore,
-          outputs,
-          config,
-          env: env_names(default_env),
-          tools,
-        })
-      }
-      name => match cfg.tasks.get(name) {
-        Some(t) if t.cache => {
-          let outputs = output_dirs(root, t);
-          ignore.extend(outputs.iter().map(|(_, p)| p.clone()));
-          let config = serde_json::to_value(t).unwrap_or(Value::Null);
-          Ok(CacheSpec {
-            root: resolve(root, &t.cwd),
-            globs: cfg.cache.inputs.get(name).cloned().unwrap_or_else(|| t.inputs.clone()),
-            ignore,
-            outputs,
-            config,
-            env: env_names(t.env.clone()),
-            tools,
-          })
-        }
-        Some(_) => Err("`cache: false` for this task".into()),
-        None => Err(format!(
-          "the `{name}` task is not cached (it has its own change detection or does network work)"
-        )),
-      },
+  /// The version of a tool, as it enters keys.
+  fn tool_version(&self, tool: &Tool) -> (String, String) {
+    match tool {
+      Tool::Python(python) => ("python".into(), self.python_version(python)),
+      Tool::NodePackage { name, from } => (
+        name.clone(),
+        find_package(from, name)
+          .and_then(|p| package_version(&p))
+          .unwrap_or_else(|| "absent".into()),
+      ),
     }
   }
 
-  /// Computes the key of `task` (hashing its inputs), given the keys of its dependencies.
+  /// Computes the key of `task` from what it reads, given its dependencies (name and kind; each
+  /// keyed before it in this build).
   pub fn key_for(
     &self,
-    spec: &CacheSpec,
+    reads: &Reads,
     task: &str,
-    deps: &[String],
-  ) -> Result<KeyManifest, String> {
+    deps: &[(String, TaskKind)],
+  ) -> Result<KeyManifest, Uncached> {
     let mut dep_keys = BTreeMap::new();
     {
-      let keys = self.keys.lock().map_err(|_| "key table poisoned".to_string())?;
-      for d in deps {
-        if d == "types" {
-          continue; // content-keyed: the generated file is one of this task's inputs
+      let keys = self.keys.lock().map_err(|_| Uncached::HashFailed("key table poisoned".into()))?;
+      for (d, kind) in deps {
+        if reads.outputs_of.contains(kind) {
+          continue; // its outputs are among this task's input files
         }
         match keys.get(d) {
           Some(m) => {
             dep_keys.insert(d.clone(), m.key.clone());
           }
-          None => {
-            return Err(format!("dependency `{d}` is not cached, so this task cannot be either"))
-          }
+          None => return Err(Uncached::UncachedDependency(d.clone())),
         }
       }
     }
-    let mut input_spec = InputSpec::new(&spec.root, spec.globs.clone());
-    for d in &spec.ignore {
-      input_spec = input_spec.ignore_dir(d.clone());
+    let mut set = hash_inputs(&reads.input_spec(), &self.stat)
+      .map_err(|e| Uncached::HashFailed(e.to_string()))?;
+    for f in &reads.files {
+      match hash_file(f) {
+        Ok((hash, _)) => set.files.push(InputFile { path: relative_to(&reads.root, f), hash }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Uncached::HashFailed(format!("{}: {e}", f.display()))),
+      }
     }
-    let inputs =
-      hash_inputs(&input_spec, &self.stat).map_err(|e| format!("hashing inputs: {e}"))?;
+    let mut tools = self.base_tools.clone();
+    tools.extend(reads.tools.iter().map(|t| self.tool_version(t)));
     let manifest = KeyInput {
       schema_version: SCHEMA_VERSION,
       task: task.to_string(),
-      inputs: inputs.files,
-      config: spec.config.clone(),
-      env: declared_env(&spec.env, |n| std::env::var(n).ok()),
-      tools: spec.tools.clone(),
+      inputs: set.files,
+      config: reads.config.clone(),
+      env: declared_env(&reads.env, |n| std::env::var(n).ok()),
+      tools,
       deps: dep_keys,
       extra: BTreeMap::new(),
     }
@@ -321,18 +205,15 @@ impl BuildCache {
   }
 }
 
-/// The output dirs of a cached built-in task that live under `outputDir` (kept by `clean` when the
-/// cache is on).
-pub fn output_dirs_under(task: &str, cfg: &FarmConfig, root: &Path) -> Vec<PathBuf> {
-  let out = resolve(root, &cfg.output_dir);
-  match task {
-    "backend" => cfg.backend.iter().map(|b| resolve(&out, &b.out_dir)).collect(),
-    "types" => vec![out.join("openapi")],
-    "frontend" => {
-      cfg.frontend.iter().flat_map(|f| [resolve(&out, &f.out_dir), out.join("analysis")]).collect()
-    }
-    _ => Vec::new(),
-  }
+/// `path` relative to `base`, `/`-separated, with `..` where it lies outside (keys never hold an
+/// absolute path, so they agree across checkouts).
+pub fn relative_to(base: &Path, path: &Path) -> String {
+  let b: Vec<_> = base.components().collect();
+  let p: Vec<_> = path.components().collect();
+  let common = b.iter().zip(&p).take_while(|(x, y)| x == y).count();
+  let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), b.len() - common).collect();
+  parts.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+  parts.join("/")
 }
 
 /// Removes from `dir` every file, link and directory that the restored `entry` does not list
@@ -367,22 +248,7 @@ pub fn prune_unlisted(dir: &Path, label: &str, entry: &crate::cache::Entry) -> s
   Ok(())
 }
 
-impl BuildCache {
-  /// The cache spec and key of a planned task (its dependencies keyed before it), or why it is
-  /// not cached.
-  pub fn keyed(
-    &self,
-    task: &crate::plan::Task,
-    cfg: &FarmConfig,
-    root: &Path,
-  ) -> Result<(CacheSpec, KeyManifest), String> {
-    let spec = self.spec_for(&task.name, cfg, root)?;
-    let manifest = self.key_for(&spec, &task.name, &task.deps)?;
-    Ok((spec, manifest))
-  }
-}
-
-/// Output labels and directories in the form the store takes.
-pub fn outputs_ref(spec: &CacheSpec) -> Vec<(&str, &Path)> {
-  spec.outputs.iter().map(|(l, p)| (l.as_str(), p.as_path())).collect()
+/// Output labels and paths in the form the store takes.
+pub fn outputs_ref(writes: &[Output]) -> Vec<(&str, &Path)> {
+  writes.iter().map(|o| (o.label.as_str(), o.path.as_path())).collect()
 }

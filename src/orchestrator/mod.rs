@@ -2,8 +2,10 @@
 //! post-build (manifest, metrics, plugins). Plain Rust; the napi layer wraps it.
 
 pub mod caching;
+pub mod hermetic;
+pub mod verify;
 
-use crate::builders::{builder_for, Hook, Host, TaskContext};
+use crate::builders::{builder_for, Builder, Hook, Host, IoContext, TaskContext, TaskIo, Uncached};
 use crate::config::{resolve, FarmConfig};
 use crate::error::BuildError;
 use crate::plan::{plan_for_targets, Plan, PlanFacts, Task};
@@ -14,6 +16,7 @@ use crate::run::{
 };
 use caching::{outputs_ref, BuildCache, CacheInfo, CacheStatus};
 use futures_util::future::BoxFuture;
+use hermetic::Aside;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,9 @@ pub struct BuildRequest {
   pub tool_versions: BTreeMap<String, String>,
   /// Neither read nor write the build cache for this build (`--no-cache`).
   pub no_cache: bool,
+  /// For each cache hit, also run the task and compare its output with the restored one
+  /// (`--verify-cache`); a difference fails the task with the files and the likely cause.
+  pub verify_cache: bool,
 }
 
 /// The stable error of a failed build.
@@ -133,6 +139,29 @@ impl Orchestrator {
     &self.root
   }
 
+  /// What a planned task reads and writes, as its builder states it.
+  pub fn io_of(&self, task: &Task) -> TaskIo {
+    builder_for(task.kind).io(&IoContext {
+      task: &task.name,
+      config: &self.config,
+      root: &self.root,
+    })
+  }
+
+  /// A task's dependencies with their kinds.
+  fn dep_kinds(&self, task: &Task) -> Vec<(String, crate::plan::TaskKind)> {
+    task
+      .deps
+      .iter()
+      .map(|d| {
+        let kind = crate::plan::TaskKind::of_builtin(d)
+          .filter(|_| !self.config.tasks.contains_key(d))
+          .unwrap_or(crate::plan::TaskKind::Command);
+        (d.clone(), kind)
+      })
+      .collect()
+  }
+
   /// Facts about the project that shape the plan.
   pub fn facts(&self) -> PlanFacts {
     let typecheck = self.config.frontend.as_ref().is_some_and(|fe| {
@@ -202,6 +231,7 @@ impl Orchestrator {
     events.emit(EventKind::PhaseStarted, Some("build"), None, None);
     let node = req.node.clone().unwrap_or_else(|| "node".into());
     let cache = self.open_cache(&req, events);
+    hermetic::sweep_stale(&resolve(&self.root, &self.config.cache_dir));
     let runner = Runner {
       cache: cache.clone(),
       orch: self,
@@ -212,6 +242,7 @@ impl Orchestrator {
       output_dir: output_dir.clone(),
       node: &node,
       tools: &tools,
+      verify: req.verify_cache,
     };
     let opts = SchedulerOptions {
       concurrency: req.concurrency.unwrap_or_else(|| self.config.concurrency()),
@@ -307,7 +338,9 @@ impl Orchestrator {
         plan
           .tasks()
           .iter()
-          .flat_map(|t| caching::output_dirs_under(&t.name, &self.config, &self.root))
+          .filter_map(|t| Some(self.io_of(t)).filter(|io| io.reads.is_ok()))
+          .flat_map(|io| io.writes.into_iter().map(|o| o.path))
+          .filter(|p| p.starts_with(output_dir))
           .collect()
       };
       self.clean(output_dir, full, &plan, &keep)?;
@@ -357,15 +390,9 @@ impl Orchestrator {
       }
     } else {
       for t in plan.tasks() {
-        let sub = match t.name.as_str() {
-          "frontend" => self.config.frontend.as_ref().map(|f| f.out_dir.clone()),
-          "backend" => self.config.backend.as_ref().map(|b| b.out_dir.clone()),
-          _ => None,
-        };
-        if let Some(sub) = sub {
-          let dir = resolve(output_dir, &sub);
-          if !keep.contains(&dir) {
-            targets.push(dir);
+        for o in self.io_of(t).writes {
+          if o.path.starts_with(output_dir) && !keep.contains(&o.path) {
+            targets.push(o.path);
           }
         }
       }
@@ -573,6 +600,7 @@ struct Runner<'a> {
   output_dir: PathBuf,
   node: &'a str,
   tools: &'a Mutex<BTreeMap<String, String>>,
+  verify: bool,
 }
 
 impl TaskRunner for Runner<'_> {
@@ -582,68 +610,36 @@ impl TaskRunner for Runner<'_> {
     cancel: CancellationToken,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
-      let builder = builder_for(&task.name)
-        .ok_or_else(|| TaskError::Failed(format!("no builder for task `{}`", task.name)))?;
+      let builder = builder_for(task.kind);
+      let io = self.orch.io_of(task);
       let logs = Mutex::new(Vec::new());
-      let cached = match &self.cache {
-        Some(c) => self.cache_key(c, task).await.map(|(spec, m)| (c, spec, m)),
-        None => Err(CacheInfo::off("cache disabled")),
+      let keyed = match &self.cache {
+        Some(c) => self.cache_key(c, task, &io).await.map(|m| (c, m)),
+        None => Err(Uncached::Disabled),
       };
-      let (c, spec, manifest) = match cached {
+      let (c, manifest) = match keyed {
         Ok(v) => v,
-        Err(info) => {
-          let mut o = self.run_builder(builder, task, cancel, &logs).await?;
-          o.cache = Some(info);
+        Err(why) => {
+          if why.is_problem() {
+            self.events.warn(Some(&task.name), format!("cache: {why}"));
+          }
+          let mut o = self.run_hermetic(builder, task, &io, cancel, &logs).await?;
+          o.cache = Some(CacheInfo::off(&why));
           return Ok(o);
         }
       };
       if c.read {
-        let t0 = Instant::now();
-        let lookup = c.store.lookup(&manifest.key).map_err(|e| e.to_string());
-        match lookup {
-          Ok(Some(entry)) => {
-            match c.store.restore_with_stat(&entry, &outputs_ref(&spec), Some(&c.stat)) {
-              Ok(report) => {
-                let out = resolve(&self.orch.root, &self.orch.config.output_dir);
-                for (label, dir) in &spec.outputs {
-                  if dir.starts_with(&out) {
-                    if let Err(e) = caching::prune_unlisted(dir, label, &entry) {
-                      self.events.warn(
-                        Some(&task.name),
-                        format!("cache: removing stale outputs in {}: {e}", dir.display()),
-                      );
-                    }
-                  }
-                }
-                for l in &report.logs {
-                  self.events.log(&task.name, l.clone());
-                }
-                let mut o: TaskOutcome = outcome_from_json(&report.result);
-                for w in &o.warnings {
-                  self.events.warn(Some(&task.name), w.clone());
-                }
-                o.cache = Some(CacheInfo {
-                  status: CacheStatus::Hit,
-                  key: Some(manifest.key.clone()),
-                  restore_ms: Some(ms(t0)),
-                  reason: None,
-                });
-                return Ok(o);
-              }
-              Err(e) => self.events.warn(Some(&task.name), format!("cache: {e}")),
-            }
-          }
-          Ok(None) => {}
-          Err(e) => {
-            self.events.warn(Some(&task.name), format!("cache: lookup failed: {e}; rebuilding"))
-          }
+        if let Some(hit) =
+          self.try_restore(c, builder, task, &io, &manifest, &cancel, &logs).await?
+        {
+          return Ok(hit);
         }
       }
-      let mut outcome = self.run_builder(builder, task, cancel, &logs).await?;
+      let mut outcome = self.run_hermetic(builder, task, &io, cancel, &logs).await?;
       if c.write {
         let result = outcome_to_json(&outcome);
         let lines = logs.lock().map(|l| l.clone()).unwrap_or_default();
-        if let Err(e) = c.store.save(&manifest, &outputs_ref(&spec), &result, &lines) {
+        if let Err(e) = c.store.save(&manifest, &outputs_ref(&io.writes), &result, &lines) {
           self.events.warn(Some(&task.name), format!("cache: could not save the outputs: {e}"));
         }
       }
@@ -686,16 +682,15 @@ impl TaskRunner for Runner<'_> {
   }
 }
 
-impl Runner<'_> {
-  /// Runs the task's builder with a context.
-  async fn run_builder(
-    &self,
-    builder: &dyn crate::builders::Builder,
-    task: &Task,
+impl<'r> Runner<'r> {
+  /// The context a builder runs with.
+  fn context<'a>(
+    &'a self,
+    task: &'a Task,
     cancel: CancellationToken,
-    logs: &Mutex<Vec<String>>,
-  ) -> Result<TaskOutcome, TaskError> {
-    let ctx = TaskContext {
+    logs: &'a Mutex<Vec<String>>,
+  ) -> TaskContext<'a> {
+    TaskContext {
       task: &task.name,
       config: &self.orch.config,
       root: &self.orch.root,
@@ -708,7 +703,18 @@ impl Runner<'_> {
       node: self.node,
       tools: self.tools,
       logs,
-    };
+    }
+  }
+
+  /// Runs the task's builder with a context.
+  async fn run_builder(
+    &self,
+    builder: &dyn crate::builders::Builder,
+    task: &Task,
+    cancel: CancellationToken,
+    logs: &Mutex<Vec<String>>,
+  ) -> Result<TaskOutcome, TaskError> {
+    let ctx = self.context(task, cancel, logs);
     let outcome = builder.build(&ctx).await?;
     for w in &outcome.warnings {
       self.events.warn(Some(&task.name), w.clone());
@@ -716,23 +722,207 @@ impl Runner<'_> {
     Ok(outcome)
   }
 
-  /// The task's cache spec and key, or why it is not cached.
+  /// The task's key, or why it is not cached.
   async fn cache_key(
     &self,
     c: &Arc<BuildCache>,
     task: &Task,
-  ) -> Result<(caching::CacheSpec, crate::hash::KeyManifest), CacheInfo> {
-    let (c2, cfg, root, t) =
-      (Arc::clone(c), self.orch.config.clone(), self.orch.root.clone(), task.clone());
-    let r = tokio::task::spawn_blocking(move || c2.keyed(&t, &cfg, &root).map_err(CacheInfo::off))
+    io: &TaskIo,
+  ) -> Result<crate::hash::KeyManifest, Uncached> {
+    let reads = io.reads.clone()?;
+    let deps = self.orch.dep_kinds(task);
+    let (c2, name) = (Arc::clone(c), task.name.clone());
+    tokio::task::spawn_blocking(move || c2.key_for(&reads, &name, &deps))
       .await
-      .unwrap_or_else(|e| Err(CacheInfo::off(format!("hashing panicked: {e}"))));
-    // Not being cacheable is normal; failing to hash is worth a warning.
-    r.inspect_err(|info| {
-      if let Some(reason) = info.reason.as_deref().filter(|r| r.starts_with("hashing")) {
-        self.events.warn(Some(&task.name), format!("cache: {reason}"));
+      .unwrap_or_else(|e| Err(Uncached::HashFailed(format!("hashing panicked: {e}"))))
+  }
+
+  /// Runs the builder with its declared outputs moved aside first: the task starts from nothing,
+  /// and its old outputs come back if it fails or is cancelled.
+  async fn run_hermetic(
+    &self,
+    builder: &dyn Builder,
+    task: &Task,
+    io: &TaskIo,
+    cancel: CancellationToken,
+    logs: &Mutex<Vec<String>>,
+  ) -> Result<TaskOutcome, TaskError> {
+    let aside = self.take_aside(task, io).await?;
+    let r = self.run_builder(builder, task, cancel, logs).await;
+    self.settle_aside(task, aside, r.is_ok()).await;
+    r
+  }
+
+  async fn take_aside(&self, task: &Task, io: &TaskIo) -> Result<Aside, TaskError> {
+    let (writes, cache_dir) =
+      (io.writes.clone(), resolve(&self.orch.root, &self.orch.config.cache_dir));
+    tokio::task::spawn_blocking(move || Aside::take(&writes, &cache_dir))
+      .await
+      .map_err(|e| TaskError::Failed(format!("moving the old outputs aside panicked: {e}")))?
+      .map_err(|e| {
+        TaskError::Failed(format!("moving the old outputs of `{}` aside: {e}", task.name))
+      })
+  }
+
+  async fn settle_aside(&self, task: &Task, aside: Aside, success: bool) {
+    let r = tokio::task::spawn_blocking(move || {
+      if success {
+        aside.discard();
+        Ok(())
+      } else {
+        aside.put_back()
       }
     })
+    .await;
+    if let Ok(Err(e)) = r {
+      self.events.warn(Some(&task.name), format!("putting the previous outputs back: {e}"));
+    }
+  }
+
+  /// Looks the key up and restores the entry; `None` when the task must run (a miss, or an entry
+  /// that could not be restored, which the store then drops).
+  #[allow(clippy::too_many_arguments)]
+  async fn try_restore(
+    &self,
+    c: &Arc<BuildCache>,
+    builder: &dyn Builder,
+    task: &Task,
+    io: &TaskIo,
+    manifest: &crate::hash::KeyManifest,
+    cancel: &CancellationToken,
+    logs: &Mutex<Vec<String>>,
+  ) -> Result<Option<TaskOutcome>, TaskError> {
+    let t0 = Instant::now();
+    let entry = match c.store.lookup(&manifest.key) {
+      Ok(Some(entry)) => entry,
+      Ok(None) => return Ok(None),
+      Err(e) => {
+        self.events.warn(Some(&task.name), format!("cache: lookup failed: {e}; rebuilding"));
+        return Ok(None);
+      }
+    };
+    let report = match c.store.restore_with_stat(&entry, &outputs_ref(&io.writes), Some(&c.stat)) {
+      Ok(r) => r,
+      Err(e) => {
+        self.events.warn(Some(&task.name), format!("cache: {e}; rebuilding"));
+        return Ok(None);
+      }
+    };
+    for o in &io.writes {
+      if o.path.is_dir() {
+        if let Err(e) = caching::prune_unlisted(&o.path, &o.label, &entry) {
+          self.events.warn(
+            Some(&task.name),
+            format!("cache: removing stale outputs in {}: {e}", o.path.display()),
+          );
+        }
+      }
+    }
+    for l in &report.logs {
+      self.events.log(&task.name, l.clone());
+    }
+    let restore_ms = ms(t0);
+    if self.verify {
+      self.verify_hit(c, builder, task, io, manifest, &entry, cancel, logs).await?;
+    }
+    let mut o: TaskOutcome = outcome_from_json(&report.result);
+    for w in &o.warnings {
+      self.events.warn(Some(&task.name), w.clone());
+    }
+    let ctx = self.context(task, cancel.clone(), logs);
+    let after = builder.after_restore(&ctx).await?;
+    for w in &after {
+      self.events.warn(Some(&task.name), w.clone());
+    }
+    o.warnings.extend(after);
+    o.cache = Some(CacheInfo {
+      status: CacheStatus::Hit,
+      key: Some(manifest.key.clone()),
+      restore_ms: Some(restore_ms),
+      reason: None,
+    });
+    Ok(Some(o))
+  }
+
+  /// `--verify-cache`: runs the task on top of nothing and compares with the restored outputs.
+  /// Identical: the restored outputs stay. Different: the fresh outputs stay, the entry is dropped,
+  /// and the task fails with the differences and the likely undeclared inputs.
+  #[allow(clippy::too_many_arguments)]
+  async fn verify_hit(
+    &self,
+    c: &Arc<BuildCache>,
+    builder: &dyn Builder,
+    task: &Task,
+    io: &TaskIo,
+    manifest: &crate::hash::KeyManifest,
+    entry: &crate::cache::Entry,
+    cancel: &CancellationToken,
+    logs: &Mutex<Vec<String>>,
+  ) -> Result<(), TaskError> {
+    let aside = self.take_aside(task, io).await?;
+    let fresh_logs = Mutex::new(Vec::new());
+    let r = self.run_builder(builder, task, cancel.clone(), &fresh_logs).await;
+    if let Err(e) = r {
+      self.settle_aside(task, aside, false).await;
+      return Err(match e {
+        TaskError::Failed(m) => TaskError::Failed(format!(
+          "--verify-cache: the task was restored from the cache, but running it failed:\n{m}"
+        )),
+        other => other,
+      });
+    }
+    let mut diffs = Vec::new();
+    for o in &io.writes {
+      let shown = crate::report::rel_path(&self.orch.root, &o.path);
+      diffs.extend(verify::compare(aside.moved_path(&o.path), &o.path, &shown));
+    }
+    if diffs.is_empty() {
+      self
+        .events
+        .log(&task.name, "--verify-cache: a fresh run gives the restored outputs byte for byte");
+      self.settle_aside(task, aside, true).await;
+      if let Ok(mut l) = logs.lock() {
+        l.extend(fresh_logs.into_inner().unwrap_or_default());
+      }
+      return Ok(());
+    }
+    self.settle_aside(task, aside, true).await;
+    c.store.forget(&manifest.key);
+    let mut msg = format!(
+      "--verify-cache: the cached output differs from a fresh run ({} path{}):",
+      diffs.len(),
+      if diffs.len() == 1 { "" } else { "s" }
+    );
+    for d in diffs.iter().take(20) {
+      msg.push_str(&format!("\n  {}: {}", d.path, d.what.describe()));
+    }
+    if diffs.len() > 20 {
+      msg.push_str(&format!("\n  … and {} more", diffs.len() - 20));
+    }
+    let suspects = match &io.reads {
+      Ok(reads) => verify::likely_undeclared(
+        &reads.root,
+        &reads.ignore,
+        manifest,
+        verify::entry_time(entry.created_unix_ms),
+        5,
+      ),
+      Err(_) => Vec::new(),
+    };
+    if suspects.is_empty() {
+      msg.push_str("\nlikely cause: an input outside the task's folder, an env var the key does not list, or a tool that is not deterministic (timestamps, random ids)");
+    } else {
+      msg
+        .push_str("\nlikely undeclared inputs (changed since the entry was made, not in the key):");
+      for s in &suspects {
+        msg.push_str(&format!("\n  {s}"));
+      }
+      msg.push_str(
+        "\nadd them to the task's inputs (`cache.inputs`, or `inputs` of a command task)",
+      );
+    }
+    msg.push_str("\nthe fresh output was kept and the cache entry dropped");
+    Err(TaskError::Failed(msg))
   }
 }
 
@@ -825,27 +1015,28 @@ impl Orchestrator {
     let cache = self.cache_for_query(tool_versions)?;
     let mut out = Vec::new();
     for t in plan.tasks() {
-      let row = match cache.keyed(t, &self.config, &self.root) {
-        Ok((_, m)) => {
-          let hit = cache.store.peek(&m.key).ok().flatten().is_some();
-          DryRunTask {
+      let row =
+        match self.io_of(t).reads.and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t))) {
+          Ok(m) => {
+            let hit = cache.store.peek(&m.key).ok().flatten().is_some();
+            DryRunTask {
+              name: t.name.clone(),
+              deps: t.deps.clone(),
+              cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
+              key: Some(m.key.clone()),
+              inputs: m.inputs.len(),
+              reason: None,
+            }
+          }
+          Err(reason) => DryRunTask {
             name: t.name.clone(),
             deps: t.deps.clone(),
-            cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
-            key: Some(m.key.clone()),
-            inputs: m.inputs.len(),
-            reason: None,
-          }
-        }
-        Err(reason) => DryRunTask {
-          name: t.name.clone(),
-          deps: t.deps.clone(),
-          cache: CacheStatus::Off,
-          key: None,
-          inputs: 0,
-          reason: Some(reason),
-        },
-      };
+            cache: CacheStatus::Off,
+            key: None,
+            inputs: 0,
+            reason: Some(reason.to_string()),
+          },
+        };
       out.push(row);
     }
     let _ = cache.stat.save();
@@ -862,7 +1053,7 @@ impl Orchestrator {
     let cache = self.cache_for_query(tool_versions)?;
     let mut current = None;
     for t in plan.tasks() {
-      let m = cache.keyed(t, &self.config, &self.root).map(|(_, m)| m);
+      let m = self.io_of(t).reads.and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t)));
       if t.name == task {
         current = Some(
           m.map_err(|e| BuildError::ConfigInvalid(format!("`{task}` has no cache key: {e}")))?,

@@ -22,15 +22,66 @@ use std::fmt;
 pub const BUILTIN_TASKS: &[&str] =
   &["backend", "types", "typecheck", "frontend", "ai-models", "docker"];
 
+/// The kind of a task: which builder runs it (see `crate::builders::builder_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskKind {
+  /// The FastAPI backend: filtered copy, bytecode, production venv, migrations.
+  Backend,
+  /// OpenAPI export and TypeScript types.
+  Types,
+  /// `tsc --noEmit` on the frontend.
+  Typecheck,
+  /// The Vite build.
+  Frontend,
+  /// Ollama model configs, pulls and exports.
+  AiModels,
+  /// Dockerfiles, compose, Kubernetes; images.
+  Docker,
+  /// A shell command from the config's `tasks`.
+  Command,
+}
+
+impl TaskKind {
+  /// The built-in kinds, with their task names.
+  pub const BUILTIN: [(TaskKind, &'static str); 6] = [
+    (TaskKind::Backend, "backend"),
+    (TaskKind::Types, "types"),
+    (TaskKind::Typecheck, "typecheck"),
+    (TaskKind::Frontend, "frontend"),
+    (TaskKind::AiModels, "ai-models"),
+    (TaskKind::Docker, "docker"),
+  ];
+
+  /// The task name of a built-in kind (`None` for [`TaskKind::Command`], named by the user).
+  pub fn builtin_name(self) -> Option<&'static str> {
+    TaskKind::BUILTIN.iter().find(|(k, _)| *k == self).map(|(_, n)| *n)
+  }
+
+  /// The kind of a built-in task name.
+  pub fn of_builtin(name: &str) -> Option<TaskKind> {
+    TaskKind::BUILTIN.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+  }
+}
+
 /// One task of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
   /// Unique name (`backend`, `frontend`, ...).
   pub name: String,
+  /// Which builder runs it.
+  pub kind: TaskKind,
   /// Names of the tasks that must succeed first.
   pub deps: Vec<String>,
   /// The seed's stage this task belongs to (`parallel-builds`, `frontend-build`, ...), for phase timings.
   pub phase: String,
+}
+
+impl Task {
+  /// A built-in task of `kind`, named after it.
+  pub fn builtin(kind: TaskKind, deps: Vec<String>, phase: &str) -> Task {
+    let name = kind.builtin_name().unwrap_or("command").to_string();
+    Task { name, kind, deps, phase: phase.into() }
+  }
 }
 
 /// A validated DAG of tasks, in a topological order.
@@ -173,19 +224,15 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
   let mut tasks = Vec::new();
   let has_backend = cfg.backend.is_some();
   if has_backend {
-    tasks.push(Task { name: "backend".into(), deps: vec![], phase: "parallel-builds".into() });
+    tasks.push(Task::builtin(TaskKind::Backend, vec![], "parallel-builds"));
   }
   if cfg.ai.is_some() {
-    tasks.push(Task { name: "ai-models".into(), deps: vec![], phase: "parallel-builds".into() });
+    tasks.push(Task::builtin(TaskKind::AiModels, vec![], "parallel-builds"));
   }
   let types =
     cfg.backend.as_ref().is_some_and(|b| b.generate_types.unwrap_or(cfg.frontend.is_some()));
   if types {
-    tasks.push(Task {
-      name: "types".into(),
-      deps: vec!["backend".into()],
-      phase: "codegen".into(),
-    });
+    tasks.push(Task::builtin(TaskKind::Types, vec!["backend".into()], "codegen"));
   }
   if cfg.frontend.is_some() {
     let deps: Vec<String> = if types {
@@ -196,13 +243,9 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
       vec![]
     };
     if facts.typecheck {
-      tasks.push(Task {
-        name: "typecheck".into(),
-        deps: deps.clone(),
-        phase: "frontend-build".into(),
-      });
+      tasks.push(Task::builtin(TaskKind::Typecheck, deps.clone(), "frontend-build"));
     }
-    tasks.push(Task { name: "frontend".into(), deps, phase: "frontend-build".into() });
+    tasks.push(Task::builtin(TaskKind::Frontend, deps, "frontend-build"));
   }
   if cfg.docker.is_some() && has_backend {
     let deps: Vec<String> = ["backend", "ai-models", "typecheck", "frontend"]
@@ -210,10 +253,15 @@ pub fn full_plan(cfg: &FarmConfig, facts: PlanFacts) -> Result<Plan, PlanError> 
       .filter(|d| tasks.iter().any(|t| t.name == **d))
       .map(|d| d.to_string())
       .collect();
-    tasks.push(Task { name: "docker".into(), deps, phase: "containerization".into() });
+    tasks.push(Task::builtin(TaskKind::Docker, deps, "containerization"));
   }
   for (name, t) in &cfg.tasks {
-    tasks.push(Task { name: name.clone(), deps: t.depends_on.clone(), phase: "tasks".into() });
+    tasks.push(Task {
+      name: name.clone(),
+      kind: TaskKind::Command,
+      deps: t.depends_on.clone(),
+      phase: "tasks".into(),
+    });
   }
   Plan::new(tasks)
 }
@@ -307,6 +355,7 @@ mod tests {
   fn cycles_and_unknown_deps_are_rejected() {
     let t = |n: &str, d: &[&str]| Task {
       name: n.into(),
+      kind: TaskKind::Command,
       deps: d.iter().map(|s| s.to_string()).collect(),
       phase: "p".into(),
     };

@@ -2,7 +2,7 @@
 //! outputs into hashed artifacts.
 
 use super::{build_ai, AiContext, AiEvent, LogLevel};
-use crate::builders::{Builder, TaskContext};
+use crate::builders::{Builder, IoContext, Output, TaskContext, TaskIo, Uncached};
 use crate::report;
 use crate::run::{TaskError, TaskOutcome};
 use futures_util::future::BoxFuture;
@@ -11,6 +11,20 @@ use futures_util::future::BoxFuture;
 pub struct AiModelsBuilder;
 
 impl Builder for AiModelsBuilder {
+  /// Not cached (it asks a running Ollama); writes `<outputDir>/ai`, `<outputDir>/models` and
+  /// `<outputDir>/ai-config.json`.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let out = cx.output_dir();
+    TaskIo {
+      reads: Err(Uncached::External("ai-models".into())),
+      writes: vec![
+        Output::new("ai", out.join("ai")),
+        Output::new("models", out.join("models")),
+        Output::new("ai-config", out.join("ai-config.json")),
+      ],
+    }
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,

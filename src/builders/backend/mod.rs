@@ -21,14 +21,16 @@ pub mod venv;
 mod build_tests;
 
 use super::staging::StagedDir;
-use super::{process_error, Builder, TaskContext};
+use super::{
+  process_error, Builder, IoContext, Output, Reads, TaskContext, TaskIo, Tool, Uncached,
+};
 use crate::config::{resolve, BackendConfig};
 use crate::report;
 use crate::run::process::Cmd;
 use crate::run::{TaskError, TaskOutcome};
 use futures_util::future::BoxFuture;
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use std::path::{Path, PathBuf};
+use globset::Glob;
+use std::path::Path;
 
 /// Directory names never copied.
 const SKIP_DIRS: &[&str] = &[
@@ -61,6 +63,32 @@ const IMPORT_CHECK: &str =
 pub struct BackendBuilder;
 
 impl Builder for BackendBuilder {
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let Some(be) = cx.config.backend.as_ref() else {
+      return TaskIo { reads: Err(Uncached::MissingSection("backend")), writes: Vec::new() };
+    };
+    let mut reads = source_reads(cx, be);
+    reads.config =
+      serde_json::json!({ "backend": be, "environment": cx.config.environment.as_str() });
+    TaskIo {
+      reads: Ok(reads),
+      writes: vec![Output::new("api", resolve(&cx.output_dir(), &be.out_dir))],
+    }
+  }
+
+  fn after_restore<'a>(
+    &'a self,
+    ctx: &'a TaskContext<'a>,
+  ) -> BoxFuture<'a, Result<Vec<String>, TaskError>> {
+    Box::pin(async move {
+      let be = ctx.backend()?;
+      let Some(command) = &be.migrate else { return Ok(Vec::new()) };
+      let out = ctx.output_dir.join(&be.out_dir);
+      let has_venv = out.join(".venv/bin/python").exists();
+      Ok(migrate(ctx, be, command, &out, &out, has_venv).await?.into_iter().collect())
+    })
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,
@@ -83,19 +111,22 @@ impl Builder for BackendBuilder {
 
       let staged = StagedDir::new(&ctx.output_dir.join(&be.out_dir))
         .map_err(|e| TaskError::Failed(format!("creating the backend output dir: {e}")))?;
-      let excludes = user_excludes(be)?;
+      check_excludes(be)?;
+      let reads =
+        source_reads(&IoContext { task: ctx.task, config: ctx.config, root: ctx.root }, be);
       let dest = staged.path().to_path_buf();
-      let src2 = src.clone();
-      let copied = tokio::task::spawn_blocking(move || copy_filtered(&src2, &dest, &excludes))
+      let copied = tokio::task::spawn_blocking(move || copy_sources(&reads, &dest))
         .await
         .map_err(|e| TaskError::Failed(format!("copy task panicked: {e}")))?
         .map_err(|e| TaskError::Failed(format!("copying {} to the output: {e}", src.display())))?;
-      ctx.log(&format!("copied {} files ({} left out)", copied.copied, copied.skipped));
+      ctx.log(&format!("copied {} files", copied.copied + copied.links));
 
       let tidied = tidy_imports(ctx, be, &python, staged.path()).await?;
 
       let out = Cmd::new(&python)
-        .args(["-m", "compileall", "-b", "-f", "-q"])
+        // checked-hash: the .pyc records the source's hash, not its mtime, so the output is
+        // byte-for-byte the same on every build of the same sources (cached == clean).
+        .args(["-m", "compileall", "-b", "-f", "-q", "--invalidation-mode", "checked-hash"])
         .arg_path(staged.path())
         .cwd(staged.path())
         .env("PYTHONDONTWRITEBYTECODE", "")
@@ -347,69 +378,81 @@ pub(crate) async fn python_version(
   Ok(out.stdout.trim().to_string())
 }
 
-fn user_excludes(be: &BackendConfig) -> Result<GlobSet, TaskError> {
-  let mut b = GlobSetBuilder::new();
+fn check_excludes(be: &BackendConfig) -> Result<(), TaskError> {
   for (i, g) in be.exclude.iter().enumerate() {
-    let glob = Glob::new(g).map_err(|e| {
+    Glob::new(g).map_err(|e| {
       TaskError::Failed(format!("backend.exclude[{i}] {g:?} is not a valid glob: {e}"))
     })?;
-    b.add(glob);
   }
-  b.build().map_err(|e| TaskError::Failed(format!("backend.exclude: {e}")))
+  Ok(())
 }
 
-/// How many files were copied and left out.
+/// How many files were copied.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct CopyStats {
   /// Files copied.
   pub copied: usize,
-  /// Files and directories left out.
-  pub skipped: usize,
+  /// Symlinks recreated.
+  pub links: usize,
 }
 
-/// Copies `src` into `dest`, leaving out [`SKIP_DIRS`], [`SKIP_FILES`] and `extra` (globs on the
-/// path relative to `src`). Symlinks are not followed.
-pub fn copy_filtered(src: &Path, dest: &Path, extra: &GlobSet) -> std::io::Result<CopyStats> {
-  let skip_files = {
-    let mut b = GlobSetBuilder::new();
-    for g in SKIP_FILES {
-      if let Ok(glob) = Glob::new(g) {
-        b.add(glob);
-      }
-    }
-    b.build().map_err(std::io::Error::other)?
-  };
+/// The backend's sources as input globs over `backend.root`: every file except [`SKIP_DIRS`],
+/// [`SKIP_FILES`] and `backend.exclude`. The copy takes exactly these files, and the key hashes
+/// exactly these files, so the two cannot drift.
+pub fn source_globs(be: &BackendConfig) -> Vec<String> {
+  let mut g = vec!["**".to_string()];
+  g.extend(SKIP_DIRS.iter().map(|d| format!("!**/{d}/**")));
+  g.extend(SKIP_FILES.iter().map(|f| format!("!**/{f}")));
+  for e in &be.exclude {
+    let e = e.trim_end_matches('/');
+    g.push(format!("!{e}"));
+    g.push(format!("!{e}/**"));
+  }
+  g
+}
+
+/// What the backend's sources are, as the key and the copy see them: [`source_globs`] over
+/// `backend.root` (`.gitignore` honoured), minus `outputDir` and `cacheDir`, plus the
+/// requirements file when it lives outside the root.
+pub fn source_reads(cx: &IoContext<'_>, be: &BackendConfig) -> Reads {
+  let root = resolve(cx.root, &be.root);
+  let mut files = Vec::new();
+  let req = resolve(&root, be.requirements.as_deref().unwrap_or("requirements.txt"));
+  if !req.starts_with(&root) {
+    files.push(req);
+  }
+  Reads {
+    root,
+    globs: cx.input_globs(source_globs(be)),
+    gitignore: true,
+    ignore: vec![cx.output_dir(), cx.cache_dir()],
+    files,
+    env: cx.env_names(Vec::new()),
+    tools: vec![Tool::Python(python_for(cx.root, be))],
+    ..Reads::default()
+  }
+}
+
+/// Copies the files of `reads` (see [`source_reads`]) into `dest`, keeping relative paths;
+/// symlinks are recreated as symlinks.
+pub fn copy_sources(reads: &Reads, dest: &Path) -> std::io::Result<CopyStats> {
+  let stat = crate::hash::StatCache::empty(dest.join(".unused-stat-cache"));
+  let set = crate::hash::hash_inputs(&reads.input_spec(), &stat).map_err(std::io::Error::other)?;
   let mut stats = CopyStats::default();
-  let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
-  while let Some(rel) = stack.pop() {
-    let dir = src.join(&rel);
-    std::fs::create_dir_all(dest.join(&rel))?;
-    for entry in std::fs::read_dir(&dir)? {
-      let entry = entry?;
-      let name = entry.file_name();
-      let name_s = name.to_string_lossy();
-      let child_rel = rel.join(&name);
-      let ft = entry.file_type()?;
-      if extra.is_match(&child_rel) {
-        stats.skipped += 1;
-        continue;
-      }
-      if ft.is_dir() {
-        if SKIP_DIRS.contains(&name_s.as_ref()) {
-          stats.skipped += 1;
-        } else {
-          stack.push(child_rel);
-        }
-      } else if ft.is_file() {
-        if skip_files.is_match(Path::new(name_s.as_ref())) {
-          stats.skipped += 1;
-        } else {
-          std::fs::copy(entry.path(), dest.join(&child_rel))?;
-          stats.copied += 1;
-        }
-      } else {
-        stats.skipped += 1;
-      }
+  std::fs::create_dir_all(dest)?;
+  for f in &set.files {
+    let from = reads.root.join(&f.path);
+    let to = dest.join(&f.path);
+    if let Some(parent) = to.parent() {
+      std::fs::create_dir_all(parent)?;
+    }
+    let meta = std::fs::symlink_metadata(&from)?;
+    if meta.file_type().is_symlink() {
+      std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+      stats.links += 1;
+    } else {
+      std::fs::copy(&from, &to)?;
+      stats.copied += 1;
     }
   }
   Ok(stats)
@@ -446,10 +489,14 @@ mod tests {
     ] {
       std::fs::write(src.join(f), "x").unwrap();
     }
-    let mut b = GlobSetBuilder::new();
-    b.add(Glob::new("scripts/**").unwrap());
-    b.add(Glob::new("scripts").unwrap());
-    let stats = copy_filtered(&src, &dest, &b.build().unwrap()).unwrap();
+    let cfg = crate::config::FarmConfig::from_json(
+      serde_json::json!({ "appName": "x", "backend": { "root": "src", "exclude": ["scripts"] } }),
+      "farm.config.json",
+    )
+    .unwrap();
+    let cx = IoContext { task: "backend", config: &cfg, root: &base };
+    let reads = source_reads(&cx, cfg.backend.as_ref().unwrap());
+    let stats = copy_sources(&reads, &dest).unwrap();
     let mut got: Vec<String> = Vec::new();
     let mut stack = vec![dest.clone()];
     while let Some(d) = stack.pop() {

@@ -5,7 +5,7 @@ use super::config::ProjectInfo;
 use super::task::run_docker_task;
 use super::toolchain::Toolchain;
 use crate::builders::backend::python_for;
-use crate::builders::{Builder, TaskContext};
+use crate::builders::{Builder, IoContext, Output, TaskContext, TaskIo, Uncached};
 use crate::config::resolve;
 use crate::deploy::context::{ApiSpec, FrontendSpec};
 use crate::report;
@@ -17,7 +17,31 @@ use std::path::Path;
 /// Builds the `docker` task.
 pub struct DockerBuilder;
 
+/// The deployment files the docker task writes, relative to `outputDir`.
+pub const GENERATED: &[&str] = &[
+  "Dockerfile",
+  "Dockerfile.dev",
+  "Dockerfile.ollama",
+  ".dockerignore",
+  "docker-compose.yml",
+  "k8s-manifests.yaml",
+  "deploy",
+];
+
 impl Builder for DockerBuilder {
+  /// Not cached (images live in the engine; it has its own context-hash skip); writes the
+  /// deployment files ([`GENERATED`]) under `outputDir`.
+  fn io(&self, cx: &IoContext<'_>) -> TaskIo {
+    let out = cx.output_dir();
+    TaskIo {
+      reads: Err(Uncached::External("docker".into())),
+      writes: GENERATED
+        .iter()
+        .map(|rel| Output::new(rel.trim_start_matches('.').replace('.', "-"), out.join(rel)))
+        .collect(),
+    }
+  }
+
   fn build<'a>(
     &'a self,
     ctx: &'a TaskContext<'a>,

@@ -63,7 +63,12 @@ impl TaskRunner for FakeRunner {
 }
 
 fn t(n: &str, d: &[&str]) -> Task {
-  Task { name: n.into(), deps: d.iter().map(|s| s.to_string()).collect(), phase: "p".into() }
+  Task {
+    name: n.into(),
+    kind: crate::plan::TaskKind::Command,
+    deps: d.iter().map(|s| s.to_string()).collect(),
+    phase: "p".into(),
+  }
 }
 
 fn opts(continue_on_error: bool) -> SchedulerOptions {
