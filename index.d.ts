@@ -156,6 +156,11 @@ export interface BuildOptions {
   toolVersions?: Record<string, string>
   /** Neither read nor write the build cache for this build. */
   noCache?: boolean
+  /**
+   * For each cache hit, also run the task and compare its output with the restored one; a
+   * difference fails the task, naming the files and the likely undeclared inputs.
+   */
+  verifyCache?: boolean
 }
 
 /** The result of a build. */
