@@ -159,7 +159,9 @@ pub struct Analysis {
   pub totals: Totals,
   /// Sums of JavaScript and CSS only (what budgets' `total` measures).
   pub code_totals: Totals,
-  /// Wall time of the analysis, ms.
+  /// Wall time of the analysis, ms (logged, not written: the document is a function of the
+  /// bundle alone, so a cached analysis equals a fresh one).
+  #[serde(skip_serializing, default)]
   pub duration_ms: f64,
 }
 

@@ -102,6 +102,12 @@ impl Cmd {
     self
   }
 
+  /// Adds one argument.
+  pub fn arg(mut self, a: impl Into<String>) -> Self {
+    self.args.push(a.into());
+    self
+  }
+
   /// Adds a path argument.
   pub fn arg_path(mut self, p: &Path) -> Self {
     self.args.push(p.to_string_lossy().into_owned());

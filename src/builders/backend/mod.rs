@@ -126,7 +126,10 @@ impl Builder for BackendBuilder {
       let out = Cmd::new(&python)
         // checked-hash: the .pyc records the source's hash, not its mtime, so the output is
         // byte-for-byte the same on every build of the same sources (cached == clean).
-        .args(["-m", "compileall", "-b", "-f", "-q", "--invalidation-mode", "checked-hash"])
+        .args(["-m", "compileall", "-b", "-f", "-q", "--invalidation-mode", "checked-hash", "-d"])
+        // The name tracebacks show, relative to the project: not the staging dir's (it holds a
+        // pid), not the checkout's absolute path (outputs travel between machines).
+        .arg(report::rel_path(ctx.root, staged.final_path()))
         .arg_path(staged.path())
         .cwd(staged.path())
         .env("PYTHONDONTWRITEBYTECODE", "")
