@@ -176,7 +176,11 @@ test('budgets: --size-limit and per-chunk budgets fail the build with a table na
   assert.match(r.stderr, /over the size budget \(gzip sizes\)/);
   assert.match(r.stderr, /react-vendor\s+assets\/react-vendor-\S+\.js\s+[\d.]+ KiB\s+20\.00 KiB\s+[\d.]+ KiB \(\d+%\)/);
   assert.ok(!existsSync(path.join(dir, 'dist/web')), 'no frontend output when over budget');
-  assert.ok(existsSync(path.join(dir, 'dist/analysis/bundle-analysis.json')), 'the analysis is kept for `farm analyze bundle`');
+  assert.ok(!existsSync(path.join(dir, 'dist/analysis/bundle-analysis.json')), 'a failed task leaves no output of its own');
+  assert.ok(existsSync(path.join(dir, '.farm/cache/analysis/bundle-analysis.json')), 'the rejected bundle\'s analysis is kept for `farm analyze bundle`');
+  const shown = farm(dir, 'analyze', 'bundle');
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.match(shown.stdout, /react-vendor/);
 
   const c = farm(frontendOnly("{ root: 'apps/web', budgets: { chunks: { 'router-vendor': '5KB' }, total: '1MB' } }"), 'build');
   assert.equal(c.status, 1, c.stdout + c.stderr);

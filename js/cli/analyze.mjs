@@ -2,7 +2,7 @@
 // first; also the helpers `farm build --analyze` uses (summary table, treemap HTML).
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { statSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config.mjs';
 import { out, err, fmtBytes, table } from './util.mjs';
@@ -90,7 +90,12 @@ export async function analyze(args) {
   let file = opts.file ? path.resolve(opts.file) : null;
   if (!file) {
     try {
-      file = path.join((await projectDirs(root)).outputDir, 'analysis', 'bundle-analysis.json');
+      const dirs = await projectDirs(root);
+      file = path.join(dirs.outputDir, 'analysis', 'bundle-analysis.json');
+      // A build that failed its budgets leaves its outputs as they were and keeps the analysis of
+      // the rejected bundle in the cache dir: show whichever is newer.
+      const failed = path.join(dirs.cacheDir, 'analysis', 'bundle-analysis.json');
+      if (existsSync(failed) && (!existsSync(file) || statSync(failed).mtimeMs > statSync(file).mtimeMs)) file = failed;
     } catch (e) {
       err(`✗ ${e.message}`);
       return 2;

@@ -75,6 +75,15 @@ pub fn frontend_request(
   })
 }
 
+/// Where the analysis of a bundle that failed its budgets is kept (`farm analyze bundle` reads it
+/// when it is newer than `<outputDir>/analysis/bundle-analysis.json`).
+pub fn failed_analysis_path(
+  root: &std::path::Path,
+  cfg: &crate::config::FarmConfig,
+) -> std::path::PathBuf {
+  resolve(root, &cfg.cache_dir).join("analysis").join("bundle-analysis.json")
+}
+
 /// Analyzes the bundle as written (raw, gzip and brotli sizes; chunks with their largest modules
 /// from the response's `chunks`), writes `<outputDir>/analysis/bundle-analysis.json` and checks the budgets.
 /// Returns the `bundle-analysis` artifact; a budget exceeded fails the task with a table.
@@ -131,6 +140,12 @@ async fn analyze(
   if let Some(b) = ctx.config.frontend.as_ref().and_then(|f| f.budgets.as_ref()) {
     let over = b.check(&a).map_err(TaskError::Failed)?;
     if !over.is_empty() {
+      // The task fails, so its outputs are put back as they were; the analysis of this bundle is
+      // kept in the cache dir for `farm analyze bundle`.
+      let kept = failed_analysis_path(ctx.root, ctx.config);
+      if let Some(dir) = kept.parent() {
+        let _ = std::fs::create_dir_all(dir).and_then(|()| report::write_atomic(&kept, &text));
+      }
       return Err(TaskError::Failed(b.table(&over)));
     }
   }
