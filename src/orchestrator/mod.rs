@@ -603,6 +603,18 @@ struct Runner<'a> {
   verify: bool,
 }
 
+/// One cached task being run: what the runner's steps share.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+  cache: &'a Arc<BuildCache>,
+  builder: &'a dyn Builder,
+  task: &'a Task,
+  io: &'a TaskIo,
+  manifest: &'a crate::hash::KeyManifest,
+  cancel: &'a CancellationToken,
+  logs: &'a Mutex<Vec<String>>,
+}
+
 impl TaskRunner for Runner<'_> {
   fn run<'a>(
     &'a self,
@@ -629,9 +641,16 @@ impl TaskRunner for Runner<'_> {
         }
       };
       if c.read {
-        if let Some(hit) =
-          self.try_restore(c, builder, task, &io, &manifest, &cancel, &logs).await?
-        {
+        let job = Job {
+          cache: c,
+          builder,
+          task,
+          io: &io,
+          manifest: &manifest,
+          cancel: &cancel,
+          logs: &logs,
+        };
+        if let Some(hit) = self.try_restore(&job).await? {
           return Ok(hit);
         }
       }
@@ -781,17 +800,8 @@ impl<'r> Runner<'r> {
 
   /// Looks the key up and restores the entry; `None` when the task must run (a miss, or an entry
   /// that could not be restored, which the store then drops).
-  #[allow(clippy::too_many_arguments)]
-  async fn try_restore(
-    &self,
-    c: &Arc<BuildCache>,
-    builder: &dyn Builder,
-    task: &Task,
-    io: &TaskIo,
-    manifest: &crate::hash::KeyManifest,
-    cancel: &CancellationToken,
-    logs: &Mutex<Vec<String>>,
-  ) -> Result<Option<TaskOutcome>, TaskError> {
+  async fn try_restore(&self, job: &Job<'_>) -> Result<Option<TaskOutcome>, TaskError> {
+    let Job { cache: c, builder, task, io, manifest, cancel, logs } = *job;
     let t0 = Instant::now();
     let entry = match c.store.lookup(&manifest.key) {
       Ok(Some(entry)) => entry,
@@ -823,7 +833,7 @@ impl<'r> Runner<'r> {
     }
     let restore_ms = ms(t0);
     if self.verify {
-      self.verify_hit(c, builder, task, io, manifest, &entry, cancel, logs).await?;
+      self.verify_hit(job, &entry).await?;
     }
     let mut o: TaskOutcome = outcome_from_json(&report.result);
     for w in &o.warnings {
@@ -844,21 +854,11 @@ impl<'r> Runner<'r> {
     Ok(Some(o))
   }
 
-  /// `--verify-cache`: runs the task on top of nothing and compares with the restored outputs.
-  /// Identical: the restored outputs stay. Different: the fresh outputs stay, the entry is dropped,
-  /// and the task fails with the differences and the likely undeclared inputs.
-  #[allow(clippy::too_many_arguments)]
-  async fn verify_hit(
-    &self,
-    c: &Arc<BuildCache>,
-    builder: &dyn Builder,
-    task: &Task,
-    io: &TaskIo,
-    manifest: &crate::hash::KeyManifest,
-    entry: &crate::cache::Entry,
-    cancel: &CancellationToken,
-    logs: &Mutex<Vec<String>>,
-  ) -> Result<(), TaskError> {
+  /// `--verify-cache`: runs the task from empty outputs and compares with the restored ones; the
+  /// fresh outputs stay either way. Different: the entry is dropped and the task fails with the
+  /// differences and the likely undeclared inputs.
+  async fn verify_hit(&self, job: &Job<'_>, entry: &crate::cache::Entry) -> Result<(), TaskError> {
+    let Job { cache: c, builder, task, io, manifest, cancel, logs } = *job;
     let aside = self.take_aside(task, io).await?;
     let fresh_logs = Mutex::new(Vec::new());
     let r = self.run_builder(builder, task, cancel.clone(), &fresh_logs).await;

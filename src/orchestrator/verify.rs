@@ -145,7 +145,7 @@ pub fn likely_undeclared(
       }
     }
   }
-  found.sort_by(|a, b| b.0.cmp(&a.0));
+  found.sort_by_key(|f| std::cmp::Reverse(f.0));
   found.into_iter().take(max).map(|(_, p)| p).collect()
 }
 
