@@ -75,7 +75,7 @@ pub struct CacheSpec {
   pub globs: Vec<String>,
   /// Directories never read as inputs (outputs, cache, virtualenvs).
   pub ignore: Vec<PathBuf>,
-  /// Output directories: (label, absolute path).
+  /// Outputs: (label, absolute path of a directory or a single file).
   pub outputs: Vec<(String, PathBuf)>,
   /// The task's config subset.
   pub config: Value,
@@ -193,10 +193,9 @@ impl BuildCache {
           )
         } else {
           let mut outputs = vec![("schema".to_string(), out.join("openapi"))];
+          // The generated file alone: it lives among the user's sources.
           if let Some(tf) = types_file(cfg) {
-            if let Some(dir) = resolve(root, &tf).parent() {
-              outputs.push(("types".to_string(), dir.to_path_buf()));
-            }
+            outputs.push(("types".to_string(), resolve(root, &tf)));
           }
           (outputs, json!({ "root": be.root, "app": be.app, "typesFile": types_file(cfg) }))
         };
@@ -333,38 +332,6 @@ pub fn output_dirs_under(task: &str, cfg: &FarmConfig, root: &Path) -> Vec<PathB
     }
     _ => Vec::new(),
   }
-}
-
-/// Removes from `dir` every file, link and directory that the restored `entry` does not list
-/// under `label`: a restore then leaves exactly the cached outputs (nothing stale from an older
-/// build). Only used for dirs under `outputDir`, never in source folders.
-pub fn prune_unlisted(dir: &Path, label: &str, entry: &crate::cache::Entry) -> std::io::Result<()> {
-  let listed: std::collections::HashSet<&str> =
-    entry.outputs.iter().filter(|o| o.label == label).map(|o| o.path.as_str()).collect();
-  let mut stack = vec![(dir.to_path_buf(), String::new())];
-  while let Some((abs, rel)) = stack.pop() {
-    let entries = match std::fs::read_dir(&abs) {
-      Ok(e) => e,
-      Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-      Err(e) => return Err(e),
-    };
-    for e in entries {
-      let e = e?;
-      let name = e.file_name().to_string_lossy().into_owned();
-      let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-      let ft = e.file_type()?;
-      if listed.contains(child_rel.as_str()) {
-        if ft.is_dir() {
-          stack.push((e.path(), child_rel));
-        }
-      } else if ft.is_dir() {
-        std::fs::remove_dir_all(e.path())?;
-      } else {
-        std::fs::remove_file(e.path())?;
-      }
-    }
-  }
-  Ok(())
 }
 
 impl BuildCache {

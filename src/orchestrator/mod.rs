@@ -604,17 +604,6 @@ impl TaskRunner for Runner<'_> {
           Ok(Some(entry)) => {
             match c.store.restore_with_stat(&entry, &outputs_ref(&spec), Some(&c.stat)) {
               Ok(report) => {
-                let out = resolve(&self.orch.root, &self.orch.config.output_dir);
-                for (label, dir) in &spec.outputs {
-                  if dir.starts_with(&out) {
-                    if let Err(e) = caching::prune_unlisted(dir, label, &entry) {
-                      self.events.warn(
-                        Some(&task.name),
-                        format!("cache: removing stale outputs in {}: {e}", dir.display()),
-                      );
-                    }
-                  }
-                }
                 for l in &report.logs {
                   self.events.log(&task.name, l.clone());
                 }
