@@ -62,7 +62,8 @@ impl CacheError {
 }
 
 /// Why a cache entry could not be restored. The caller logs it as a warning and rebuilds the
-/// task; for every variant except [`RestoreError::UnknownLabel`] and [`RestoreError::Io`] the
+/// task. The output paths are exactly as they were before the restore. For every variant except
+/// [`RestoreError::UnknownLabel`], [`RestoreError::OutputIsSymlink`] and [`RestoreError::Io`] the
 /// entry has already been removed from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {

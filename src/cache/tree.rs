@@ -77,6 +77,9 @@ pub struct TreeManifest {
   pub records: Vec<TreeRecord>,
 }
 
+/// A scanned path: its record, and (for files) the absolute path and digest.
+type Scanned = (TreeRecord, Option<(PathBuf, Digest)>);
+
 /// One path found by [`walk`].
 struct Found {
   rel: String,
@@ -117,7 +120,7 @@ impl TreeManifest {
     skip: &[&str],
   ) -> Result<(TreeManifest, Vec<(PathBuf, Digest)>), CacheError> {
     let found = walk(root, skip).map_err(|(p, e)| CacheError::io("reading", p, e))?;
-    let records: Vec<Result<(TreeRecord, Option<(PathBuf, Digest)>), CacheError>> = found
+    let records: Vec<Result<Scanned, CacheError>> = found
       .into_par_iter()
       .map(|f| {
         if f.abs.to_str().is_none() {
