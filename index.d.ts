@@ -38,15 +38,18 @@ export declare class BuildOrchestrator {
    */
   cacheWhy(task: string, toolVersions?: Record<string, string> | undefined | null): Record<string, any> & { lines: string[] }
   /**
-   * The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures }`
-   * (times as ms since the epoch).
+   * The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures,
+   * venvs: { count, bytes }, images: { count, bytes } }` (times as ms since the epoch; `totalBytes`
+   * covers every store: entries, blobs, venvs and images).
    */
   cacheStatus(): Record<string, any>
   /**
-   * Removes entries unused for longer than `olderThan` (`"3d"`) and trims to `maxSize` (`"1G"`);
-   * with neither, removes everything. Returns `{ removed, bytesFreed, bytesAfter }`.
+   * Removes entries, venvs and image results unused for longer than `olderThan` (`"3d"`) and
+   * trims the cache to `maxSize` (`"1G"`), least recently used first; with neither, empties every
+   * store (a venv a running build holds is kept). Returns `{ removed, entries, venvs, images,
+   * bytesFreed, bytesAfter }` (`removed` is the sum of the three counts).
    */
-  cacheClean(olderThan?: string | undefined | null, maxSize?: string | undefined | null): { removed: number; bytesFreed: number; bytesAfter: number }
+  cacheClean(olderThan?: string | undefined | null, maxSize?: string | undefined | null): { removed: number; entries: number; venvs: number; images: number; bytesFreed: number; bytesAfter: number }
   /**
    * Builds `targets` (default: all). Resolves to a `BuildResult` — failures are in `result.error`,
    * never a rejection.

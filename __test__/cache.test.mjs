@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync, appendFileSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync, appendFileSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FARM, copyExample, project, walk } from './helpers.mjs';
@@ -206,4 +206,109 @@ test('example app: a no-op build keeps identical outputs untouched, drops stale 
   const nocache = json(dir, 'build', '--no-cache');
   assert.equal(nocache.success, true);
   assert.ok(statSync(index).mtimeMs > mtime, 'without the cache the output is rebuilt');
+});
+
+/** The blob file holding `label/rel` in the cache entry of `task` (entries are JSON, blobs content-addressed). */
+function blobOf(dir, task, label, rel) {
+  const cache = path.join(dir, '.farm/cache');
+  for (const name of readdirSync(path.join(cache, 'entries'))) {
+    const e = JSON.parse(readFileSync(path.join(cache, 'entries', name), 'utf8'));
+    if (e.task !== task) continue;
+    const rec = e.outputs.find((o) => o.label === label && o.path === rel);
+    if (rec) return path.join(cache, 'blobs', rec.blob.hash.slice(0, 2), rec.blob.hash);
+  }
+  throw new Error(`no entry of ${task} lists ${label}/${rel}`);
+}
+
+test('a deleted blob whose output is still present and identical: a miss that re-runs the task, not a hit', () => {
+  const dir = commandProject();
+  assert.equal(json(dir, 'build').success, true);
+  const all = path.join(dir, 'pkg/out/all.txt');
+  const before = statSync(all);
+  rmSync(blobOf(dir, 'gen', 'out', 'all.txt'));
+  const r = farm(dir, 'build');
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /gen\s+succeeded\s+\S+\s+hit/);
+  assert.match(r.stdout, /gen\s+succeeded\s+\S+\s+miss/);
+  assert.match(r.stdout, /! gen: cache: .*blob .* is missing/);
+  assert.ok(statSync(all).mtimeMs > before.mtimeMs || statSync(all).ino !== before.ino, 'the task ran and wrote its output again');
+  assert.equal(readFileSync(all, 'utf8'), 'alpha\nbeta\n');
+  // The re-run saved a complete entry: the next build is a hit again.
+  assert.deepEqual(json(dir, 'build').tasks.map((t) => t.cache), ['hit', 'hit']);
+});
+
+/** Fake content in the venv and image stores of `dir`'s cache. */
+function fillStores(dir) {
+  const cache = path.join(dir, '.farm/cache');
+  const venv = path.join(cache, 'venvs', 'ab'.repeat(16));
+  mkdirSync(path.join(venv, 'lib'), { recursive: true });
+  writeFileSync(path.join(venv, 'lib/x.py'), 'x = 1\n');
+  writeFileSync(path.join(cache, 'venvs', `${'ab'.repeat(16)}.lock`), '');
+  mkdirSync(path.join(cache, 'images'), { recursive: true });
+  writeFileSync(path.join(cache, 'images', `${'cd'.repeat(16)}.img`), 'FARMIMG1');
+  writeFileSync(path.join(cache, 'images', `${'ef'.repeat(16)}.png`), 'old format');
+}
+
+test('farm cache clean and build --clear-cache empty the venv and image stores too; status reports them', () => {
+  const dir = commandProject();
+  assert.equal(json(dir, 'build').success, true);
+  fillStores(dir);
+  const s = json(dir, 'cache', 'status');
+  assert.equal(s.venvs.count, 1);
+  assert.equal(s.images.count, 2);
+  assert.ok(s.venvs.bytes >= 6 && s.images.bytes >= 18, JSON.stringify(s));
+  assert.ok(s.totalBytes >= s.venvs.bytes + s.images.bytes + 1);
+  const text = farm(dir, 'cache', 'status');
+  assert.match(text.stdout, /venvs/);
+  const cleaned = json(dir, 'cache', 'clean');
+  assert.equal(cleaned.venvs, 1);
+  assert.equal(cleaned.images, 2);
+  assert.deepEqual(readdirSync(path.join(dir, '.farm/cache/venvs')), []);
+  assert.deepEqual(readdirSync(path.join(dir, '.farm/cache/images')), []);
+  const after = json(dir, 'cache', 'status');
+  assert.deepEqual([after.entries, after.venvs.count, after.images.count, after.totalBytes], [0, 0, 0, 0]);
+  assert.ok(existsSync(path.join(dir, '.farm/cache/LOCK')));
+
+  fillStores(dir);
+  const r = farm(dir, 'build', '--clear-cache');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /cache cleared: \d+ entries, 1 venvs, 2 images/);
+  assert.deepEqual(readdirSync(path.join(dir, '.farm/cache/venvs')), []);
+  assert.deepEqual(readdirSync(path.join(dir, '.farm/cache/images')), []);
+});
+
+test('example app: a corrupted file in the cached venv is detected, the venv rebuilt, the build green; clear-cache empties venvs and images', () => {
+  const dir = copyExample();
+  // A private venv store: this test damages it, so it must not share the one other tests use.
+  const venvs = path.join(dir, '.farm/cache/venvs');
+  rmSync(venvs);
+  mkdirSync(venvs);
+  const first = json(dir, 'build');
+  assert.equal(first.success, true, JSON.stringify(first.error));
+  const art = first.artifacts.find((a) => a.type === 'backend-source');
+  const key = art.metadata.venvKey;
+  assert.match(key, /^[0-9a-f]{32}$/);
+  const status = json(dir, 'cache', 'status');
+  assert.ok(status.venvs.count === 1 && status.venvs.bytes > 1_000_000, JSON.stringify(status));
+  assert.ok(status.images.count >= 1, 'the frontend cached its PNG optimization');
+
+  const lib = path.join(venvs, key, 'lib');
+  const rel = path.join(readdirSync(lib)[0], 'site-packages/annotated_types/__init__.py');
+  const init = path.join(lib, rel);
+  const original = readFileSync(init, 'utf8');
+  writeFileSync(init, `${original.slice(0, 200)}\n)))) garbled\n`);
+  const r = farm(dir, 'build', '--target', 'backend', '--no-cache');
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /! backend: the cached venv .* is damaged \(.*annotated_types\/__init__\.py: .*\): deleted and rebuilt/);
+  assert.equal(readFileSync(path.join(dir, 'dist/api/.venv/lib', rel), 'utf8'), original, 'the output has the intact file');
+  assert.equal(readFileSync(init, 'utf8'), original, 'the cache has a rebuilt venv');
+  const again = farm(dir, 'build', '--target', 'backend', '--no-cache');
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stdout, /damaged/);
+
+  const cleared = farm(dir, 'build', '--clear-cache', '--dry-run');
+  assert.equal(cleared.status, 0, cleared.stderr);
+  assert.deepEqual(readdirSync(venvs), []);
+  assert.deepEqual(readdirSync(path.join(dir, '.farm/cache/images')), []);
+  assert.deepEqual(readdirSync(path.join(dir, '.farm/cache/entries')), []);
 });

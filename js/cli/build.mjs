@@ -22,7 +22,7 @@ Options:
       --concurrency N  Tasks run at once (default: build.concurrency, else CPU cores)
       --no-clean       Do not delete the outputs before building
       --no-cache       Neither read nor write the build cache
-      --clear-cache    Empty the build cache first
+      --clear-cache    Empty the build cache first (entries, venvs, images)
       --verify-cache   For each cache hit, also run the task and compare its output with the
                        restored one; a difference fails the task and names the files and the
                        likely undeclared inputs
@@ -112,7 +112,7 @@ export async function build(args) {
 
   if (opts['clear-cache']) {
     const r = orch.cacheClean();
-    if (!opts.json) out(`cache cleared: ${r.removed} entries, ${fmtBytes(r.bytesFreed)} freed`);
+    if (!opts.json) out(`cache cleared: ${r.entries} entries, ${r.venvs} venvs, ${r.images} images, ${fmtBytes(r.bytesFreed)} freed`);
   }
   if (opts['dry-run']) {
     const rows = orch.dryRun(targets);

@@ -7,10 +7,11 @@ import { out, err, fmtBytes, table } from './util.mjs';
 export const CACHE_HELP = `farm cache <command> [options]
 
 Commands:
-  status                       Entries, size, oldest entry, hits/misses of recent builds
+  status                       Entries, venvs, images, sizes, oldest entry, hits/misses of recent builds
   clean [--older-than 3d] [--max-size 1G]
-                               Remove entries unused for longer than the age, then trim to the
-                               size (least recently used first); with neither option, empty it
+                               Remove entries, venvs and image results unused for longer than the
+                               age, then trim to the size (least recently used first); with
+                               neither option, empty every store
   why <task>                   What changed since <task>'s last cached build: files added,
                                removed, modified; env vars; config keys; tool versions
 
@@ -63,15 +64,25 @@ export async function cache(args) {
       const s = orch.cacheStatus();
       if (o.json) return out(JSON.stringify(s, null, 2)), 0;
       out(`cache ${s.dir}`);
-      table(['entries', 'size', 'oldest', 'newest', 'hits', 'misses', 'restore failures'], [
-        [s.entries, fmtBytes(s.totalBytes), ago(s.oldestEntry), ago(s.newestEntry), s.hits, s.misses, s.restoreFailures],
+      table(['entries', 'venvs', 'images', 'size', 'oldest', 'newest', 'hits', 'misses', 'restore failures'], [
+        [
+          s.entries,
+          `${s.venvs.count} (${fmtBytes(s.venvs.bytes)})`,
+          `${s.images.count} (${fmtBytes(s.images.bytes)})`,
+          fmtBytes(s.totalBytes),
+          ago(s.oldestEntry),
+          ago(s.newestEntry),
+          s.hits,
+          s.misses,
+          s.restoreFailures,
+        ],
       ]);
       return 0;
     }
     if (sub === 'clean') {
       const r = orch.cacheClean(o['older-than'], o['max-size']);
       if (o.json) out(JSON.stringify(r, null, 2));
-      else out(`removed ${r.removed} entries, freed ${fmtBytes(r.bytesFreed)}; cache is now ${fmtBytes(r.bytesAfter)}`);
+      else out(`removed ${r.entries} entries, ${r.venvs} venvs, ${r.images} images, freed ${fmtBytes(r.bytesFreed)}; cache is now ${fmtBytes(r.bytesAfter)}`);
       return 0;
     }
     if (sub === 'why') {

@@ -4,9 +4,13 @@
 //! Only PNG is optimized: no maintained pure-Rust crate does lossless JPEG/WebP/GIF/AVIF
 //! recompression, so those files are reported as `unsupported` and never touched.
 //!
-//! Cache: `<cacheDir>/<xxh3-128 of (input bytes, level, strip, oxipng version)>.png` holds the
-//! optimized bytes; `….keep` (empty) records that the input cannot be made smaller. Entries are
-//! written to a temporary name and renamed, so a crash never leaves a half-written entry.
+//! Cache: `<cacheDir>/<xxh3-128 of (input bytes, level, strip, oxipng version)>.img` holds
+//! `FARMIMG1`, a kind byte (1: optimized bytes follow, 0: the input cannot be made smaller), the
+//! xxh3-128 of the payload and the payload. Every entry is verified against its digest when it is
+//! used: a damaged one (a torn write, a flipped bit, an edit) is deleted, counted in
+//! [`ImageReport::cache_repaired`] and recomputed. Entries are written to a temporary name and
+//! renamed, so a crash never leaves a half-written entry; a hit touches the entry's mtime, which
+//! the build cache's eviction uses as its last use.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -105,6 +109,8 @@ pub struct ImageReport {
   pub saved_bytes: u64,
   /// How many results came from the cache.
   pub cache_hits: usize,
+  /// Damaged cache entries found, deleted and recomputed.
+  pub cache_repaired: usize,
   /// Wall time, ms.
   pub duration_ms: f64,
 }
@@ -130,13 +136,15 @@ pub fn optimize_files(
     // A cache that cannot be created only costs speed: results are then not cached.
     let _ = std::fs::create_dir_all(c);
   }
+  let repaired = std::sync::atomic::AtomicUsize::new(0);
   let mut results: Vec<ImageResult> =
-    files.par_iter().filter_map(|f| optimize_one(dir, &dir.join(f), opts)).collect();
+    files.par_iter().filter_map(|f| optimize_one(dir, &dir.join(f), opts, &repaired)).collect();
   results.sort_by(|a, b| b.saved_bytes.cmp(&a.saved_bytes).then_with(|| a.path.cmp(&b.path)));
   let original_bytes = results.iter().map(|r| r.original_bytes).sum();
   let optimized_bytes = results.iter().map(|r| r.optimized_bytes).sum();
   Ok(ImageReport {
     cache_hits: results.iter().filter(|r| r.cached).count(),
+    cache_repaired: repaired.into_inner(),
     files: results,
     original_bytes,
     optimized_bytes,
@@ -184,7 +192,12 @@ fn rel(dir: &Path, p: &Path) -> String {
   r.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-fn optimize_one(dir: &Path, path: &Path, opts: &ImageOptions) -> Option<ImageResult> {
+fn optimize_one(
+  dir: &Path,
+  path: &Path,
+  opts: &ImageOptions,
+  repaired: &std::sync::atomic::AtomicUsize,
+) -> Option<ImageResult> {
   let format = format_of(path)?;
   let mut r = ImageResult {
     path: rel(dir, path),
@@ -210,19 +223,25 @@ fn optimize_one(dir: &Path, path: &Path, opts: &ImageOptions) -> Option<ImageRes
     return Some(r);
   }
   let key = cache_key(&data, opts);
-  let (smaller, cached) = match cache_get(opts, &key) {
-    Some(hit) => (hit, true),
-    None => match optimize_png(&data, opts.level, opts.strip_metadata) {
-      Ok(out) => {
-        cache_put(opts, &key, out.as_deref());
-        (out, false)
+  let lookup = cache_get(opts, &key);
+  if lookup == CacheLookup::Damaged {
+    repaired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+  }
+  let (smaller, cached) = match lookup {
+    CacheLookup::Hit(hit) => (hit, true),
+    CacheLookup::Miss | CacheLookup::Damaged => {
+      match optimize_png(&data, opts.level, opts.strip_metadata) {
+        Ok(out) => {
+          cache_put(opts, &key, out.as_deref());
+          (out, false)
+        }
+        Err(e) => {
+          r.status = ImageStatus::Failed;
+          r.error = Some(format!("{}: {e}", path.display()));
+          return Some(r);
+        }
       }
-      Err(e) => {
-        r.status = ImageStatus::Failed;
-        r.error = Some(format!("{}: {e}", path.display()));
-        return Some(r);
-      }
-    },
+    }
   };
   r.cached = cached;
   match smaller {
@@ -251,25 +270,73 @@ fn cache_key(data: &[u8], opts: &ImageOptions) -> String {
   format!("{:032x}", h.digest128())
 }
 
-/// `Some(Some(bytes))`: optimized bytes; `Some(None)`: known not to shrink; `None`: no entry.
-fn cache_get(opts: &ImageOptions, key: &str) -> Option<Option<Vec<u8>>> {
-  let dir = opts.cache_dir.as_ref()?;
-  if dir.join(format!("{key}.keep")).is_file() {
-    return Some(None);
+/// Header of a cache entry: magic, kind, xxh3-128 of the payload.
+const ENTRY_MAGIC: &[u8; 8] = b"FARMIMG1";
+const ENTRY_HEADER: usize = 8 + 1 + 16;
+
+/// A cache lookup's outcome.
+#[derive(Debug, PartialEq, Eq)]
+enum CacheLookup {
+  /// `Some(bytes)`: the optimized bytes; `None`: the input is known not to shrink.
+  Hit(Option<Vec<u8>>),
+  /// No entry (or no cache).
+  Miss,
+  /// An entry that failed verification; it has been deleted.
+  Damaged,
+}
+
+/// The bytes of a cache entry (see the module docs).
+fn encode_entry(optimized: Option<&[u8]>) -> Vec<u8> {
+  let payload = optimized.unwrap_or_default();
+  let mut out = Vec::with_capacity(ENTRY_HEADER + payload.len());
+  out.extend_from_slice(ENTRY_MAGIC);
+  out.push(u8::from(optimized.is_some()));
+  out.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(payload).to_le_bytes());
+  out.extend_from_slice(payload);
+  out
+}
+
+/// Parses and verifies a cache entry; `None` when it is damaged.
+fn decode_entry(bytes: &[u8]) -> Option<Option<Vec<u8>>> {
+  if bytes.len() < ENTRY_HEADER || &bytes[..8] != ENTRY_MAGIC {
+    return None;
   }
-  let bytes = std::fs::read(dir.join(format!("{key}.png"))).ok()?;
-  // A damaged entry (not a PNG) is ignored and recomputed.
-  bytes.starts_with(b"\x89PNG\r\n\x1a\n").then_some(Some(bytes))
+  let mut digest = [0u8; 16];
+  digest.copy_from_slice(&bytes[9..ENTRY_HEADER]);
+  let payload = &bytes[ENTRY_HEADER..];
+  if xxhash_rust::xxh3::xxh3_128(payload) != u128::from_le_bytes(digest) {
+    return None;
+  }
+  match bytes[8] {
+    0 if payload.is_empty() => Some(None),
+    1 if payload.starts_with(b"\x89PNG\r\n\x1a\n") => Some(Some(payload.to_vec())),
+    _ => None,
+  }
+}
+
+fn cache_get(opts: &ImageOptions, key: &str) -> CacheLookup {
+  let Some(dir) = opts.cache_dir.as_ref() else { return CacheLookup::Miss };
+  let path = dir.join(format!("{key}.img"));
+  let Ok(bytes) = std::fs::read(&path) else { return CacheLookup::Miss };
+  match decode_entry(&bytes) {
+    Some(hit) => {
+      // Last use, for the build cache's eviction (LRU).
+      if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+      }
+      CacheLookup::Hit(hit)
+    }
+    None => {
+      let _ = std::fs::remove_file(&path);
+      CacheLookup::Damaged
+    }
+  }
 }
 
 fn cache_put(opts: &ImageOptions, key: &str, optimized: Option<&[u8]>) {
   let Some(dir) = &opts.cache_dir else { return };
-  let (name, bytes) = match optimized {
-    Some(b) => (format!("{key}.png"), b),
-    None => (format!("{key}.keep"), &[][..]),
-  };
   // Failing to cache only costs a later recomputation.
-  let _ = write_atomic(&dir.join(name), bytes);
+  let _ = write_atomic(&dir.join(format!("{key}.img")), &encode_entry(optimized));
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -424,6 +491,54 @@ mod tests {
     // another level is another key
     let other = optimize_dir(&dir, &ImageOptions { level: 1, ..opts.clone() }).unwrap();
     assert_eq!(other.cache_hits, 0);
+  }
+
+  #[test]
+  fn a_damaged_cache_entry_is_dropped_and_recomputed() {
+    let dir = temp("repair-src");
+    let cache = temp("repair-cache");
+    let (_, bytes) = &samples()[3];
+    std::fs::write(dir.join("g.png"), bytes).unwrap();
+    let opts = ImageOptions { cache_dir: Some(cache.clone()), ..Default::default() };
+    optimize_dir(&dir, &opts).unwrap();
+    let good = std::fs::read(dir.join("g.png")).unwrap();
+    let entries: Vec<PathBuf> =
+      std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert!(entry.extension().is_some_and(|e| e == "img"));
+    let intact = std::fs::read(entry).unwrap();
+    // A flipped bit in the payload (still a PNG signature), a truncation, a garbled header.
+    let mut flipped = intact.clone();
+    let n = flipped.len();
+    flipped[n - 20] ^= 1;
+    for damaged in [flipped, intact[..intact.len() / 2].to_vec(), b"FARMIMG1\x01".to_vec()] {
+      std::fs::write(dir.join("g.png"), bytes).unwrap();
+      std::fs::write(entry, &damaged).unwrap();
+      let r = optimize_dir(&dir, &opts).unwrap();
+      assert_eq!((r.cache_repaired, r.cache_hits), (1, 0), "{r:?}");
+      assert_eq!(
+        std::fs::read(dir.join("g.png")).unwrap(),
+        good,
+        "recomputed, not the damaged bytes"
+      );
+      assert_eq!(std::fs::read(entry).unwrap(), intact, "the entry is rewritten");
+    }
+    // A `.keep` entry is verified too: an edited one is not trusted.
+    let r = optimize_dir(&dir, &opts).unwrap();
+    assert_eq!(r.files[0].status, ImageStatus::Unchanged);
+    let keep: Vec<PathBuf> = std::fs::read_dir(&cache)
+      .unwrap()
+      .map(|e| e.unwrap().path())
+      .filter(|p| p != entry)
+      .collect();
+    assert_eq!(keep.len(), 1);
+    let mut k = std::fs::read(&keep[0]).unwrap();
+    k[8] = 1; // claims optimized bytes, carries none
+    std::fs::write(&keep[0], &k).unwrap();
+    let r = optimize_dir(&dir, &opts).unwrap();
+    assert_eq!((r.cache_repaired, r.files[0].status), (1, ImageStatus::Unchanged));
+    assert_eq!(std::fs::read(dir.join("g.png")).unwrap(), good);
   }
 
   #[test]

@@ -263,6 +263,15 @@ impl Builder for FrontendBuilder {
         outcome.warnings.extend(w.iter().filter_map(|x| x.as_str().map(str::to_owned)));
       }
       if let Some(images) = response.get("images").filter(|i| i.is_object()) {
+        let repaired = images["cacheRepaired"].as_u64().unwrap_or(0);
+        if repaired > 0 {
+          let dir = resolve(ctx.root, &ctx.config.cache_dir).join("images");
+          let msg = format!(
+            "{repaired} damaged image cache entries in {} deleted and recomputed",
+            dir.display()
+          );
+          ctx.events.warn(Some(ctx.task), msg);
+        }
         art.metadata.insert("imagesSavedBytes".into(), images["savedBytes"].clone());
         outcome.metadata.insert("images".into(), images.clone());
       }

@@ -1,12 +1,15 @@
 //! On-disk entry format and the path checks applied before anything is restored.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::super::hash::Digest;
 
-/// Version of the entry JSON format; entries of another format are misses.
-pub const ENTRY_FORMAT: u32 = 1;
+/// Version of the entry JSON format; entries of another format are misses (and removed).
+/// 2: single-file outputs (a `File` record with an empty path) and `Absent` records.
+pub const ENTRY_FORMAT: u32 = 2;
 
 /// A reference to a content-addressed blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +30,9 @@ pub enum OutputKind {
   Dir,
   /// A symbolic link with a relative target inside the output directory.
   Symlink,
+  /// The output path did not exist when the entry was saved (path `""` only): a restore removes
+  /// whatever is there.
+  Absent,
 }
 
 /// One file, directory or symlink of a task's outputs.
@@ -34,7 +40,8 @@ pub enum OutputKind {
 pub struct OutputRecord {
   /// Which output directory (the label given to `save`/`restore`).
   pub label: String,
-  /// `/`-separated path relative to that directory; `""` is the directory itself.
+  /// `/`-separated path relative to that directory; `""` is the output path itself (a directory,
+  /// a single file, or absent).
   pub path: String,
   /// What it is.
   pub kind: OutputKind,
@@ -154,6 +161,9 @@ pub(crate) fn check_entry(entry: &Entry) -> Result<(), (String, &'static str)> {
     check_rel_path(&o.path).map_err(fail)?;
     match o.kind {
       OutputKind::File if o.blob.is_none() => return Err(fail("is a file without a blob")),
+      OutputKind::Absent if !o.path.is_empty() => {
+        return Err(fail("is marked absent below the output path"))
+      }
       OutputKind::Symlink => {
         let Some(t) = o.target.as_deref() else {
           return Err(fail("is a symlink without a target"));
@@ -177,6 +187,33 @@ pub(crate) fn check_entry(entry: &Entry) -> Result<(), (String, &'static str)> {
       {
         return Err((o.display_path(), "lies beneath a symlink of the same entry"));
       }
+    }
+  }
+  // Sorted by (label, path), no duplicates: each label's records form one group.
+  if entry.outputs.windows(2).any(|w| (&w[0].label, &w[0].path) >= (&w[1].label, &w[1].path)) {
+    return Err(("(entry)".into(), "lists its outputs unsorted or twice"));
+  }
+  // A label is a directory (a `Dir` record at "" and everything below it), a single file or
+  // absent; every record below the root lies in a directory the entry lists.
+  for group in entry.outputs.chunk_by(|a, b| a.label == b.label) {
+    let fail = |o: &OutputRecord, r| Err((o.display_path(), r));
+    match group.first().filter(|o| o.path.is_empty()).map(|o| o.kind) {
+      Some(OutputKind::Dir) => {
+        let dirs: HashSet<&str> =
+          group.iter().filter(|o| o.kind == OutputKind::Dir).map(|o| o.path.as_str()).collect();
+        for o in &group[1..] {
+          if !dirs.contains(o.path.rsplit_once('/').map_or("", |(p, _)| p)) {
+            return fail(o, "lies under a path the entry does not list as a directory");
+          }
+        }
+      }
+      Some(OutputKind::Symlink) | None => {
+        return fail(&group[0], "has no record for its output path")
+      }
+      Some(_) if group.len() > 1 => {
+        return fail(&group[1], "lies below a single-file or absent output")
+      }
+      Some(_) => {}
     }
   }
   Ok(())

@@ -30,6 +30,14 @@ pub enum CacheError {
     /// The output file.
     path: PathBuf,
   },
+  /// An output path is neither a directory nor a regular file (a symlink, socket, device...).
+  #[error(
+    "build cache: output {path} is neither a directory nor a regular file; not caching this task"
+  )]
+  UnsupportedOutput {
+    /// The output path.
+    path: PathBuf,
+  },
   /// A path inside an output directory is not valid UTF-8.
   #[error("build cache: output path {path} is not valid UTF-8; not caching this task")]
   NonUtf8Path {
@@ -54,7 +62,8 @@ impl CacheError {
 }
 
 /// Why a cache entry could not be restored. The caller logs it as a warning and rebuilds the
-/// task; for every variant except [`RestoreError::UnknownLabel`] and [`RestoreError::Io`] the
+/// task. The output paths are exactly as they were before the restore. For every variant except
+/// [`RestoreError::UnknownLabel`], [`RestoreError::OutputIsSymlink`] and [`RestoreError::Io`] the
 /// entry has already been removed from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -101,8 +110,18 @@ pub enum RestoreError {
     /// The label.
     label: String,
   },
-  /// Writing the restored outputs failed.
-  #[error("restoring cache entry {key}: {action} {path}: {source}")]
+  /// An output path is a symbolic link: the restore would write through it, so it is left alone.
+  #[error("cache entry {key} not restored: output {path} is a symbolic link; replace it with a directory, rebuilding")]
+  OutputIsSymlink {
+    /// Entry key.
+    key: String,
+    /// The output path.
+    path: PathBuf,
+  },
+  /// Writing the restored outputs failed; every change was rolled back (the entry is kept).
+  #[error(
+    "restoring cache entry {key}: {action} {path}: {source}; outputs left as they were, rebuilding"
+  )]
   Io {
     /// Entry key.
     key: String,
@@ -114,4 +133,68 @@ pub enum RestoreError {
     #[source]
     source: io::Error,
   },
+}
+
+/// Why a directory tree no longer matches its manifest (see [`super::TreeManifest::verify`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct TreeDamage {
+  /// The damaged path (absolute).
+  pub path: PathBuf,
+  /// What is wrong with it.
+  pub problem: DamageKind,
+}
+
+/// What is wrong with one path of a verified tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DamageKind {
+  /// A listed path is gone.
+  #[error("missing")]
+  Missing,
+  /// A path the manifest does not list.
+  #[error("not part of the original tree")]
+  Unexpected,
+  /// A file, directory or symlink became another kind of thing.
+  #[error("is a {found}, expected a {expected}")]
+  Kind {
+    /// What the manifest lists.
+    expected: &'static str,
+    /// What is there.
+    found: &'static str,
+  },
+  /// A file's size changed.
+  #[error("size {actual}, expected {expected}")]
+  Size {
+    /// Listed size.
+    expected: u64,
+    /// Size found.
+    actual: u64,
+  },
+  /// A file's contents changed.
+  #[error("contents changed (xxh3 {actual}, expected {expected})")]
+  Contents {
+    /// Listed digest (hex).
+    expected: String,
+    /// Digest found (hex).
+    actual: String,
+  },
+  /// Permission bits changed.
+  #[error("mode {actual:o}, expected {expected:o}")]
+  Mode {
+    /// Listed mode.
+    expected: u32,
+    /// Mode found.
+    actual: u32,
+  },
+  /// A symlink points elsewhere.
+  #[error("link to {actual:?}, expected {expected:?}")]
+  LinkTarget {
+    /// Listed target.
+    expected: String,
+    /// Target found.
+    actual: String,
+  },
+  /// The path could not be read.
+  #[error("unreadable: {0}")]
+  Unreadable(String),
 }

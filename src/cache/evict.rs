@@ -1,4 +1,7 @@
-//! Eviction (TTL + LRU size cap), `farm cache clean`, and `farm cache status`.
+//! Eviction (TTL + LRU size cap), `farm cache clean`, and `farm cache status`, over every store
+//! under the cache directory: entries with their blobs, production venvs (`venvs/`) and image
+//! optimization results (`images/`). All three share the size cap and the TTL; least recently
+//! used goes first whatever its kind. A venv whose lock a build holds is never removed.
 
 use std::collections::HashMap;
 use std::fs;
@@ -10,6 +13,7 @@ use super::entry::Entry;
 use super::error::CacheError;
 use super::fsutil::write_atomic;
 use super::store::{check_key, Event, Store};
+use super::venvs::VenvStore;
 
 /// How many stats records are kept when the stats file is compacted.
 const STATS_KEEP: usize = 10_000;
@@ -26,9 +30,13 @@ pub struct EvictReport {
   pub trimmed: u64,
   /// Blob files deleted (unreferenced after the removals, or orphaned by a crash).
   pub blobs_removed: u64,
+  /// Production venvs (and leftover venv build directories) removed.
+  pub venvs_removed: u64,
+  /// Image optimization results removed.
+  pub images_removed: u64,
   /// Bytes freed.
   pub bytes_freed: u64,
-  /// Cache size afterwards (blobs + entry files).
+  /// Cache size afterwards (blobs, entry files, venvs and images).
   pub bytes_after: u64,
 }
 
@@ -37,8 +45,16 @@ pub struct EvictReport {
 pub struct StoreStatus {
   /// Number of entries.
   pub entries: u64,
-  /// Bytes of blobs and entry files.
+  /// Bytes of every store: blobs, entry files, venvs and images.
   pub total_bytes: u64,
+  /// Production venvs in `venvs/`.
+  pub venvs: u64,
+  /// Their bytes (included in `total_bytes`).
+  pub venv_bytes: u64,
+  /// Image optimization results in `images/`.
+  pub images: u64,
+  /// Their bytes (included in `total_bytes`).
+  pub image_bytes: u64,
   /// Creation time of the oldest entry.
   pub oldest_entry: Option<SystemTime>,
   /// Creation time of the newest entry.
@@ -53,6 +69,20 @@ pub struct StoreStatus {
   pub saves: u64,
   /// Time of the oldest event counted above.
   pub stats_since: Option<SystemTime>,
+}
+
+/// One image optimization result (or stray file) in `images/`.
+struct ImageFile {
+  path: PathBuf,
+  bytes: u64,
+  last_used: SystemTime,
+}
+
+/// Something least-recently-used eviction can remove.
+enum Unit {
+  Entry(usize),
+  Venv(String, u64),
+  Image(usize),
 }
 
 struct Listed {
@@ -78,6 +108,22 @@ impl Store {
         let last_used = meta.modified().unwrap_or(UNIX_EPOCH);
         out.push(Listed { key: key.to_string(), entry, last_used, file_size: meta.len() });
       }
+    }
+    out
+  }
+
+  fn venv_store(&self) -> VenvStore {
+    VenvStore::new(self.dir.join("venvs"))
+  }
+
+  fn list_images(&self) -> Vec<ImageFile> {
+    let Ok(rd) = fs::read_dir(self.dir.join("images")) else { return Vec::new() };
+    let mut out = Vec::new();
+    for f in rd.flatten() {
+      let Ok(m) = f.metadata() else { continue };
+      let bytes = if m.is_dir() { super::fsutil::tree_size(&f.path()) } else { m.len() };
+      let last_used = m.modified().unwrap_or(UNIX_EPOCH);
+      out.push(ImageFile { path: f.path(), bytes, last_used });
     }
     out
   }
@@ -141,16 +187,43 @@ impl Store {
       let _ = fs::remove_file(self.entry_path(&l.key));
     };
     let mut bytes_freed = 0;
+    let venv_store = self.venv_store();
+    let mut venvs = venv_store.units();
+    let mut images = self.list_images();
+    let remove_image = |i: &ImageFile| {
+      if fs::symlink_metadata(&i.path).is_ok_and(|m| m.is_dir()) {
+        fs::remove_dir_all(&i.path).is_ok()
+      } else {
+        fs::remove_file(&i.path).is_ok()
+      }
+    };
     if let Some(ttl) = ttl {
+      let expired =
+        |t: SystemTime| ttl.is_zero() || now.duration_since(t).unwrap_or(Duration::ZERO) > ttl;
       entries.retain(|l| {
-        let age = now.duration_since(l.last_used).unwrap_or(Duration::ZERO);
-        let expired = ttl.is_zero() || age > ttl;
+        let expired = expired(l.last_used);
         if expired {
           remove_entry(l);
           bytes_freed += l.file_size;
           report.expired += 1;
         }
         !expired
+      });
+      venvs.retain(|v| {
+        let gone = expired(v.last_used) && venv_store.remove_unit(&v.name);
+        if gone {
+          bytes_freed += v.bytes;
+          report.venvs_removed += 1;
+        }
+        !gone
+      });
+      images.retain(|i| {
+        let gone = expired(i.last_used) && remove_image(i);
+        if gone {
+          bytes_freed += i.bytes;
+          report.images_removed += 1;
+        }
+        !gone
       });
     }
     let blobs = self.list_blobs();
@@ -160,7 +233,9 @@ impl Store {
         *refs.entry(b.hash).or_default() += 1;
       }
     }
-    let mut total: u64 = entries.iter().map(|l| l.file_size).sum();
+    let mut total: u64 = entries.iter().map(|l| l.file_size).sum::<u64>()
+      + venvs.iter().map(|v| v.bytes).sum::<u64>()
+      + images.iter().map(|i| i.bytes).sum::<u64>();
     for (d, (path, size)) in &blobs {
       if refs.contains_key(d) {
         total += size;
@@ -172,33 +247,58 @@ impl Store {
     if let Some(cap) = max_size {
       if total > cap {
         let target = cap / 10 * 8 + (cap % 10) * 8 / 10;
-        entries.sort_by_key(|l| l.last_used);
-        let mut removed = 0;
-        for l in &entries {
+        let mut units: Vec<(SystemTime, Unit)> = Vec::new();
+        units.extend(entries.iter().enumerate().map(|(i, l)| (l.last_used, Unit::Entry(i))));
+        units.extend(venvs.iter().map(|v| (v.last_used, Unit::Venv(v.name.clone(), v.bytes))));
+        units.extend(images.iter().enumerate().map(|(i, f)| (f.last_used, Unit::Image(i))));
+        units.sort_by_key(|u| u.0);
+        for (_, unit) in units {
           if total <= target {
             break;
           }
-          remove_entry(l);
-          removed += 1;
-          report.trimmed += 1;
-          total = total.saturating_sub(l.file_size);
-          bytes_freed += l.file_size;
-          for b in l.entry.blobs() {
-            let Some(n) = refs.get_mut(&b.hash) else { continue };
-            *n -= 1;
-            if *n == 0 {
-              if let Some((path, size)) = blobs.get(&b.hash) {
-                if fs::remove_file(path).is_ok() {
-                  report.blobs_removed += 1;
-                  total = total.saturating_sub(*size);
-                  bytes_freed += size;
+          match unit {
+            Unit::Entry(i) => {
+              let l = &entries[i];
+              remove_entry(l);
+              report.trimmed += 1;
+              total = total.saturating_sub(l.file_size);
+              bytes_freed += l.file_size;
+              for b in l.entry.blobs() {
+                let Some(n) = refs.get_mut(&b.hash) else { continue };
+                *n -= 1;
+                if *n == 0 {
+                  if let Some((path, size)) = blobs.get(&b.hash) {
+                    if fs::remove_file(path).is_ok() {
+                      report.blobs_removed += 1;
+                      total = total.saturating_sub(*size);
+                      bytes_freed += size;
+                    }
+                  }
                 }
+              }
+            }
+            // A venv in use stays (and keeps counting).
+            Unit::Venv(name, bytes) => {
+              if venv_store.remove_unit(&name) {
+                report.venvs_removed += 1;
+                total = total.saturating_sub(bytes);
+                bytes_freed += bytes;
+              }
+            }
+            Unit::Image(i) => {
+              if remove_image(&images[i]) {
+                report.images_removed += 1;
+                total = total.saturating_sub(images[i].bytes);
+                bytes_freed += images[i].bytes;
               }
             }
           }
         }
-        entries.drain(..removed);
       }
+    }
+    if ttl.is_some_and(|t| t.is_zero()) || max_size == Some(0) {
+      // Emptying the cache: stray lock and stat files of the venv store go too.
+      venv_store.remove_stale_files();
     }
     // Drop task pointers whose entry is gone.
     if let Ok(rd) = fs::read_dir(self.dir.join("tasks")) {
@@ -230,7 +330,7 @@ impl Store {
     let _ = write_atomic(&self.tmp_dir(), &p, &bytes[start..n * STATS_RECORD]);
   }
 
-  /// `farm cache status`: entry count, size, age range and recent hit/miss counts.
+  /// `farm cache status`: entry count, sizes of every store, age range and recent hit/miss counts.
   pub fn status(&self) -> Result<StoreStatus, CacheError> {
     let lock = self.lock()?;
     let _g = lock.shared().map_err(|e| CacheError::io("locking", self.dir.join("LOCK"), e))?;
@@ -243,6 +343,15 @@ impl Store {
       s.newest_entry = Some(s.newest_entry.map_or(created, |o| o.max(created)));
     }
     s.total_bytes += self.list_blobs().values().map(|(_, n)| n).sum::<u64>();
+    for v in self.venv_store().units() {
+      s.venvs += 1;
+      s.venv_bytes += v.bytes;
+    }
+    for i in self.list_images() {
+      s.images += 1;
+      s.image_bytes += i.bytes;
+    }
+    s.total_bytes += s.venv_bytes + s.image_bytes;
     if let Ok(bytes) = fs::read(self.dir.join("stats")) {
       for rec in bytes.chunks_exact(STATS_RECORD) {
         let mut ms = [0u8; 8];

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -138,18 +138,82 @@ impl StoreLock {
   }
 }
 
-/// `path` with every existing component below `base` checked not to be a symlink or file.
-pub(crate) fn check_no_symlink_parents(base: &Path, rel_parent: &str) -> Result<(), PathBuf> {
-  let mut cur: PathBuf = base.to_path_buf();
-  if rel_parent.is_empty() {
-    return Ok(());
+/// An exclusive advisory lock on a lock file, held until dropped (unlike [`StoreLock`]'s guards,
+/// it owns its descriptor, so it can be kept across `await`s and handed to a caller). Taking it
+/// checks that the locked file is still the one at `path`: a lock file deleted and recreated by
+/// an eviction while this process waited is not mistaken for the current one.
+#[derive(Debug)]
+pub struct KeyLock {
+  #[allow(dead_code)] // held for its descriptor: closing it releases the lock
+  file: File,
+}
+
+impl KeyLock {
+  /// Takes the lock without waiting: `Ok(None)` when another holder has it.
+  pub fn try_acquire(path: &Path) -> io::Result<Option<KeyLock>> {
+    let file =
+      fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    if !try_flock_exclusive(&file)? {
+      return Ok(None);
+    }
+    if !same_file(&file, path) {
+      // The file was replaced between open and lock: whoever holds the new one wins.
+      return Ok(None);
+    }
+    Ok(Some(KeyLock { file }))
   }
-  for c in rel_parent.split('/') {
-    cur.push(c);
-    match fs::symlink_metadata(&cur) {
-      Ok(m) if m.file_type().is_symlink() => return Err(cur),
-      _ => {}
+}
+
+#[cfg(unix)]
+fn try_flock_exclusive(file: &File) -> io::Result<bool> {
+  use std::os::unix::io::AsRawFd;
+  loop {
+    // SAFETY: flock on a descriptor this function borrows; no memory is passed.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+      return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+      Some(libc::EWOULDBLOCK) => return Ok(false),
+      Some(libc::EINTR) => continue,
+      _ => return Err(e),
     }
   }
-  Ok(())
+}
+
+#[cfg(not(unix))]
+fn try_flock_exclusive(_file: &File) -> io::Result<bool> {
+  Err(io::Error::new(io::ErrorKind::Unsupported, "per-key cache locks need a Unix system"))
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+  use std::os::unix::fs::MetadataExt;
+  match (file.metadata(), fs::metadata(path)) {
+    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    _ => false,
+  }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+  path.exists()
+}
+
+/// Total size of the regular files under `dir` (symlinks not followed); 0 when unreadable.
+pub(crate) fn tree_size(dir: &Path) -> u64 {
+  let mut total = 0;
+  let mut stack = vec![dir.to_path_buf()];
+  while let Some(d) = stack.pop() {
+    let Ok(rd) = fs::read_dir(&d) else { continue };
+    for e in rd.flatten() {
+      match e.file_type() {
+        Ok(t) if t.is_dir() => stack.push(e.path()),
+        Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+        _ => {}
+      }
+    }
+  }
+  total
 }

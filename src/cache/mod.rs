@@ -1,13 +1,13 @@
-//! Local build cache: content-addressed blobs, one entry per task key, verified restores,
-//! TTL + LRU eviction, and `why` reports.
+//! Local build cache: content-addressed blobs, one entry per task key, all-or-nothing verified
+//! restores, the production-venv store, TTL + LRU eviction over every store, and `why` reports.
 //!
 //! Scheduler wiring, per task (every `Err` becomes a warning; the build goes on):
 //! ```ignore
 //! let store = Store::open(cache_dir, StoreOptions { warn: Some(warn_fn), ..Default::default() })?;
 //! match store.lookup(&manifest.key)? {
-//!   Some(entry) => match store.restore(&entry, &[("dist", &dist_dir)]) {
+//!   Some(entry) => match store.restore_with_stat(&entry, &[("dist", &dist_dir)], Some(&stat)) {
 //!     Ok(report) => { replay(report.logs); return Ok(report.result) }
-//!     Err(e) => warn(&e.to_string()), // entry already dropped: fall through and rebuild
+//!     Err(e) => warn(&e.to_string()), // outputs untouched; bad entries dropped: rebuild
 //!   },
 //!   None => {}
 //! }
@@ -21,17 +21,28 @@ mod entry;
 mod error;
 mod evict;
 mod fsutil;
+mod restore;
 mod store;
+mod tree;
+mod venvs;
 mod why;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_restore;
+#[cfg(test)]
+mod tests_stores;
 
 pub use entry::{BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
-pub use error::{CacheError, RestoreError};
+pub use error::{CacheError, DamageKind, RestoreError, TreeDamage};
 pub use evict::{EvictReport, StoreStatus};
 pub use store::{
   RestoreMode, RestoreReport, SaveReport, Store, StoreOptions, WarnFn, DEFAULT_MAX_SIZE,
   DEFAULT_TTL,
+};
+pub use tree::{TreeKind, TreeManifest, TreeRecord};
+pub use venvs::{
+  VenvCheck, VenvDamage, VenvLock, VenvMarker, VenvStore, VENV_MARKER, VENV_MARKER_FORMAT,
 };
 pub use why::{diff_manifests, Change, Previous, WhyReport};

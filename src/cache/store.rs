@@ -9,18 +9,23 @@
 //! tasks/<id>.json         {task, key}: the last key built or restored for a task (for `why`)
 //! stats                   append-only 16-byte event records (hits, misses, ...)
 //! tmp/                    temp files, renamed into place (same filesystem)
+//! stat-cache.bin          stat cache of inputs, outputs and verified blobs
+//! venvs/                  production venvs, verified on use (see `venvs.rs`)
+//! images/                 optimized PNGs, verified on use (see `crate::assets::images`)
 //! ```
+//!
+//! Eviction and `farm cache clean` treat entries (with their blobs), venvs and image results
+//! alike: one size cap, one TTL, least recently used first.
 //!
 //! Blobs are xxh3-128 rather than SHA-256: this store is local to one machine and one user,
 //! so collisions need only be accidental-proof (2^-64 birthday bound at 2^32 blobs); xxh3 runs
-//! at memory bandwidth, which matters because every blob is re-hashed on every restore and each
-//! input digest is reused. A shared remote cache must add SHA-256 and HMAC signing on transfer.
+//! at memory bandwidth, which matters because every blob a restore uses is verified (re-hashed
+//! unless the stat cache vouches for it) and each input digest is reused. A shared remote cache must add SHA-256 and HMAC signing on transfer.
 //!
 //! No fsync: after a crash a blob or entry is either absent or complete (rename is atomic with
 //! respect to SIGKILL), and after a power loss a torn blob fails verification on restore and a
 //! torn entry fails to parse, both of which are misses.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -29,13 +34,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::super::hash::{hash_file, Digest, KeyManifest, StatCache};
-use super::entry::{check_entry, BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
-use super::error::{CacheError, RestoreError};
-use super::fsutil::{
-  check_no_symlink_parents, copy_hashed, make_symlink, mode_of, set_mode, unique_tmp_name, unix_ms,
-  write_atomic, StoreLock,
-};
+use super::super::hash::{hash_file, Digest, KeyManifest};
+use super::entry::{BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
+use super::error::CacheError;
+use super::fsutil::{copy_hashed, mode_of, unique_tmp_name, unix_ms, write_atomic, StoreLock};
 
 /// A warning sink supplied by the caller (the CLI prints, the napi layer forwards to JS).
 pub type WarnFn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -124,6 +126,11 @@ pub struct RestoreReport {
   pub skipped_identical: u64,
   /// Of those, files known identical from the stat cache without being read.
   pub skipped_by_stat: u64,
+  /// Paths removed because the entry does not list them (or lists them as another kind).
+  pub removed: u64,
+  /// Blobs known intact from the stat cache without being read (those of files left alone, and
+  /// the manifest's).
+  pub blobs_by_stat: u64,
   /// Bytes of all restored files (including skipped ones).
   pub bytes: u64,
   /// The task's result as saved.
@@ -137,6 +144,9 @@ pub struct RestoreReport {
 pub struct Store {
   pub(crate) dir: PathBuf,
   pub(crate) opts: StoreOptions,
+  /// Test-only fault injection: the restore step with this number fails (`usize::MAX`: none).
+  #[cfg(test)]
+  pub(crate) fault_at: std::sync::atomic::AtomicUsize,
 }
 
 /// Validates a key: exactly 32 lowercase hex characters.
@@ -170,7 +180,28 @@ impl Store {
       let body = b"Signature: 8a477f597d28d172789f06886806bc55\n# This is the @farm/build-native build cache.\n";
       let _ = write_atomic(&dir.join("tmp"), &tag, body);
     }
-    Ok(Store { dir, opts })
+    Ok(Store {
+      dir,
+      opts,
+      #[cfg(test)]
+      fault_at: std::sync::atomic::AtomicUsize::new(usize::MAX),
+    })
+  }
+
+  /// The fault injection point of restores: fails step `step` when a test asked for it.
+  #[cfg(test)]
+  pub(crate) fn fault(&self, step: usize, path: &Path) -> io::Result<()> {
+    if self.fault_at.load(std::sync::atomic::Ordering::SeqCst) == step {
+      return Err(io::Error::other(format!("injected fault at step {step} ({})", path.display())));
+    }
+    Ok(())
+  }
+
+  /// The fault injection point of restores (never fails outside tests).
+  #[cfg(not(test))]
+  #[inline]
+  pub(crate) fn fault(&self, _step: usize, _path: &Path) -> io::Result<()> {
+    Ok(())
   }
 
   /// The cache directory.
@@ -271,10 +302,11 @@ impl Store {
     Ok(self.read_entry(key))
   }
 
-  /// Records a task's outputs under the manifest's key. `outputs` are `(label, directory)`;
-  /// a directory that does not exist is recorded as absent. Blobs go in first, each through a
-  /// temp file and rename, and the entry file is renamed into place last, so a crash at any
-  /// point leaves either no entry or a complete one.
+  /// Records a task's outputs under the manifest's key. `outputs` are `(label, path)`: a
+  /// directory is recorded with everything in it, a regular file as one file (a `File` record
+  /// with an empty path), and a path that does not exist as absent (a restore removes whatever
+  /// is there then). Blobs go in first, each through a temp file and rename, and the entry file
+  /// is renamed into place last, so a crash at any point leaves either no entry or a complete one.
   pub fn save(
     &self,
     manifest: &KeyManifest,
@@ -291,17 +323,27 @@ impl Store {
       if label.is_empty() || label.contains(['/', '\\']) || *label == "." || *label == ".." {
         return Err(CacheError::InvalidLabel(label.to_string()));
       }
+      let record = |kind, mode, blob| OutputRecord {
+        label: label.to_string(),
+        path: String::new(),
+        kind,
+        mode,
+        blob,
+        target: None,
+      };
       match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => self.collect_dir(label, dir, "", &mut records, &mut report)?,
-        Ok(_) => {
-          return Err(CacheError::io(
-            "reading output directory",
-            *dir,
-            io::Error::other("not a directory"),
-          ))
+        Ok(m) if m.is_file() => {
+          let blob = self.put_file(dir, &mut report)?;
+          report.files += 1;
+          report.bytes += blob.size;
+          records.push(record(OutputKind::File, mode_of(&m), Some(blob)));
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(CacheError::io("reading output directory", *dir, e)),
+        Ok(_) => return Err(CacheError::UnsupportedOutput { path: dir.to_path_buf() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+          records.push(record(OutputKind::Absent, 0, None))
+        }
+        Err(e) => return Err(CacheError::io("reading output", *dir, e)),
       }
     }
     records.sort_by(|a: &OutputRecord, b| (&a.label, &a.path).cmp(&(&b.label, &b.path)));
@@ -506,247 +548,6 @@ impl Store {
     }
     self.record(Event::RestoreFailed);
   }
-
-  /// Restores `entry`'s outputs into the given `(label, directory)` pairs.
-  ///
-  /// Every blob is verified against its digest while it is materialized into a temp file next
-  /// to its destination; only when all are verified are they renamed into place, so a corrupt
-  /// or missing blob leaves the output directories untouched (and the entry removed). Files
-  /// already identical (size, mode, digest) are not rewritten. Paths are checked first: `..`,
-  /// absolute paths, symlinks leading outside, and writes through existing symlinks are refused.
-  pub fn restore(
-    &self,
-    entry: &Entry,
-    outputs: &[(&str, &Path)],
-  ) -> Result<RestoreReport, RestoreError> {
-    self.restore_with_stat(entry, outputs, None)
-  }
-
-  /// [`restore`](Store::restore), with a stat cache: an output file whose size, mtime, ctime and
-  /// inode match what the stat cache recorded when it was last written or verified (and that is not
-  /// racy, git's rule) is known identical without being read; every file written or verified is
-  /// recorded. Blobs that are materialized are still verified against their digest.
-  pub fn restore_with_stat(
-    &self,
-    entry: &Entry,
-    outputs: &[(&str, &Path)],
-    stat: Option<&StatCache>,
-  ) -> Result<RestoreReport, RestoreError> {
-    let mut seen_outputs: Vec<(PathBuf, Digest)> = Vec::new();
-    let key = entry.key.clone();
-    if let Err((path, reason)) = check_entry(entry) {
-      self.drop_entry(&key, None);
-      return Err(RestoreError::UnsafePath { key, path, reason });
-    }
-    let dirs: BTreeMap<&str, &Path> = outputs.iter().copied().collect();
-    for o in &entry.outputs {
-      if !dirs.contains_key(o.label.as_str()) {
-        return Err(RestoreError::UnknownLabel { key, label: o.label.clone() });
-      }
-    }
-    let ioerr = |action: &'static str, path: &Path, source: io::Error| RestoreError::Io {
-      key: entry.key.clone(),
-      action,
-      path: path.to_path_buf(),
-      source,
-    };
-    let lock = self.lock().map_err(|e| match e {
-      CacheError::Io { action, path, source } => ioerr(action, &path, source),
-      other => ioerr("locking", &self.dir, io::Error::other(other.to_string())),
-    })?;
-    let _g = lock.shared().map_err(|e| ioerr("locking", &self.dir.join("LOCK"), e))?;
-
-    // Logs first: a corrupt log blob invalidates the entry before any output is touched.
-    let logs = match entry.logs {
-      None => Vec::new(),
-      Some(b) => match self.read_blob(b) {
-        Ok(bytes) => serde_json::from_slice::<Vec<String>>(&bytes).unwrap_or_default(),
-        Err(p) => return Err(self.blob_error(entry, "(logs)", p)),
-      },
-    };
-
-    let mut report =
-      RestoreReport { result: entry.result.clone(), logs, ..RestoreReport::default() };
-    // Phase 1: directories, then verified temp files for every file to (re)write.
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let cleanup = |staged: &Vec<(PathBuf, PathBuf)>| {
-      for (tmp, _) in staged {
-        let _ = fs::remove_file(tmp);
-      }
-    };
-    let mut reflink_ok = matches!(self.opts.restore_mode, RestoreMode::Auto | RestoreMode::Reflink);
-    for o in &entry.outputs {
-      let base = dirs[o.label.as_str()];
-      let dest = if o.path.is_empty() { base.to_path_buf() } else { base.join(&o.path) };
-      let parent_rel = o.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-      let parent_check = if o.kind == OutputKind::Dir { o.path.as_str() } else { parent_rel };
-      if let Err(bad) = check_no_symlink_parents(base, parent_check) {
-        cleanup(&staged);
-        let _ = bad;
-        return Err(RestoreError::UnsafePath {
-          key: entry.key.clone(),
-          path: o.display_path(),
-          reason: "would be written through a symlink in the output directory",
-        });
-      }
-      match o.kind {
-        OutputKind::Dir => {
-          if fs::symlink_metadata(&dest).is_ok_and(|m| !m.is_dir()) {
-            let _ = fs::remove_file(&dest);
-          }
-          if let Err(e) = fs::create_dir_all(&dest) {
-            cleanup(&staged);
-            return Err(ioerr("creating directory", &dest, e));
-          }
-        }
-        OutputKind::Symlink => {}
-        OutputKind::File => {
-          let Some(b) = o.blob else { continue };
-          report.bytes += b.size;
-          match already_identical(&dest, b, o.mode, stat) {
-            Identical::ByStat => {
-              report.skipped_identical += 1;
-              report.skipped_by_stat += 1;
-              continue;
-            }
-            Identical::ByContent => {
-              report.skipped_identical += 1;
-              seen_outputs.push((dest.clone(), b.hash));
-              continue;
-            }
-            Identical::No => seen_outputs.push((dest.clone(), b.hash)),
-          }
-          let Some(parent) = dest.parent() else { continue };
-          if let Err(e) = fs::create_dir_all(parent) {
-            cleanup(&staged);
-            return Err(ioerr("creating directory", parent, e));
-          }
-          let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-          let tmp = parent.join(unique_tmp_name(name));
-          match self.materialize(b, o.mode, &tmp, &mut reflink_ok, &mut report) {
-            Ok(()) => staged.push((tmp, dest)),
-            Err(p) => {
-              let _ = fs::remove_file(&tmp);
-              cleanup(&staged);
-              return Err(self.blob_error(entry, &o.display_path(), p));
-            }
-          }
-        }
-      }
-    }
-    // Phase 2: rename verified files into place, then create symlinks.
-    for i in 0..staged.len() {
-      let (tmp, dest) = &staged[i];
-      if fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
-        let _ = fs::remove_dir_all(dest);
-      }
-      if let Err(e) = fs::rename(tmp, dest) {
-        cleanup(&staged[i..].to_vec());
-        return Err(ioerr("renaming into place", dest, e));
-      }
-    }
-    for o in entry.outputs.iter().filter(|o| o.kind == OutputKind::Symlink) {
-      let (Some(target), Some(base)) = (o.target.as_deref(), dirs.get(o.label.as_str())) else {
-        continue;
-      };
-      let dest = base.join(&o.path);
-      if fs::read_link(&dest).is_ok_and(|t| t.to_str() == Some(target)) {
-        continue;
-      }
-      match fs::symlink_metadata(&dest) {
-        Ok(m) if m.is_dir() => {
-          let _ = fs::remove_dir_all(&dest);
-        }
-        Ok(_) => {
-          let _ = fs::remove_file(&dest);
-        }
-        Err(_) => {}
-      }
-      make_symlink(target, &dest).map_err(|e| ioerr("creating symlink", &dest, e))?;
-    }
-    if let Some(stat) = stat {
-      stat.record_files(&seen_outputs);
-    }
-    self.set_last_key(&entry.task, &entry.key);
-    Ok(report)
-  }
-
-  fn blob_error(&self, entry: &Entry, output: &str, p: BlobProblem) -> RestoreError {
-    let key = entry.key.clone();
-    match p {
-      BlobProblem::Missing(blob) => {
-        self.drop_entry(&key, None);
-        RestoreError::MissingBlob { key, output: output.into(), blob }
-      }
-      BlobProblem::Corrupt(blob, actual) => {
-        self.drop_entry(&key, Some(&blob));
-        let expected = entry
-          .outputs
-          .iter()
-          .find(|o| o.display_path() == output)
-          .and_then(|o| o.blob)
-          .or(entry.logs);
-        RestoreError::CorruptBlob {
-          key,
-          output: output.into(),
-          expected: expected.map(|b| b.hash.to_hex()).unwrap_or_default(),
-          actual: actual.to_hex(),
-          blob,
-        }
-      }
-      BlobProblem::Io(blob, source) => {
-        RestoreError::Io { key, action: "reading blob", path: blob, source }
-      }
-    }
-  }
-
-  /// Creates `tmp` with the blob's verified contents and `mode`.
-  fn materialize(
-    &self,
-    b: BlobRef,
-    mode: u32,
-    tmp: &Path,
-    reflink_ok: &mut bool,
-    report: &mut RestoreReport,
-  ) -> Result<(), BlobProblem> {
-    let blob = self.blob_path(b.hash);
-    let meta = match fs::metadata(&blob) {
-      Ok(m) => m,
-      Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobProblem::Missing(blob)),
-      Err(e) => return Err(BlobProblem::Io(blob, e)),
-    };
-    let verify = |path: &Path| -> Result<(), BlobProblem> {
-      let (h, n) = hash_file(path).map_err(|e| BlobProblem::Io(blob.clone(), e))?;
-      if h != b.hash || n != b.size {
-        return Err(BlobProblem::Corrupt(blob.clone(), h));
-      }
-      Ok(())
-    };
-    if self.opts.restore_mode == RestoreMode::Hardlink && mode_of(&meta) == mode {
-      verify(&blob)?;
-      if fs::hard_link(&blob, tmp).is_ok() {
-        report.hardlinked += 1;
-        return Ok(());
-      }
-    }
-    if *reflink_ok {
-      if reflink_copy::reflink(&blob, tmp).is_ok() {
-        verify(tmp)?;
-        set_mode(tmp, mode).map_err(|e| BlobProblem::Io(tmp.to_path_buf(), e))?;
-        report.reflinked += 1;
-        return Ok(());
-      }
-      let _ = fs::remove_file(tmp);
-      *reflink_ok = false;
-    }
-    let (h, n) = copy_hashed(&blob, tmp).map_err(|e| BlobProblem::Io(blob.clone(), e))?;
-    if h != b.hash || n != b.size {
-      return Err(BlobProblem::Corrupt(blob, h));
-    }
-    set_mode(tmp, mode).map_err(|e| BlobProblem::Io(tmp.to_path_buf(), e))?;
-    report.copied += 1;
-    Ok(())
-  }
 }
 
 /// Why a blob could not be used.
@@ -755,31 +556,6 @@ pub(crate) enum BlobProblem {
   Missing(PathBuf),
   Corrupt(PathBuf, Digest),
   Io(PathBuf, io::Error),
-}
-
-/// How an existing output file compares with the blob it should hold.
-enum Identical {
-  /// Same size and mode, and the stat cache knows it holds the blob's digest (not read).
-  ByStat,
-  /// Same size, mode and content (read and hashed).
-  ByContent,
-  /// Different or absent: it must be written.
-  No,
-}
-
-fn already_identical(dest: &Path, b: BlobRef, mode: u32, stat: Option<&StatCache>) -> Identical {
-  match fs::symlink_metadata(dest) {
-    Ok(m) if m.is_file() && m.len() == b.size && mode_of(&m) == mode => {
-      if stat.and_then(|s| s.known_digest(dest, &m)) == Some(b.hash) {
-        Identical::ByStat
-      } else if hash_file(dest).is_ok_and(|(h, _)| h == b.hash) {
-        Identical::ByContent
-      } else {
-        Identical::No
-      }
-    }
-    _ => Identical::No,
-  }
 }
 
 impl Store {

@@ -14,11 +14,11 @@ use super::super::hash::tests::{write, TempDir};
 use super::super::hash::{hash_inputs, Digest, InputSpec, KeyInput, KeyManifest, StatCache};
 use super::*;
 
-fn opts() -> StoreOptions {
+pub(super) fn opts() -> StoreOptions {
   StoreOptions::default()
 }
 
-fn manifest_for(task: &str, seed: u64) -> KeyManifest {
+pub(super) fn manifest_for(task: &str, seed: u64) -> KeyManifest {
   KeyInput {
     schema_version: 1,
     task: task.into(),
@@ -29,7 +29,7 @@ fn manifest_for(task: &str, seed: u64) -> KeyManifest {
 }
 
 /// Deterministic pseudo-random bytes.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
+pub(super) fn noise(seed: u64, len: usize) -> Vec<u8> {
   let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
   (0..len)
     .map(|_| {
@@ -42,7 +42,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// The outputs a task with `seed` produces: (relative path, contents, mode).
-fn expected_outputs(seed: u64) -> Vec<(String, Vec<u8>, u32)> {
+pub(super) fn expected_outputs(seed: u64) -> Vec<(String, Vec<u8>, u32)> {
   vec![
     ("index.html".into(), format!("<html>{seed}</html>").into_bytes(), 0o644),
     ("assets/app.js".into(), noise(seed, 40_000 + (seed % 7) as usize * 60_000), 0o644),
@@ -51,7 +51,7 @@ fn expected_outputs(seed: u64) -> Vec<(String, Vec<u8>, u32)> {
   ]
 }
 
-fn materialize(dir: &Path, seed: u64) {
+pub(super) fn materialize(dir: &Path, seed: u64) {
   let _ = fs::remove_dir_all(dir);
   for (rel, bytes, mode) in expected_outputs(seed) {
     let p = dir.join(&rel);
@@ -62,7 +62,7 @@ fn materialize(dir: &Path, seed: u64) {
   fs::create_dir_all(dir.join("empty")).unwrap();
 }
 
-fn set_mode(p: &Path, mode: u32) {
+pub(super) fn set_mode(p: &Path, mode: u32) {
   #[cfg(unix)]
   {
     use std::os::unix::fs::PermissionsExt;
@@ -72,7 +72,7 @@ fn set_mode(p: &Path, mode: u32) {
   let _ = (p, mode);
 }
 
-fn mode(p: &Path) -> u32 {
+pub(super) fn mode(p: &Path) -> u32 {
   #[cfg(unix)]
   {
     use std::os::unix::fs::PermissionsExt;
@@ -86,7 +86,7 @@ fn mode(p: &Path) -> u32 {
 }
 
 /// Asserts that `dir` holds exactly the outputs of `seed`, byte for byte, with modes.
-fn assert_outputs(dir: &Path, seed: u64) {
+pub(super) fn assert_outputs(dir: &Path, seed: u64) {
   for (rel, bytes, m) in expected_outputs(seed) {
     let p = dir.join(&rel);
     let got = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -96,7 +96,7 @@ fn assert_outputs(dir: &Path, seed: u64) {
   assert!(dir.join("empty").is_dir());
 }
 
-fn save_seed(store: &Store, work: &Path, seed: u64) -> KeyManifest {
+pub(super) fn save_seed(store: &Store, work: &Path, seed: u64) -> KeyManifest {
   materialize(work, seed);
   let m = manifest_for("web:build", seed);
   let logs = vec![format!("building {seed}"), "done".to_string()];
@@ -206,7 +206,7 @@ fn corrupt_case(delete: bool) {
   assert_eq!(s.status().unwrap().restore_failures, 1);
 }
 
-fn walk_files(dir: &Path) -> Vec<String> {
+pub(super) fn walk_files(dir: &Path) -> Vec<String> {
   let mut out = Vec::new();
   if let Ok(rd) = fs::read_dir(dir) {
     for e in rd.flatten() {
@@ -337,9 +337,18 @@ fn existing_symlink_in_output_dir_is_not_written_through() {
     fs::create_dir_all(&out).unwrap();
     fs::create_dir_all(&victim).unwrap();
     std::os::unix::fs::symlink(&victim, out.join("assets")).unwrap();
-    let r = s.restore(&s.lookup(&m.key).unwrap().unwrap(), &[("dist", &out)]);
-    assert!(matches!(r, Err(RestoreError::UnsafePath { .. })), "{r:?}");
+    // The link itself is replaced by the directory the entry lists; nothing goes through it.
+    s.restore(&s.lookup(&m.key).unwrap().unwrap(), &[("dist", &out)]).unwrap();
     assert_eq!(fs::read_dir(&victim).unwrap().count(), 0);
+    assert!(fs::symlink_metadata(out.join("assets")).unwrap().is_dir());
+    assert_outputs(&out, 9);
+    // An output path that is itself a symlink is refused; the entry is kept.
+    let linked = t.path().join("linked");
+    std::os::unix::fs::symlink(&victim, &linked).unwrap();
+    let r = s.restore(&s.lookup(&m.key).unwrap().unwrap(), &[("dist", &linked)]);
+    assert!(matches!(r, Err(RestoreError::OutputIsSymlink { .. })), "{r:?}");
+    assert_eq!(fs::read_dir(&victim).unwrap().count(), 0);
+    assert!(s.lookup(&m.key).unwrap().is_some());
   }
 }
 

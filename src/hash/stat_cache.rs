@@ -240,6 +240,25 @@ struct Inner {
   dirty: bool,
 }
 
+/// The result of [`StatCache::check_file`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileCheck {
+  /// Nothing at the path.
+  Missing,
+  /// The file holds the expected bytes; `by_stat` when the stat cache vouched for it unread.
+  Matches {
+    /// Known from the stat cache without reading the file.
+    by_stat: bool,
+  },
+  /// Not a regular file, or another size or contents.
+  Differs {
+    /// The size found.
+    size: u64,
+    /// The digest of the contents, when they were read.
+    actual: Option<Digest>,
+  },
+}
+
 /// A persistent path → (stat → digest) table shared by all tasks of a build.
 #[derive(Debug)]
 pub struct StatCache {
@@ -357,6 +376,33 @@ impl StatCache {
     match self.snapshot().dir(dir_key(dir)).lookup(name_key(name), &FileStat::from_metadata(meta)) {
       Lookup::Hit(digest, _) => Some(digest),
       Lookup::Miss => None,
+    }
+  }
+
+  /// Checks that the regular file at `path` holds `size` bytes with digest `expected`. The stat
+  /// cache answers when the file's `lstat` matches a trusted record (nothing is read); otherwise
+  /// the file is read and hashed. A file whose stat changed since it was recorded is always
+  /// re-hashed. Callers record what they verified with [`StatCache::record_files`], in one batch.
+  pub fn check_file(&self, path: &Path, expected: Digest, size: u64) -> io::Result<FileCheck> {
+    let meta = match fs::symlink_metadata(path) {
+      Ok(m) => m,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileCheck::Missing),
+      Err(e) => return Err(e),
+    };
+    if !meta.is_file() {
+      return Ok(FileCheck::Differs { size: meta.len(), actual: None });
+    }
+    if meta.len() != size {
+      return Ok(FileCheck::Differs { size: meta.len(), actual: None });
+    }
+    if self.known_digest(path, &meta) == Some(expected) {
+      return Ok(FileCheck::Matches { by_stat: true });
+    }
+    let (actual, n) = super::digest::hash_file(path)?;
+    if actual == expected && n == size {
+      Ok(FileCheck::Matches { by_stat: false })
+    } else {
+      Ok(FileCheck::Differs { size: n, actual: Some(actual) })
     }
   }
 

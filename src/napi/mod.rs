@@ -362,8 +362,9 @@ impl BuildOrchestrator {
     Ok(v)
   }
 
-  /// The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures }`
-  /// (times as ms since the epoch).
+  /// The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures,
+  /// venvs: { count, bytes }, images: { count, bytes } }` (times as ms since the epoch; `totalBytes`
+  /// covers every store: entries, blobs, venvs and images).
   #[napi(ts_return_type = "Record<string, any>")]
   pub fn cache_status(&self) -> napi::Result<serde_json::Value, Code> {
     let s = self.inner.cache_status().map_err(to_code)?;
@@ -379,12 +380,18 @@ impl BuildOrchestrator {
       "hits": s.hits,
       "misses": s.misses,
       "restoreFailures": s.restore_failures,
+      "venvs": { "count": s.venvs, "bytes": s.venv_bytes },
+      "images": { "count": s.images, "bytes": s.image_bytes },
     }))
   }
 
-  /// Removes entries unused for longer than `olderThan` (`"3d"`) and trims to `maxSize` (`"1G"`);
-  /// with neither, removes everything. Returns `{ removed, bytesFreed, bytesAfter }`.
-  #[napi(ts_return_type = "{ removed: number; bytesFreed: number; bytesAfter: number }")]
+  /// Removes entries, venvs and image results unused for longer than `olderThan` (`"3d"`) and
+  /// trims the cache to `maxSize` (`"1G"`), least recently used first; with neither, empties every
+  /// store (a venv a running build holds is kept). Returns `{ removed, entries, venvs, images,
+  /// bytesFreed, bytesAfter }` (`removed` is the sum of the three counts).
+  #[napi(
+    ts_return_type = "{ removed: number; entries: number; venvs: number; images: number; bytesFreed: number; bytesAfter: number }"
+  )]
   pub fn cache_clean(
     &self,
     older_than: Option<String>,
@@ -408,9 +415,14 @@ impl BuildOrchestrator {
     };
     let (age, size) = if age.is_none() && size.is_none() { (None, Some(0)) } else { (age, size) };
     let r = self.inner.cache_clean(age, size).map_err(to_code)?;
-    Ok(
-      serde_json::json!({ "removed": r.expired + r.trimmed, "bytesFreed": r.bytes_freed, "bytesAfter": r.bytes_after }),
-    )
+    Ok(serde_json::json!({
+      "removed": r.expired + r.trimmed + r.venvs_removed + r.images_removed,
+      "entries": r.expired + r.trimmed,
+      "venvs": r.venvs_removed,
+      "images": r.images_removed,
+      "bytesFreed": r.bytes_freed,
+      "bytesAfter": r.bytes_after,
+    }))
   }
 
   /// Builds `targets` (default: all). Resolves to a `BuildResult` — failures are in `result.error`,

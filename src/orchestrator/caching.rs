@@ -216,38 +216,6 @@ pub fn relative_to(base: &Path, path: &Path) -> String {
   parts.join("/")
 }
 
-/// Removes from `dir` every file, link and directory that the restored `entry` does not list
-/// under `label`: a restore then leaves exactly the cached outputs (nothing stale from an older
-/// build). Only used for dirs under `outputDir`, never in source folders.
-pub fn prune_unlisted(dir: &Path, label: &str, entry: &crate::cache::Entry) -> std::io::Result<()> {
-  let listed: std::collections::HashSet<&str> =
-    entry.outputs.iter().filter(|o| o.label == label).map(|o| o.path.as_str()).collect();
-  let mut stack = vec![(dir.to_path_buf(), String::new())];
-  while let Some((abs, rel)) = stack.pop() {
-    let entries = match std::fs::read_dir(&abs) {
-      Ok(e) => e,
-      Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-      Err(e) => return Err(e),
-    };
-    for e in entries {
-      let e = e?;
-      let name = e.file_name().to_string_lossy().into_owned();
-      let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-      let ft = e.file_type()?;
-      if listed.contains(child_rel.as_str()) {
-        if ft.is_dir() {
-          stack.push((e.path(), child_rel));
-        }
-      } else if ft.is_dir() {
-        std::fs::remove_dir_all(e.path())?;
-      } else {
-        std::fs::remove_file(e.path())?;
-      }
-    }
-  }
-  Ok(())
-}
-
 /// Output labels and paths in the form the store takes.
 pub fn outputs_ref(writes: &[Output]) -> Vec<(&str, &Path)> {
   writes.iter().map(|o| (o.label.as_str(), o.path.as_path())).collect()

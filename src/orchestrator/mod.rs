@@ -818,16 +818,6 @@ impl<'r> Runner<'r> {
         return Ok(None);
       }
     };
-    for o in &io.writes {
-      if o.path.is_dir() {
-        if let Err(e) = caching::prune_unlisted(&o.path, &o.label, &entry) {
-          self.events.warn(
-            Some(&task.name),
-            format!("cache: removing stale outputs in {}: {e}", o.path.display()),
-          );
-        }
-      }
-    }
     for l in &report.logs {
       self.events.log(&task.name, l.clone());
     }

@@ -280,3 +280,50 @@ fn key_follows_requirements_and_included_files() {
   assert!(venv_key(&req, "3.11", "pip").unwrap_err().to_string().contains("base.txt"));
   std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[tokio::test]
+async fn a_damaged_cached_venv_is_deleted_with_a_warning_and_rebuilt() {
+  let p = Project::new("damaged-venv");
+  let backend = json!({ "root": "api", "python": "python3", "tidyImports": false });
+  let (r, logs) = p.build(backend.clone()).await;
+  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  assert_eq!(installs(&logs), 1, "{logs:?}");
+  let key = out.artifacts[0].metadata["venvKey"].as_str().unwrap().to_string();
+  let venv = p.file(".farm/cache/venvs").join(&key);
+  let lib = std::fs::read_dir(venv.join("lib")).unwrap().next().unwrap().unwrap().path();
+  let init = lib.join("site-packages/tinypkg/__init__.py");
+  let api = p.file("dist/api");
+  let damage_warnings =
+    |logs: &[String]| logs.iter().filter(|l| l.contains("is damaged")).cloned().collect::<Vec<_>>();
+
+  // One garbled file: the venv is verified before use, deleted, rebuilt; the output works.
+  std::fs::write(&init, "def main(:\n").unwrap();
+  let (r, logs) = p.build(backend.clone()).await;
+  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  let warned = damage_warnings(&logs);
+  assert!(
+    warned.iter().any(|w| w.contains("tinypkg/__init__.py") && w.contains("deleted and rebuilt")),
+    "{logs:?}"
+  );
+  assert_eq!(installs(&logs), 1, "{logs:?}");
+  assert_eq!(out.artifacts[0].metadata["venvReused"], false);
+  assert_eq!(run(&api.join(".venv/bin/tinyhello"), &[], &api), "tiny hello\n");
+  assert_eq!(std::fs::read_to_string(&init).unwrap(), "def main():\n    print('tiny hello')\n");
+
+  // Unchanged: reused, nothing installed, no warning.
+  let (r, logs) = p.build(backend.clone()).await;
+  assert_eq!(r.unwrap().artifacts[0].metadata["venvReused"], true);
+  assert_eq!((installs(&logs), damage_warnings(&logs).len()), (0, 0), "{logs:?}");
+
+  // A file that was not installed (it would be copied into every output) is damage too.
+  std::fs::write(lib.join("site-packages/sitecustomize.py"), "raise SystemExit(3)\n").unwrap();
+  let (r, logs) = p.build(backend).await;
+  r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  assert!(damage_warnings(&logs).iter().any(|w| w.contains("sitecustomize.py")), "{logs:?}");
+  assert!(!lib.join("site-packages/sitecustomize.py").exists());
+  assert!(!api
+    .join(".venv")
+    .join(lib.strip_prefix(&venv).unwrap())
+    .join("site-packages/sitecustomize.py")
+    .exists());
+}

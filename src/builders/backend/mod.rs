@@ -257,7 +257,11 @@ async fn production_venv(
     installer,
     cache: resolve(ctx.root, &ctx.config.cache_dir).join("venvs"),
   };
-  let cached = venv::ensure(&spec, &|l| ctx.log(l), &ctx.cancel).await.map_err(fail)?;
+  // The lock keeps the cached venv from being evicted or rebuilt until it has been copied out.
+  let (cached, lock) = venv::ensure(&spec, &|l| ctx.log(l), &ctx.cancel).await.map_err(fail)?;
+  if let Some(why) = &cached.repaired {
+    ctx.events.warn(Some(ctx.task), format!("{why}: deleted and rebuilt"));
+  }
   ctx.log(&format!(
     "venv {}: {} ({} dependencies)",
     cached.key,
@@ -265,15 +269,14 @@ async fn production_venv(
     cached.dependency_count
   ));
   if !cached.reused {
-    if let Err(e) = venv::prune(&spec.cache, &cached.key, VENV_MAX_AGE) {
-      ctx.log(&format!("pruning old venvs in {}: {e}", spec.cache.display()));
-    }
+    venv::prune(&spec.cache, &cached.key, VENV_MAX_AGE);
   }
   let (from, to, fin) = (cached.clone(), copy.join(".venv"), final_path.join(".venv"));
   tokio::task::spawn_blocking(move || venv::place(&from, &to, &fin))
     .await
     .map_err(|e| TaskError::Failed(format!("venv copy task panicked: {e}")))?
     .map_err(fail)?;
+  drop(lock);
   ctx.log(&format!("venv copied to {}/.venv", be.out_dir));
   Ok(Some((cached, spec.installer.name().to_string())))
 }

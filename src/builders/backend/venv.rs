@@ -5,13 +5,18 @@
 //! interpreter (version, base prefix, machine) and the installer, so an unchanged requirements file
 //! never runs pip again. A venv is built in a temporary directory and renamed into place only when
 //! the install succeeded, under a per-key lock, so a failed, cancelled or concurrent build never
-//! leaves a half-installed venv that a later build would reuse.
+//! leaves a half-installed venv that a later build would reuse. Its marker lists every file with
+//! its digest ([`crate::cache::VenvStore`]); before each use the venv is verified against it
+//! (through a stat cache, so an unchanged venv reads no file), and a damaged venv is deleted and
+//! rebuilt, with a warning. The lock is held until the venv has been copied out, so no eviction
+//! removes it in between.
 //!
 //! The output copy is a reflink or a plain copy (never a hard link: the output must be
 //! self-contained, and a `pip install` in it must not change the cache). Scripts in `bin/` get a
 //! relocatable `#!/bin/sh` trampoline instead of an absolute shebang, and the activate scripts name
 //! the output path.
 
+use crate::cache::{VenvCheck, VenvLock, VenvStore};
 use crate::run::process::{Cmd, ProcessError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +24,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The file written into a finished cache venv (its presence marks the venv complete).
-pub const MARKER: &str = ".farm-venv.json";
+pub const MARKER: &str = crate::cache::VENV_MARKER;
 
 /// Version of the key's layout: bump to invalidate every cached venv.
 const KEY_VERSION: &str = "farm-venv-v1";
@@ -52,6 +57,9 @@ pub enum VenvError {
   /// A child process could not be run.
   #[error(transparent)]
   Process(#[from] ProcessError),
+  /// The venv store failed (locking, sealing a new venv).
+  #[error(transparent)]
+  Store(#[from] crate::cache::CacheError),
   /// A filesystem operation on the cache or the output failed.
   #[error("{what} {}: {source}", path.display())]
   Io {
@@ -135,6 +143,8 @@ pub struct CachedVenv {
   pub built_at: String,
   /// Distributions installed from the requirements (not the venv's own pip/setuptools).
   pub dependency_count: usize,
+  /// Why a cached copy was found damaged and rebuilt by this call (for a warning).
+  pub repaired: Option<String>,
 }
 
 /// The interpreter's identity for the key: version, base prefix and machine.
@@ -194,53 +204,54 @@ fn hash_requirements(
   Ok(())
 }
 
-/// Returns the cached venv for `spec`, building it when its key is not cached yet. `log` gets the
-/// installer's output.
+/// Returns the cached venv for `spec`, building it when its key is not cached yet, or when the
+/// cached copy does not match its manifest (then [`CachedVenv::repaired`] says why). `log` gets
+/// the installer's output. The returned lock keeps the venv from being evicted or rebuilt by
+/// another build: hold it until the venv has been copied out ([`place`]).
 pub async fn ensure(
   spec: &VenvSpec,
   log: &(dyn Fn(&str) + Send + Sync),
   cancel: &CancellationToken,
-) -> Result<CachedVenv, VenvError> {
+) -> Result<(CachedVenv, VenvLock), VenvError> {
   let identity = python_identity(&spec.python, cancel).await?;
   let key = venv_key(&spec.requirements, &identity, spec.installer.name())?;
-  let final_dir = spec.cache.join(&key);
-  std::fs::create_dir_all(&spec.cache).map_err(io("creating", &spec.cache))?;
-  let lock_path = spec.cache.join(format!("{key}.lock"));
-  let lock_file = std::fs::OpenOptions::new()
-    .create(true)
-    .truncate(false)
-    .write(true)
-    .open(&lock_path)
-    .map_err(io("opening", &lock_path))?;
-  let mut lock = fd_lock::RwLock::new(lock_file);
-  let _guard = loop {
-    match lock.try_write() {
-      Ok(g) => break g,
-      Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-        if cancel.is_cancelled() {
-          return Err(ProcessError::Cancelled.into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-      }
-      Err(e) => return Err(io("locking", &lock_path)(e)),
+  let store = VenvStore::new(&spec.cache);
+  let lock = loop {
+    if let Some(l) = store.try_lock(&key)? {
+      break l;
     }
+    if cancel.is_cancelled() {
+      return Err(ProcessError::Cancelled.into());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
   };
-  if let Some(m) = read_marker(&final_dir) {
-    // Touch the marker's directory entry so pruning sees it as recently used.
-    let _ = filetime_now(&final_dir.join(MARKER));
-    return Ok(CachedVenv {
-      path: final_dir,
-      key,
-      reused: true,
-      built_at: m.built_at,
-      dependency_count: m.dependency_count,
-    });
+  let final_dir = store.path(&key);
+  let s2 = store.clone();
+  let (check, lock) = tokio::task::spawn_blocking(move || (s2.check(&lock), lock))
+    .await
+    .map_err(|e| io("verifying", &final_dir)(std::io::Error::other(e.to_string())))?;
+  let mut repaired = None;
+  match check {
+    VenvCheck::Valid(m) => {
+      let venv = CachedVenv {
+        path: final_dir,
+        key,
+        reused: true,
+        built_at: m.built_at,
+        dependency_count: m.dependency_count,
+        repaired: None,
+      };
+      return Ok((venv, lock));
+    }
+    VenvCheck::Absent => {}
+    VenvCheck::Damaged(why) => {
+      let why = format!("the cached venv {} is damaged ({why})", final_dir.display());
+      log(&format!("venv: {why}: deleting it and building it again"));
+      store.remove(&lock)?;
+      repaired = Some(why);
+    }
   }
-  // A directory without a marker is an interrupted build from an older layout: replace it.
-  if final_dir.exists() {
-    std::fs::remove_dir_all(&final_dir).map_err(io("removing", &final_dir))?;
-  }
-  let tmp = spec.cache.join(format!(".tmp-{key}-{}", std::process::id()));
+  let tmp = store.build_dir(&key);
   if tmp.exists() {
     std::fs::remove_dir_all(&tmp).map_err(io("removing", &tmp))?;
   }
@@ -282,12 +293,16 @@ pub async fn ensure(
   run_step(install.cwd(&spec.cwd).env("PIP_NO_INPUT", "1"), log, cancel).await?;
   let all = distributions(&tmp).map_err(io("listing the packages of", &tmp))?;
   let dependency_count = all.iter().filter(|d| !seed.contains(d)).count();
-  let marker = Marker { key: key.clone(), built_at: tmp_s.clone(), dependency_count };
-  let marker_path = tmp.join(MARKER);
-  std::fs::write(&marker_path, marker.to_json()).map_err(io("writing", &marker_path))?;
-  std::fs::rename(&tmp, &final_dir).map_err(io("moving the venv into", &final_dir))?;
+  let (s2, t2, b2) = (store.clone(), tmp.clone(), tmp_s.clone());
+  let (sealed, lock) =
+    tokio::task::spawn_blocking(move || (s2.install(&lock, &t2, &b2, dependency_count), lock))
+      .await
+      .map_err(|e| io("sealing", &final_dir)(std::io::Error::other(e.to_string())))?;
+  sealed?;
   std::mem::forget(guard);
-  Ok(CachedVenv { path: final_dir, key, reused: false, built_at: tmp_s, dependency_count })
+  let venv =
+    CachedVenv { path: final_dir, key, reused: false, built_at: tmp_s, dependency_count, repaired };
+  Ok((venv, lock))
 }
 
 async fn run_step(
@@ -318,32 +333,6 @@ impl Drop for RemoveOnDrop {
   fn drop(&mut self) {
     let _ = std::fs::remove_dir_all(&self.0);
   }
-}
-
-fn filetime_now(path: &Path) -> std::io::Result<()> {
-  let f = std::fs::OpenOptions::new().write(true).open(path)?;
-  f.set_modified(std::time::SystemTime::now())
-}
-
-/// The content of [`MARKER`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Marker {
-  key: String,
-  built_at: String,
-  dependency_count: usize,
-}
-
-impl Marker {
-  fn to_json(&self) -> Vec<u8> {
-    serde_json::to_vec_pretty(self).unwrap_or_default()
-  }
-}
-
-fn read_marker(dir: &Path) -> Option<Marker> {
-  let text = std::fs::read(dir.join(MARKER)).ok()?;
-  let m: Marker = serde_json::from_slice(&text).ok()?;
-  dir.join("bin/python").exists().then_some(m)
 }
 
 /// The `*.dist-info` directory names (name-version) in the venv's `site-packages`.
@@ -461,24 +450,9 @@ pub fn place(cached: &CachedVenv, dest: &Path, final_dir: &Path) -> Result<(), V
   Ok(())
 }
 
-/// Deletes cached venvs other than `keep` that were last used more than `max_age` ago.
-pub fn prune(cache: &Path, keep: &str, max_age: Duration) -> std::io::Result<usize> {
-  let mut removed = 0;
-  let now = std::time::SystemTime::now();
-  let Ok(entries) = std::fs::read_dir(cache) else { return Ok(0) };
-  for e in entries {
-    let e = e?;
-    let name = e.file_name().to_string_lossy().into_owned();
-    if name == keep || name.starts_with('.') || name.ends_with(".lock") {
-      continue;
-    }
-    let used = std::fs::metadata(e.path().join(MARKER)).and_then(|m| m.modified());
-    let old = used.map_or(true, |t| now.duration_since(t).unwrap_or_default() > max_age);
-    if old && e.file_type()?.is_dir() {
-      std::fs::remove_dir_all(e.path())?;
-      let _ = std::fs::remove_file(cache.join(format!("{name}.lock")));
-      removed += 1;
-    }
-  }
-  Ok(removed)
+/// Deletes cached venvs other than `keep` that were last used more than `max_age` ago (venvs a
+/// build holds are kept). The build cache's eviction does the same under `cache.ttl` and
+/// `cache.maxSize`; this keeps the store bounded when the cache is off.
+pub fn prune(cache: &Path, keep: &str, max_age: Duration) -> usize {
+  VenvStore::new(cache).prune(keep, max_age)
 }
