@@ -12,7 +12,7 @@ use crate::builders::typecheck::{find_package, package_version};
 use crate::builders::types::types_file;
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
-use crate::hash::{declared_env, hash_inputs, InputSpec, KeyInput, KeyManifest, StatCache};
+use crate::hash::{declared_env, hash_inputs, Digest, InputSpec, KeyInput, KeyManifest, StatCache};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -83,6 +83,10 @@ pub struct CacheSpec {
   pub env: Vec<String>,
   /// Tool versions that enter the key.
   pub tools: BTreeMap<String, String>,
+  /// Env entries already digested (the backend's `envFile` / `env`): name → value digest.
+  pub env_digests: Vec<(String, Digest)>,
+  /// Extra content digests (files outside the input globs, e.g. `file:uv.lock`).
+  pub extra: BTreeMap<String, Digest>,
 }
 
 /// The cache for one build.
@@ -184,12 +188,26 @@ impl BuildCache {
         let be = cfg.backend.as_ref().ok_or("no backend section")?;
         let api = resolve(root, &be.root);
         ignore.extend(py_ignore.iter().map(|d| api.join(d)));
-        let python = crate::builders::backend::python_for(root, be);
+        let python = if task == "types" {
+          crate::builders::backend::project::export_python(root, be, &out)
+        } else {
+          crate::builders::backend::python_for(root, be)
+        };
         tools.insert("python".into(), self.python_version(&python));
+        // The backend env (values as digests) and the dependency files outside the globs.
+        let env_digests = crate::builders::backend::env::key_env(be, root)
+          .map_err(|e| format!("the backend env cannot be read: {e}"))?;
+        let extra = crate::builders::backend::project::key_files(be, root)
+          .map_err(|e| format!("hashing inputs: {e}"))?
+          .into_iter()
+          .collect();
         let (outputs, config) = if task == "backend" {
           (
             vec![("api".to_string(), resolve(&out, &be.out_dir))],
-            json!({ "backend": be, "environment": cfg.environment.as_str() }),
+            json!({
+              "backend": crate::builders::backend::env::key_config(be),
+              "environment": cfg.environment.as_str(),
+            }),
           )
         } else {
           let mut outputs = vec![("schema".to_string(), out.join("openapi"))];
@@ -208,6 +226,8 @@ impl BuildCache {
           config,
           env: env_names(vec![]),
           tools,
+          env_digests,
+          extra,
         })
       }
       "frontend" | "typecheck" => {
@@ -248,6 +268,8 @@ impl BuildCache {
           config,
           env: env_names(default_env),
           tools,
+          env_digests: Vec::new(),
+          extra: BTreeMap::new(),
         })
       }
       name => match cfg.tasks.get(name) {
@@ -263,6 +285,8 @@ impl BuildCache {
             config,
             env: env_names(t.env.clone()),
             tools,
+            env_digests: Vec::new(),
+            extra: BTreeMap::new(),
           })
         }
         Some(_) => Err("`cache: false` for this task".into()),
@@ -311,9 +335,10 @@ impl BuildCache {
       env: declared_env(&spec.env, |n| std::env::var(n).ok()),
       tools: spec.tools.clone(),
       deps: dep_keys,
-      extra: BTreeMap::new(),
+      extra: spec.extra.clone(),
     }
-    .into_manifest();
+    .into_manifest()
+    .with_env_digests(spec.env_digests.iter().cloned());
     if let Ok(mut k) = self.keys.lock() {
       k.insert(task.to_string(), manifest.clone());
     }

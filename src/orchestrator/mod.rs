@@ -120,6 +120,7 @@ impl Orchestrator {
         root.display()
       ))
     })?;
+    cfg.check_files(&root, config_file).map_err(|e| BuildError::ConfigInvalid(e.to_string()))?;
     Ok(Orchestrator { config: cfg, root, config_file: config_file.into() })
   }
 

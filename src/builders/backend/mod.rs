@@ -2,18 +2,27 @@
 //! with a production virtualenv and optional migrations.
 //!
 //! Steps, all on a staging copy that replaces `<outputDir>/<outDir>` only when every step succeeded:
-//! 1. copy `backend.root` without caches, tests, virtualenvs and `.env` files (secrets never reach
-//!    the output);
+//! 0. check the interpreter against `requires-python` and `.python-version`
+//!    ([`python_check`]), and assemble the environment of `backend.envFile` / `backend.env`
+//!    ([`env`]);
+//! 1. copy `backend.root` without caches, tests, virtualenvs, `.env` files nor `backend.envFile`
+//!    (secrets never reach the output);
 //! 2. tidy imports with ruff ([`tidy`]): unused imports removed, imports sorted, in the copy only;
 //! 3. `python -m compileall -b` on the copy (a syntax error fails the task with Python's message,
 //!    naming the user's file);
-//! 4. the production venv ([`venv`]): built once per requirements content in `<cacheDir>/venvs`,
-//!    copied to `<outDir>/.venv`, then the app's module is imported with it, so a requirement missing
-//!    from `requirements.txt` (or an import removed by tidying) fails the build, not the deployment;
-//! 5. the migration command (`backend.migrate`), run in the copy with the venv on `PATH`.
+//! 4. the production venv ([`venv`]): from a requirements file or `pyproject.toml` (+ `uv.lock`)
+//!    ([`project`]), built once per requirements content in `<cacheDir>/venvs`, copied to
+//!    `<outDir>/.venv`, then the app's module is imported with it (and the backend env), so a
+//!    missing requirement (or an import removed by tidying) fails the build, not the deployment;
+//! 5. the migration command (`backend.migrate`), run in the copy with the venv on `PATH` and the
+//!    backend env.
 //!
-//! The user's sources are never written to.
+//! The user's sources are never written to. Log lines and error messages go through the env's
+//! [`env::Redactor`].
 
+pub mod env;
+pub mod project;
+pub mod python_check;
 pub mod tidy;
 pub mod venv;
 
@@ -57,6 +66,9 @@ const VENV_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(14 * 24
 const IMPORT_CHECK: &str =
   "import importlib, os, sys; sys.path.insert(0, os.getcwd()); importlib.import_module(sys.argv[1])";
 
+/// Where a backend task's log lines go (already redacted).
+type Log<'a> = dyn Fn(&str) + Send + Sync + 'a;
+
 /// Builds the `backend` task.
 pub struct BackendBuilder;
 
@@ -67,90 +79,133 @@ impl Builder for BackendBuilder {
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
       let be = ctx.backend()?;
-      let src = resolve(ctx.root, &be.root);
-      if !src.is_dir() {
-        return Err(TaskError::Failed(format!(
-          "backend.root {:?} is not a directory ({}): set `backend.root` to the FastAPI app's folder",
-          be.root,
-          src.display()
-        )));
-      }
-      let python = python_for(ctx.root, be);
-      let version = python_version(&python, ctx).await?;
-      ctx.record_tool("python", &version);
-      ctx.log(&format!("python {version} ({python})"));
-      let mut outcome = TaskOutcome::default();
-
-      let staged = StagedDir::new(&ctx.output_dir.join(&be.out_dir))
-        .map_err(|e| TaskError::Failed(format!("creating the backend output dir: {e}")))?;
-      let excludes = user_excludes(be)?;
-      let dest = staged.path().to_path_buf();
-      let src2 = src.clone();
-      let copied = tokio::task::spawn_blocking(move || copy_filtered(&src2, &dest, &excludes))
-        .await
-        .map_err(|e| TaskError::Failed(format!("copy task panicked: {e}")))?
-        .map_err(|e| TaskError::Failed(format!("copying {} to the output: {e}", src.display())))?;
-      ctx.log(&format!("copied {} files ({} left out)", copied.copied, copied.skipped));
-
-      let tidied = tidy_imports(ctx, be, &python, staged.path()).await?;
-
-      let out = Cmd::new(&python)
-        .args(["-m", "compileall", "-b", "-f", "-q"])
-        .arg_path(staged.path())
-        .cwd(staged.path())
-        .env("PYTHONDONTWRITEBYTECODE", "")
-        .run(&|l| ctx.log(l), &ctx.cancel)
-        .await
-        .map_err(process_error)?;
-      if !out.success() {
-        return Err(TaskError::Failed(format!(
-          "python -m compileall failed (exit {}):\n{}",
-          out.code.map_or("signal".into(), |c| c.to_string()),
-          strip_staging(&out.tail(40), staged.path(), &src)
-        )));
-      }
-      if ctx.cancel.is_cancelled() {
-        return Err(TaskError::Cancelled);
-      }
-      let final_path = staged.final_path().to_path_buf();
-      let venv = production_venv(ctx, be, &python, &src, staged.path(), &final_path).await?;
-      if venv.is_some() {
-        import_check(ctx, be, staged.path(), &final_path).await?;
-      }
-      if let Some(command) = &be.migrate {
-        let has_venv = venv.is_some();
-        if let Some(w) = migrate(ctx, be, command, staged.path(), &final_path, has_venv).await? {
-          outcome.warnings.push(w);
+      let benv = env::BackendEnv::load(be, ctx.root, |n| std::env::var(n).ok())
+        .map_err(|e| TaskError::Failed(e.to_string()))?;
+      let red = benv.redactor();
+      let log = |l: &str| ctx.log(&red.redact(l));
+      match build_backend(ctx, be, &benv, &log).await {
+        Ok(mut outcome) => {
+          outcome.warnings = outcome.warnings.iter().map(|w| red.redact(w)).collect();
+          Ok(outcome)
         }
+        Err(e) => Err(red.redact_error(e)),
       }
-      if ctx.cancel.is_cancelled() {
-        return Err(TaskError::Cancelled);
-      }
-      staged
-        .commit()
-        .map_err(|e| TaskError::Failed(format!("moving the backend output into place: {e}")))?;
-      let mut art = report::describe(ctx.root, &final_path, "backend-source", "api")
-        .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", final_path.display())))?;
-      art.metadata.insert("pythonVersion".into(), version.clone().into());
-      art.metadata.insert("framework".into(), "FastAPI".into());
-      art.metadata.insert("entryPoint".into(), be.app.clone().into());
-      if let Some(n) = tidied {
-        art.metadata.insert("importFixes".into(), n.into());
-      }
-      if let Some((v, installer)) = &venv {
-        art.metadata.insert("dependencyCount".into(), v.dependency_count.into());
-        art.metadata.insert("venv".into(), format!("{}/.venv", be.out_dir).into());
-        art.metadata.insert("venvKey".into(), v.key.clone().into());
-        art.metadata.insert("venvReused".into(), v.reused.into());
-        art.metadata.insert("installer".into(), installer.clone().into());
-        outcome.metadata.insert("dependencyCount".into(), v.dependency_count.into());
-      }
-      outcome.metadata.insert("pythonVersion".into(), version.into());
-      outcome.metadata.insert("filesCopied".into(), copied.copied.into());
-      outcome.artifacts.push(art);
-      Ok(outcome)
     })
   }
+}
+
+/// Logs what the backend env holds: names and where they come from, never values.
+pub(crate) fn log_env(be: &BackendConfig, benv: &env::BackendEnv, log: &Log<'_>) {
+  if !benv.invalid_lines.is_empty() {
+    let lines: Vec<String> = benv.invalid_lines.iter().map(|n| n.to_string()).collect();
+    log(&format!(
+      "backend.envFile {:?}: could not parse line(s) {} (skipped, as python-dotenv does)",
+      be.env_file.as_deref().unwrap_or(""),
+      lines.join(", ")
+    ));
+  }
+  if !benv.is_empty() {
+    let names: Vec<&str> = benv.vars().keys().map(String::as_str).collect();
+    log(&format!("env: {} (values hidden)", names.join(", ")));
+  }
+}
+
+/// The backend task, its messages going to `log`.
+async fn build_backend(
+  ctx: &TaskContext<'_>,
+  be: &BackendConfig,
+  benv: &env::BackendEnv,
+  log: &Log<'_>,
+) -> Result<TaskOutcome, TaskError> {
+  let src = resolve(ctx.root, &be.root);
+  if !src.is_dir() {
+    return Err(TaskError::Failed(format!(
+      "backend.root {:?} is not a directory ({}): set `backend.root` to the FastAPI app's folder",
+      be.root,
+      src.display()
+    )));
+  }
+  let python = python_for(ctx.root, be);
+  let version = python_version(&python, ctx).await?;
+  ctx.record_tool("python", &version);
+  log(&format!("python {version} ({python})"));
+  for note in python_check::check(&version, &python, be, ctx.root)
+    .map_err(|e| TaskError::Failed(e.to_string()))?
+  {
+    log(&note);
+  }
+  log_env(be, benv, log);
+  let mut outcome = TaskOutcome::default();
+
+  let staged = StagedDir::new(&ctx.output_dir.join(&be.out_dir))
+    .map_err(|e| TaskError::Failed(format!("creating the backend output dir: {e}")))?;
+  let excludes = user_excludes(be, env::env_file_path(be, ctx.root), &src)?;
+  let dest = staged.path().to_path_buf();
+  let src2 = src.clone();
+  let copied = tokio::task::spawn_blocking(move || copy_filtered(&src2, &dest, &excludes))
+    .await
+    .map_err(|e| TaskError::Failed(format!("copy task panicked: {e}")))?
+    .map_err(|e| TaskError::Failed(format!("copying {} to the output: {e}", src.display())))?;
+  log(&format!("copied {} files ({} left out)", copied.copied, copied.skipped));
+
+  let tidied = tidy_imports(ctx, be, &python, staged.path(), log).await?;
+
+  let out = Cmd::new(&python)
+    .args(["-m", "compileall", "-b", "-f", "-q"])
+    .arg_path(staged.path())
+    .cwd(staged.path())
+    .env("PYTHONDONTWRITEBYTECODE", "")
+    .run(log, &ctx.cancel)
+    .await
+    .map_err(process_error)?;
+  if !out.success() {
+    return Err(TaskError::Failed(format!(
+      "python -m compileall failed (exit {}):\n{}",
+      out.code.map_or("signal".into(), |c| c.to_string()),
+      strip_staging(&out.tail(40), staged.path(), &src)
+    )));
+  }
+  if ctx.cancel.is_cancelled() {
+    return Err(TaskError::Cancelled);
+  }
+  let final_path = staged.final_path().to_path_buf();
+  let venv = production_venv(ctx, be, &python, &src, staged.path(), &final_path, log).await?;
+  if venv.is_some() {
+    import_check(ctx, be, benv, staged.path(), &final_path, log).await?;
+  }
+  if let Some(command) = &be.migrate {
+    let has_venv = venv.is_some();
+    let (copy, fin) = (staged.path(), final_path.as_path());
+    if let Some(w) = migrate(ctx, be, benv, command, copy, fin, has_venv, log).await? {
+      outcome.warnings.push(w);
+    }
+  }
+  if ctx.cancel.is_cancelled() {
+    return Err(TaskError::Cancelled);
+  }
+  staged
+    .commit()
+    .map_err(|e| TaskError::Failed(format!("moving the backend output into place: {e}")))?;
+  let mut art = report::describe(ctx.root, &final_path, "backend-source", "api")
+    .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", final_path.display())))?;
+  art.metadata.insert("pythonVersion".into(), version.clone().into());
+  art.metadata.insert("framework".into(), "FastAPI".into());
+  art.metadata.insert("entryPoint".into(), be.app.clone().into());
+  if let Some(n) = tidied {
+    art.metadata.insert("importFixes".into(), n.into());
+  }
+  if let Some((v, installer)) = &venv {
+    art.metadata.insert("dependencyCount".into(), v.dependency_count.into());
+    art.metadata.insert("venv".into(), format!("{}/.venv", be.out_dir).into());
+    art.metadata.insert("venvKey".into(), v.key.clone().into());
+    art.metadata.insert("venvReused".into(), v.reused.into());
+    art.metadata.insert("installer".into(), installer.clone().into());
+    outcome.metadata.insert("dependencyCount".into(), v.dependency_count.into());
+  }
+  outcome.metadata.insert("pythonVersion".into(), version.into());
+  outcome.metadata.insert("filesCopied".into(), copied.copied.into());
+  outcome.artifacts.push(art);
+  Ok(outcome)
 }
 
 /// Runs ruff on the copy when `tidyImports` asks for it (or, unset, when ruff is available).
@@ -160,6 +215,7 @@ async fn tidy_imports(
   be: &BackendConfig,
   python: &str,
   copy: &Path,
+  log: &Log<'_>,
 ) -> Result<Option<usize>, TaskError> {
   if be.tidy_imports == Some(false) {
     return Ok(None);
@@ -170,20 +226,18 @@ async fn tidy_imports(
         "backend.tidyImports is true but ruff is not available (neither `{python} -m ruff` nor `ruff` on PATH): install it with `{python} -m pip install ruff`, or set `tidyImports: false`"
       )));
     }
-    ctx.log(
-      "ruff not found: imports are not tidied (install ruff, or set backend.tidyImports: false)",
-    );
+    log("ruff not found: imports are not tidied (install ruff, or set backend.tidyImports: false)");
     return Ok(None);
   };
   ctx.record_tool("ruff", ruff.version.trim_start_matches("ruff "));
-  let n = ruff.tidy(copy, &|l| ctx.log(l), &ctx.cancel).await.map_err(|e| {
+  let n = ruff.tidy(copy, log, &ctx.cancel).await.map_err(|e| {
     if ctx.cancel.is_cancelled() {
       TaskError::Cancelled
     } else {
       TaskError::Failed(e)
     }
   })?;
-  ctx.log(&format!("{}: {n} import fixes in the output copy", ruff.version));
+  log(&format!("{}: {n} import fixes in the output copy", ruff.version));
   Ok(Some(n))
 }
 
@@ -196,35 +250,54 @@ async fn production_venv(
   src: &Path,
   copy: &Path,
   final_path: &Path,
+  log: &Log<'_>,
 ) -> Result<Option<(venv::CachedVenv, String)>, TaskError> {
-  let req_rel = be.requirements.as_deref().unwrap_or("requirements.txt");
-  let requirements = resolve(src, req_rel);
-  let exists = requirements.is_file();
-  match be.venv {
-    Some(false) => return Ok(None),
-    None if !exists => return Ok(None),
-    Some(true) if !exists => {
+  if be.venv == Some(false) {
+    return Ok(None);
+  }
+  let project_fail = |e: project::ProjectError| match e {
+    project::ProjectError::Process(p) => process_error(p),
+    other => TaskError::Failed(format!("reading the backend's dependencies: {other}")),
+  };
+  let deps = project::dependencies(be, ctx.root).map_err(project_fail)?;
+  let declared = match &deps {
+    project::Dependencies::Requirements(p) => p.is_file(),
+    project::Dependencies::PyProject { .. } => true,
+    project::Dependencies::None => false,
+  };
+  if !declared {
+    if be.venv == Some(true) {
+      let requirements = match &deps {
+        project::Dependencies::Requirements(p) => p.clone(),
+        _ => src.join("requirements.txt"),
+      };
       return Err(TaskError::Failed(format!(
-        "backend.venv is true but the requirements file {} does not exist: create it, set `backend.requirements`, or set `venv: false`",
+        "backend.venv is true but the requirements file {} does not exist (nor a [project] table in pyproject.toml): create one, set `backend.requirements`, or set `venv: false`",
         requirements.display()
-      )))
+      )));
     }
-    _ => {}
+    return Ok(None);
   }
   let fail = |e: venv::VenvError| match e {
     venv::VenvError::Process(p) => process_error(p),
     other => TaskError::Failed(format!("building the production venv: {other}")),
   };
   let installer = venv::Installer::resolve(be.installer.unwrap_or_default()).map_err(fail)?;
+  let cache = resolve(ctx.root, &ctx.config.cache_dir).join("venvs");
+  let requirements =
+    project::materialize(&deps, be, ctx.root, &installer, &cache, log, &ctx.cancel)
+      .await
+      .map_err(project_fail)?
+      .ok_or_else(|| TaskError::Failed("no dependencies to install".into()))?;
   let spec = venv::VenvSpec {
     python: python.to_string(),
     requirements,
     cwd: src.to_path_buf(),
     installer,
-    cache: resolve(ctx.root, &ctx.config.cache_dir).join("venvs"),
+    cache,
   };
-  let cached = venv::ensure(&spec, &|l| ctx.log(l), &ctx.cancel).await.map_err(fail)?;
-  ctx.log(&format!(
+  let cached = venv::ensure(&spec, log, &ctx.cancel).await.map_err(fail)?;
+  log(&format!(
     "venv {}: {} ({} dependencies)",
     cached.key,
     if cached.reused { "unchanged requirements, reused" } else { "built" },
@@ -232,7 +305,7 @@ async fn production_venv(
   ));
   if !cached.reused {
     if let Err(e) = venv::prune(&spec.cache, &cached.key, VENV_MAX_AGE) {
-      ctx.log(&format!("pruning old venvs in {}: {e}", spec.cache.display()));
+      log(&format!("pruning old venvs in {}: {e}", spec.cache.display()));
     }
   }
   let (from, to, fin) = (cached.clone(), copy.join(".venv"), final_path.join(".venv"));
@@ -240,31 +313,31 @@ async fn production_venv(
     .await
     .map_err(|e| TaskError::Failed(format!("venv copy task panicked: {e}")))?
     .map_err(fail)?;
-  ctx.log(&format!("venv copied to {}/.venv", be.out_dir));
+  log(&format!("venv copied to {}/.venv", be.out_dir));
   Ok(Some((cached, spec.installer.name().to_string())))
 }
 
-/// Imports the app's module from the output copy with the production venv.
+/// Imports the app's module from the output copy with the production venv and the backend env.
 async fn import_check(
   ctx: &TaskContext<'_>,
   be: &BackendConfig,
+  benv: &env::BackendEnv,
   copy: &Path,
   final_path: &Path,
+  log: &Log<'_>,
 ) -> Result<(), TaskError> {
   let module = be.app.split_once(':').map_or(be.app.as_str(), |(m, _)| m);
   let py = copy.join(".venv/bin/python");
-  let out = Cmd::new(py.to_string_lossy())
+  let cmd = Cmd::new(py.to_string_lossy())
     .args(["-c", IMPORT_CHECK, module])
     .cwd(copy)
-    .env("PYTHONDONTWRITEBYTECODE", "1")
-    .run(&|l| ctx.log(l), &ctx.cancel)
-    .await
-    .map_err(process_error)?;
+    .env("PYTHONDONTWRITEBYTECODE", "1");
+  let out = benv.apply(cmd).run(log, &ctx.cancel).await.map_err(process_error)?;
   if out.success() {
-    ctx.log(&format!("`{module}` imports with the production venv"));
+    log(&format!("`{module}` imports with the production venv"));
   } else {
     return Err(TaskError::Failed(format!(
-      "the output copy does not import `{module}` with the production venv ({}/.venv): a package missing from the requirements file, or an import that tidyImports removed (mark side-effect imports with `# noqa: F401`):\n{}",
+      "the output copy does not import `{module}` with the production venv ({}/.venv): a package missing from the requirements file, an import that tidyImports removed (mark side-effect imports with `# noqa: F401`), or a setting the app reads at import time (give it with `backend.envFile` or `backend.env`):\n{}",
       be.out_dir,
       strip_staging(&out.tail(30), copy, final_path)
     )));
@@ -273,18 +346,22 @@ async fn import_check(
 }
 
 /// Runs `backend.migrate` through `sh -c` in the output copy, with the production venv (if any)
-/// first on `PATH`. A failure fails the task, or is returned as a warning when
+/// first on `PATH` and the backend env. A failure fails the task, or is returned as a warning when
 /// `failOnMigrationError` is false.
+#[allow(clippy::too_many_arguments)]
 async fn migrate(
   ctx: &TaskContext<'_>,
   be: &BackendConfig,
+  benv: &env::BackendEnv,
   command: &str,
   copy: &Path,
   final_path: &Path,
   has_venv: bool,
+  log: &Log<'_>,
 ) -> Result<Option<String>, TaskError> {
-  ctx.log(&format!("migrate: {command}"));
-  let mut cmd = Cmd::new("sh").args(["-c", command]).cwd(copy).env("PYTHONDONTWRITEBYTECODE", "1");
+  log(&format!("migrate: {command}"));
+  let mut cmd =
+    benv.apply(Cmd::new("sh").args(["-c", command]).cwd(copy)).env("PYTHONDONTWRITEBYTECODE", "1");
   if has_venv {
     let venv = copy.join(".venv");
     let path = std::env::var("PATH").unwrap_or_default();
@@ -292,7 +369,7 @@ async fn migrate(
       .env("PATH", format!("{}/bin:{path}", venv.display()))
       .env("VIRTUAL_ENV", venv.to_string_lossy());
   }
-  let out = cmd.run(&|l| ctx.log(l), &ctx.cancel).await.map_err(process_error)?;
+  let out = cmd.run(log, &ctx.cancel).await.map_err(process_error)?;
   if out.success() {
     return Ok(None);
   }
@@ -347,8 +424,19 @@ pub(crate) async fn python_version(
   Ok(out.stdout.trim().to_string())
 }
 
-fn user_excludes(be: &BackendConfig) -> Result<GlobSet, TaskError> {
+/// `backend.exclude`, plus `backend.envFile` when it lies inside the backend root (`env_file`
+/// absolute, `src` the backend root): whatever its name, it is never copied.
+fn user_excludes(
+  be: &BackendConfig,
+  env_file: Option<PathBuf>,
+  src: &Path,
+) -> Result<GlobSet, TaskError> {
   let mut b = GlobSetBuilder::new();
+  if let Some(rel) = env_file.as_deref().and_then(|f| f.strip_prefix(src).ok()) {
+    let glob = Glob::new(&globset::escape(&rel.to_string_lossy()))
+      .map_err(|e| TaskError::Failed(format!("backend.envFile: {e}")))?;
+    b.add(glob);
+  }
   for (i, g) in be.exclude.iter().enumerate() {
     let glob = Glob::new(g).map_err(|e| {
       TaskError::Failed(format!("backend.exclude[{i}] {g:?} is not a valid glob: {e}"))

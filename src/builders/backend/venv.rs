@@ -461,7 +461,8 @@ pub fn place(cached: &CachedVenv, dest: &Path, final_dir: &Path) -> Result<(), V
   Ok(())
 }
 
-/// Deletes cached venvs other than `keep` that were last used more than `max_age` ago.
+/// Deletes cached venvs other than `keep` that were last used more than `max_age` ago, and
+/// generated requirements lists (`.req-*.txt`) not used for as long.
 pub fn prune(cache: &Path, keep: &str, max_age: Duration) -> std::io::Result<usize> {
   let mut removed = 0;
   let now = std::time::SystemTime::now();
@@ -469,6 +470,14 @@ pub fn prune(cache: &Path, keep: &str, max_age: Duration) -> std::io::Result<usi
   for e in entries {
     let e = e?;
     let name = e.file_name().to_string_lossy().into_owned();
+    if name.starts_with(".req-") && name.ends_with(".txt") {
+      // A requirements list generated from pyproject.toml / uv.lock (see `project::materialize`).
+      let used = e.metadata().and_then(|m| m.modified());
+      if used.is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age) {
+        std::fs::remove_file(e.path())?;
+      }
+      continue;
+    }
     if name == keep || name.starts_with('.') || name.ends_with(".lock") {
       continue;
     }
