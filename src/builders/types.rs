@@ -16,15 +16,19 @@ use crate::run::{TaskError, TaskOutcome};
 use crate::typegen::{generate, write_if_changed, GenerateOptions};
 use futures_util::future::BoxFuture;
 
-/// Imports `module:attr` from the current directory and prints `app.openapi()` as JSON.
+/// Imports `module:attr` from the current directory and prints `app.openapi()` as JSON. What the
+/// app prints while it is imported goes to stderr (the task's log), so it cannot break the JSON.
 const EXPORT_SCRIPT: &str = r#"
 import importlib, json, os, sys
+out, sys.stdout = sys.stdout, sys.stderr
 sys.path.insert(0, os.getcwd())
 module, _, attr = sys.argv[1].partition(":")
 app = importlib.import_module(module)
 for part in attr.split("."):
     app = getattr(app, part)
-sys.stdout.write(json.dumps(app.openapi()))
+doc = json.dumps(app.openapi())
+out.write(doc)
+out.flush()
 "#;
 
 /// Builds the `types` task.

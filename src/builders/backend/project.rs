@@ -76,6 +76,16 @@ pub enum ProjectError {
     /// The lock file.
     lock: PathBuf,
   },
+  /// `uv.lock` does not list what `pyproject.toml` asks for (it was not re-locked).
+  #[error("{} is out of date with {}: {detail}. Fix: run `uv lock` in the backend's project and commit uv.lock", lock.display(), pyproject.display())]
+  StaleLock {
+    /// The lock file.
+    lock: PathBuf,
+    /// The pyproject file.
+    pyproject: PathBuf,
+    /// What differs.
+    detail: String,
+  },
   /// A child process could not run.
   #[error(transparent)]
   Process(#[from] ProcessError),
@@ -158,6 +168,73 @@ pub fn normalize_extra(name: &str) -> String {
     }
   }
   out
+}
+
+/// A distribution name normalized as PEP 503 does: lowercase, runs of `-`, `_`, `.` become `-`.
+pub fn normalize_name(name: &str) -> String {
+  normalize_extra(name)
+}
+
+/// The normalized distribution name of a PEP 508 requirement (`"Foo_Bar[x]>=1; marker"` →
+/// `foo-bar`); `None` when it does not start with a name.
+pub fn requirement_name(req: &str) -> Option<String> {
+  let req = req.trim();
+  let end = req
+    .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    .unwrap_or(req.len());
+  (end > 0).then(|| normalize_name(&req[..end]))
+}
+
+/// What a `uv.lock` is missing or has extra compared to the `[project]` table (dependencies and
+/// every optional group, by name): `None` when they agree. uv records the project's requirements
+/// under `[package.metadata] requires-dist` of the package named like the project; `uv export
+/// --frozen` does not check them, so a dependency added without `uv lock` would silently be left
+/// out of the venv.
+pub fn lock_mismatch(project: &ProjectTable, lock_text: &str) -> Option<String> {
+  let name = normalize_name(project.name.as_deref()?);
+  let lock: toml::Value = match toml::from_str(lock_text) {
+    Ok(v) => v,
+    Err(e) => {
+      return Some(format!("it is not valid TOML ({})", e.to_string().trim().replace('\n', " ")))
+    }
+  };
+  let packages = lock.get("package").and_then(|p| p.as_array()).map(Vec::as_slice).unwrap_or(&[]);
+  let Some(pkg) = packages
+    .iter()
+    .find(|p| p.get("name").and_then(|n| n.as_str()).is_some_and(|n| normalize_name(n) == name))
+  else {
+    return Some(format!("it has no package {name:?} (the project's name)"));
+  };
+  let locked: std::collections::BTreeSet<String> = pkg
+    .get("metadata")
+    .and_then(|m| m.get("requires-dist"))
+    .and_then(|r| r.as_array())
+    .map(|r| r.iter().filter_map(|d| d.get("name")?.as_str().map(normalize_name)).collect())
+    .unwrap_or_default();
+  let wanted: std::collections::BTreeSet<String> = project
+    .dependencies
+    .iter()
+    .flatten()
+    .chain(project.optional_dependencies.values().flatten())
+    .filter_map(|r| requirement_name(r))
+    .collect();
+  let missing: Vec<&String> = wanted.difference(&locked).collect();
+  let extra: Vec<&String> = locked.difference(&wanted).collect();
+  let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+  match (missing.is_empty(), extra.is_empty()) {
+    (true, true) => None,
+    (false, true) => {
+      Some(format!("pyproject.toml requires {} but uv.lock does not", list(&missing)))
+    }
+    (true, false) => {
+      Some(format!("uv.lock still requires {} that pyproject.toml no longer lists", list(&extra)))
+    }
+    (false, false) => Some(format!(
+      "pyproject.toml requires {} but uv.lock does not, and uv.lock still requires {}",
+      list(&missing),
+      list(&extra)
+    )),
+  }
 }
 
 /// Where the backend's dependencies come from.
@@ -316,6 +393,17 @@ pub async fn materialize(
         Installer::Uv(uv) => Some(uv.clone()),
         Installer::Pip => find_on_path("uv"),
       };
+      let lock_text = std::fs::read_to_string(lock)
+        .map_err(|source| ProjectError::Read { path: lock.clone(), source })?;
+      if let Some(project) = PyProject::read(pyproject)?.project {
+        if let Some(detail) = lock_mismatch(&project, &lock_text) {
+          return Err(ProjectError::StaleLock {
+            lock: lock.clone(),
+            pyproject: pyproject.clone(),
+            detail,
+          });
+        }
+      }
       match uv {
         Some(uv) => export_lock(&uv, be, root, lock, extras, log, cancel).await?,
         None if be.installer == Some(crate::config::PythonInstaller::Pip) => {
@@ -508,6 +596,46 @@ dev-dependencies = ["ruff"]
     let e = dependencies(&be(json!({ "root": "api" })), &d).unwrap_err().to_string();
     assert!(e.contains("dynamic") && e.contains("backend.requirements"), "{e}");
     std::fs::remove_dir_all(&d).unwrap();
+  }
+
+  #[test]
+  fn a_lock_that_misses_a_dependency_is_stale() {
+    let project = |deps: &[&str], prod: &[&str]| ProjectTable {
+      name: Some("My_Api".into()),
+      dependencies: Some(deps.iter().map(|s| s.to_string()).collect()),
+      optional_dependencies: BTreeMap::from([(
+        "prod".to_string(),
+        prod.iter().map(|s| s.to_string()).collect(),
+      )]),
+      ..Default::default()
+    };
+    let lock = r#"
+version = 1
+[[package]]
+name = "my-api"
+version = "0.1.0"
+source = { virtual = "." }
+[package.metadata]
+requires-dist = [
+    { name = "idna", marker = "extra == 'prod'", specifier = ">=3" },
+    { name = "six", specifier = ">=1.15" },
+]
+[[package]]
+name = "six"
+version = "1.15.0"
+"#;
+    assert_eq!(
+      lock_mismatch(&project(&["Six >= 1.15"], &["idna[all]>=3; python_version>'3'"]), lock),
+      None
+    );
+    let m = lock_mismatch(&project(&["six>=1.15", "certifi"], &["idna>=3"]), lock).unwrap();
+    assert_eq!(m, "pyproject.toml requires certifi but uv.lock does not");
+    let m = lock_mismatch(&project(&["six"], &[]), lock).unwrap();
+    assert_eq!(m, "uv.lock still requires idna that pyproject.toml no longer lists");
+    let other = ProjectTable { name: Some("other".into()), ..project(&[], &[]) };
+    assert!(lock_mismatch(&other, lock).unwrap().contains("no package \"other\""));
+    assert_eq!(requirement_name("  Foo.Bar_baz[x] @ https://x"), Some("foo-bar-baz".into()));
+    assert_eq!(requirement_name(">=1"), None);
   }
 
   #[test]

@@ -10,6 +10,9 @@ use crate::config::{resolve, BackendConfig};
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
+/// Prints the interpreter's version as `X.Y.Z`.
+const VERSION_PROBE: &str = "import sys; print('%d.%d.%d' % sys.version_info[:3])";
+
 /// A PEP 440 version, enough to order interpreter versions against specifiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyVersion {
@@ -356,14 +359,20 @@ pub enum PythonCheckError {
   Project(#[from] ProjectError),
 }
 
-/// How to get a matching interpreter: a `python3.N` on `PATH` that `ok` accepts, else the
-/// generic advice.
+/// How to get a matching interpreter: a `python3.N` on `PATH` that runs and whose version `ok`
+/// accepts (only names that could fit are run), else the generic advice.
 fn fix_hint(ok: impl Fn(&PyVersion) -> bool, wanted: Option<String>) -> String {
+  let could_fit = |m: u64| {
+    [0, 99].iter().any(|p| {
+      ok(&PyVersion { epoch: 0, release: vec![3, m, *p], pre: None, post: None, dev: None })
+    })
+  };
   let on_path = (6..=30u64).rev().map(|m| (m, format!("python3.{m}"))).find(|(m, name)| {
-    let fits = [0, 99].iter().any(|p| {
-      ok(&PyVersion { epoch: 0, release: vec![3, *m, *p], pre: None, post: None, dev: None })
-    });
-    fits && find_on_path(name).is_some()
+    could_fit(*m)
+      && find_on_path(name).is_some()
+      && crate::run::process::probe(name, &["-c", VERSION_PROBE], None)
+        .and_then(|v| PyVersion::parse(&v))
+        .is_some_and(|v| ok(&v))
   });
   match (on_path, wanted) {
     (Some((_, name)), _) => format!(
