@@ -460,10 +460,10 @@ pub fn key_env(be: &BackendConfig, root: &Path) -> Result<Vec<(String, Digest)>,
 
 /// `backend` as it enters a key's config subset: `env` holds the variable names only (their
 /// values enter the key as digests, see [`key_env`]), so no literal value is stored in the
-/// manifest of a cache entry.
+/// manifest of a cache entry. Without `env` it is the plain serialization (keys unchanged).
 pub fn key_config(be: &BackendConfig) -> serde_json::Value {
   let mut v = serde_json::to_value(be).unwrap_or(serde_json::Value::Null);
-  if let Some(obj) = v.as_object_mut() {
+  if let Some(obj) = v.as_object_mut().filter(|_| !be.env.is_empty()) {
     let names: Vec<&String> = be.env.keys().collect();
     obj.insert("env".into(), serde_json::json!(names));
   }
@@ -576,6 +576,19 @@ K=a#b\nL='it\\'s'\nM=\"back\\\\slash\"\nexportN=3\n";
     let v = resolve_dotenv(&parse_dotenv("HOST=db\nURL=${HOST}/x\n"), proc);
     assert_eq!((v["HOST"].as_str(), v["URL"].as_str()), ("prod-db", "prod-db/x"));
     assert_eq!(expand("${A:-x}${B}", |n| (n == "B").then_some(None)), "x");
+  }
+
+  #[test]
+  fn key_config_keeps_names_and_drops_values() {
+    let be: BackendConfig =
+      serde_json::from_value(serde_json::json!({ "env": { "B": "lit-value", "A": "${X}" } }))
+        .unwrap();
+    let v = key_config(&be);
+    assert_eq!(v["env"], serde_json::json!(["A", "B"]));
+    assert!(!v.to_string().contains("lit-value"));
+    let plain: BackendConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+    assert_eq!(key_config(&plain), serde_json::to_value(&plain).unwrap());
+    assert!(key_config(&plain).get("env").is_none() && key_config(&plain).get("envFile").is_none());
   }
 
   #[test]
