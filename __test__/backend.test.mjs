@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, readdirSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, readdirSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { FARM, REPO, copyExample, project, walk } from './helpers.mjs';
 
@@ -212,4 +213,184 @@ test('installer: auto picks uv when it is on PATH; "uv" without uv is a clear er
   const r2 = build(dir2, { env: { PATH: noUv } }).result;
   assert.equal(r2.success, false);
   assert.match(r2.error.message, /backend\.installer is "uv" but `uv` is not on PATH/);
+});
+
+/** Shares the production-venv cache of the test run with `dir` (as copyExample does). */
+function shareVenvs(dir) {
+  const venvs = path.join(os.tmpdir(), `farm-test-venvs-${process.getuid?.() ?? 0}`);
+  mkdirSync(venvs, { recursive: true });
+  mkdirSync(path.join(dir, '.farm/cache'), { recursive: true });
+  symlinkSync(venvs, path.join(dir, '.farm/cache/venvs'));
+}
+
+/** Files under `dir` (not following links) whose content holds one of `needles`. */
+function filesHolding(dir, needles) {
+  const hits = [];
+  for (const f of walk(dir, dir, { links: false })) {
+    const text = readFileSync(path.join(dir, f), 'latin1');
+    for (const n of needles) if (text.includes(n)) hits.push(`${f}: ${n}`);
+  }
+  return hits;
+}
+
+const EXAMPLE_REQS = readFileSync(path.join(REPO, 'examples/farm-app/apps/api/requirements.txt'), 'utf8');
+
+test('envFile: pydantic-settings reads ../.env; the import check and the OpenAPI export get it, nothing leaks', () => {
+  const secrets = { DATABASE_URL: 'postgres://farm:Pw-7781@db:5432/app', API_TOKEN: 'tok_8d1f2c9e', JWT_SECRET: 'jwt s3cret with spaces' };
+  const settings = `from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file="../.env", extra="ignore")
+
+    database_url: str
+    api_token: str
+    jwt_secret: str
+
+
+settings = Settings()
+print(f"settings loaded: {settings.database_url} token={settings.api_token}")
+`;
+  const main = `from fastapi import FastAPI
+
+from settings import settings
+
+app = FastAPI(title="adopt")
+
+
+@app.get("/health")
+def health() -> dict:
+    return {"ok": True, "secure": len(settings.jwt_secret) > 8}
+`;
+  const dotenv = `# local settings, never committed
+export DATABASE_URL="${secrets.DATABASE_URL}"
+API_TOKEN='${secrets.API_TOKEN}'
+JWT_SECRET="jwt s3cret with spaces"   # quoted, with a comment
+`;
+  const config = (backend) => JSON.stringify({ appName: 'adopt', backend: { root: 'backend', tidyImports: false, generateTypes: true, ...backend } });
+  const dir = project({
+    'farm.config.json': config({}),
+    '.env': dotenv,
+    'backend/main.py': main,
+    'backend/settings.py': settings,
+    'backend/requirements.txt': EXAMPLE_REQS,
+  });
+  shareVenvs(dir);
+  // today's failure: the import check runs in dist/api, where ../.env is not there
+  const { result: r0 } = build(dir);
+  assert.equal(r0.success, false);
+  assert.equal(r0.error.task, 'backend');
+  assert.match(r0.error.message, /Field required/);
+  assert.match(r0.error.message, /backend\.envFile/, 'the error says how to give the settings');
+
+  writeFileSync(path.join(dir, 'farm.config.json'), config({ envFile: '../.env' }));
+  const { result, proc } = build(dir);
+  assert.equal(result.success, true, JSON.stringify(result.error) + proc.stderr);
+  const schema = result.artifacts.find((a) => a.type === 'openapi-schema');
+  const openapi = JSON.parse(readFileSync(path.join(dir, schema.path), 'utf8'));
+  assert.ok(openapi.paths['/health'], Object.keys(openapi.paths).join(','));
+  assert.equal(openapi.info.title, 'adopt');
+  assert.ok(existsSync(path.join(dir, 'dist/api/.venv/bin/python')));
+  assert.ok(!existsSync(path.join(dir, 'dist/api/.env')) && !existsSync(path.join(dir, 'dist/.env')));
+
+  // a cache hit replays the logs; the JSON and both runs' output stay clean
+  const again = build(dir);
+  assert.equal(again.result.success, true, JSON.stringify(again.result.error));
+  assert.deepEqual(again.result.tasks.map((t) => [t.name, t.cache]), [['backend', 'hit'], ['types', 'hit']]);
+  const needles = [...Object.values(secrets), 'Pw-7781', 's3cret'];
+  for (const [what, text] of [['stdout', proc.stdout], ['stderr', proc.stderr], ['stdout (hit)', again.proc.stdout], ['stderr (hit)', again.proc.stderr]]) {
+    for (const n of needles) assert.ok(!text.includes(n), `${n} in the ${what}`);
+  }
+  assert.deepEqual(filesHolding(path.join(dir, 'dist'), needles), []);
+  assert.deepEqual(filesHolding(path.join(dir, '.farm'), needles), []);
+  // the values reached the app: its print is in the task logs the cache keeps, redacted
+  assert.ok(filesHolding(path.join(dir, '.farm'), ['settings loaded: *** token=***']).length > 0, 'the redacted log line is cached');
+
+  // a missing env file (CI, where .env is not committed): the settings come from the process env,
+  // and without them the failure says that the file was not there
+  rmSync(path.join(dir, '.env'));
+  const fromEnv = spawnSync(process.execPath, [FARM, 'build', '--json', '--no-cache'], {
+    cwd: dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: secrets.DATABASE_URL, API_TOKEN: secrets.API_TOKEN, JWT_SECRET: 'jwt s3cret from the env' },
+  });
+  assert.equal(fromEnv.status, 0, fromEnv.stdout + fromEnv.stderr);
+  const noVars = spawnSync(process.execPath, [FARM, 'build', '--json', '--no-cache'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(noVars.status, 1, noVars.stdout + noVars.stderr);
+  const { error } = JSON.parse(noVars.stdout);
+  assert.match(error.message, /Field required/);
+  assert.match(error.message, /backend\.envFile \S*\.env does not exist/, 'the missing env file is named');
+});
+
+test('pyproject.toml without requirements.txt: pip installs [project.dependencies], the types export uses that production venv', () => {
+  const deps = EXAMPLE_REQS.split('\n').filter((l) => l.trim()).map((l) => JSON.stringify(l.trim()));
+  const dir = project({
+    'farm.config.json': JSON.stringify({ appName: 'pyproj', backend: { root: 'api', tidyImports: false, generateTypes: true } }),
+    'api/pyproject.toml': `[project]\nname = "api"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = [${deps.join(', ')}]\n`,
+    'api/main.py': 'from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get("/ping")\ndef ping() -> str:\n    return "pong"\n',
+  });
+  shareVenvs(dir);
+  const noUv = process.env.PATH.split(':').filter((d) => !existsSync(path.join(d, 'uv'))).join(':');
+  const { result, proc } = build(dir, { env: { PATH: noUv } });
+  assert.equal(result.success, true, JSON.stringify(result.error) + proc.stderr);
+  const art = backendArtifact(result);
+  assert.equal(art.metadata.installer, 'pip');
+  assert.ok(art.metadata.dependencyCount >= deps.length, JSON.stringify(art.metadata));
+  const schema = result.artifacts.find((a) => a.type === 'openapi-schema');
+  assert.ok(JSON.parse(readFileSync(path.join(dir, schema.path), 'utf8')).paths['/ping']);
+  assert.ok(!existsSync(path.join(dir, '.venv')) && !existsSync(path.join(dir, 'api/.venv')), 'no dev venv was needed');
+  assert.ok(!existsSync(path.join(dir, 'api/requirements.txt')), 'nothing written into the sources');
+});
+
+test('pyproject.toml + uv.lock: the lock pins the production venv (uv export)', () => {
+  const PATH = `${uvBin()}:${process.env.PATH}`;
+  const dir = project({
+    'farm.config.json': JSON.stringify({ appName: 'locked', backend: { root: 'api', tidyImports: false, extras: ['prod'] } }),
+    'api/pyproject.toml': '[project]\nname = "api"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["six>=1.15"]\n\n[project.optional-dependencies]\nprod = ["idna>=3"]\ndev = ["packaging"]\n',
+    'api/main.py': 'import idna\nimport six\n\napp = None\n',
+  });
+  // pin older versions than the ranges allow today, so the venv shows the lock won
+  const lock = spawnSync('uv', ['lock', '--quiet', '--resolution', 'lowest-direct'], { cwd: path.join(dir, 'api'), encoding: 'utf8', env: { ...process.env, PATH } });
+  assert.equal(lock.status, 0, lock.stderr);
+  const { result } = build(dir, { env: { PATH } });
+  assert.equal(result.success, true, JSON.stringify(result.error));
+  const art = backendArtifact(result);
+  assert.equal(art.metadata.installer, 'uv');
+  assert.equal(art.metadata.dependencyCount, 2, JSON.stringify(art.metadata));
+  const py = path.join(dir, 'api/../dist/api/.venv/bin/python');
+  const v = spawnSync(py, ['-c', 'import importlib.metadata as m; print(m.version("six"), m.version("idna"))'], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stderr);
+  assert.equal(v.stdout.trim(), '1.15.0 3.0', 'the locked (lowest) versions, not the newest');
+  assert.notEqual(spawnSync(py, ['-c', 'import packaging'], { encoding: 'utf8' }).status, 0, 'no other extras');
+
+  // a dependency added without re-locking is not silently left out of the venv
+  const pp = path.join(dir, 'api/pyproject.toml');
+  writeFileSync(pp, readFileSync(pp, 'utf8').replace('"six>=1.15"', '"six>=1.15", "certifi"'));
+  const r2 = build(dir, { env: { PATH } }).result;
+  assert.equal(r2.success, false);
+  assert.match(r2.error.message, /api\/uv\.lock is out of date with .*api\/pyproject\.toml: pyproject\.toml requires certifi but uv\.lock does not\. Fix: run `uv lock`/);
+});
+
+test('requires-python / .python-version that the interpreter does not meet: a clear error, not a SyntaxError', () => {
+  // the interpreter itself, not a version manager's shim (which would follow .python-version)
+  const probe = spawnSync('python3', ['-c', 'import sys; print(sys.version_info[0], sys.version_info[1], sys.executable)'], { encoding: 'utf8', cwd: os.tmpdir() });
+  const [major, minor, exe] = probe.stdout.trim().split(' ');
+  const want = `${major}.${Number(minor) + 1}`;
+  const esc = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const dir = smallApp({
+    'main.py': 'type Point = tuple[float, float]\n\n\ndef first[T](xs: list[T]) -> T:\n    return xs[0]\n\n\napp = None\n',
+    'pyproject.toml': `[project]\nname = "api"\nrequires-python = ">=${want}"\n`,
+  }, { tidyImports: false, python: exe });
+  const { result } = build(dir);
+  assert.equal(result.success, false);
+  assert.equal(result.error.task, 'backend');
+  const m = result.error.message;
+  assert.match(m, new RegExp(`Python ${major}\\.${minor}\\.\\d+ \\(\`${esc(exe)}\`\\) does not satisfy requires-python ">=${esc(want)}" in apps/api/pyproject\\.toml`));
+  assert.match(m, /backend\.python/);
+  assert.doesNotMatch(m, /SyntaxError/);
+
+  writeFileSync(path.join(dir, 'apps/api/pyproject.toml'), '[project]\nname = "api"\n');
+  writeFileSync(path.join(dir, '.python-version'), `${want}\n`);
+  const r2 = build(dir).result;
+  assert.equal(r2.success, false);
+  assert.match(r2.error.message, new RegExp(`Python ${major}\\.${minor}\\.\\d+ \\(\`${esc(exe)}\`\\) is not the Python ${esc(want)} that \\.python-version asks for`));
+  assert.match(r2.error.message, /backend\.python/);
 });

@@ -74,6 +74,9 @@ pub struct Reads {
   pub files: Vec<PathBuf>,
   /// Env vars whose values enter the key (hashed).
   pub env: Vec<String>,
+  /// Env entries the builder resolved itself (the backend's `envFile` and `env`): names and
+  /// value digests, never values.
+  pub env_digests: Vec<(String, crate::hash::Digest)>,
   /// Tools whose versions enter the key.
   pub tools: Vec<Tool>,
   /// The task's config subset.
@@ -119,6 +122,7 @@ impl Default for Reads {
       ignore: Vec::new(),
       files: Vec::new(),
       env: Vec::new(),
+      env_digests: Vec::new(),
       tools: Vec::new(),
       config: Value::Null,
       outputs_of: Vec::new(),

@@ -298,8 +298,23 @@ pub struct BackendConfig {
   /// `<cacheDir>/venvs/<key>` and reused while they do not change.
   /// Default: `true` when the requirements file exists.
   pub venv: Option<bool>,
-  /// The requirements file, relative to `root`. Default `"requirements.txt"`.
+  /// The requirements file, relative to `root`. Default: `requirements.txt` when it exists, else
+  /// `pyproject.toml`'s `[project.dependencies]` (pinned by `uv.lock` when there is one).
   pub requirements: Option<String>,
+  /// `[project.optional-dependencies]` groups of `pyproject.toml` installed with the
+  /// dependencies, e.g. `["prod"]`. Default: none.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub extras: Vec<String>,
+  /// Environment variables for the import check, the OpenAPI export and migrations: literal
+  /// values, or `${VAR}` / `${VAR:-default}` references to the process environment (or to
+  /// `envFile`). Values enter task keys only as digests and are redacted from logs.
+  #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+  pub env: BTreeMap<String, String>,
+  /// A dotenv file (python-dotenv syntax) read for the same steps, relative to `root`, e.g.
+  /// `"../.env"`. Variables already set in the process environment win over it (as with
+  /// pydantic-settings); `env` wins over both. It must exist.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub env_file: Option<String>,
   /// Who installs the requirements: `pip`, `uv`, or `auto` (uv when it is on `PATH`, else pip).
   /// Default `auto`.
   pub installer: Option<PythonInstaller>,
@@ -572,6 +587,42 @@ impl FarmConfig {
       if let Some(r) = &be.requirements {
         check_relative(r, "backend.requirements", file)?;
       }
+      for (i, e) in be.extras.iter().enumerate() {
+        let ok = e.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+          && e.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+          return Err(err(
+            &format!("backend.extras[{i}]"),
+            format!("{e:?} is not an extra's name"),
+            "name a group of [project.optional-dependencies] in pyproject.toml, like \"prod\"",
+          ));
+        }
+      }
+      for (name, value) in &be.env {
+        if !is_env_name(name) {
+          return Err(err(
+            &format!("backend.env.{name}"),
+            "is not an environment variable name (letters, digits and `_`, not starting with a digit)".into(),
+            "rename it, e.g. `DATABASE_URL`",
+          ));
+        }
+        if let Some(bad) = bad_reference(value) {
+          return Err(err(
+            &format!("backend.env.{name}"),
+            format!("has a malformed reference `{bad}`"),
+            "write references as ${VAR} or ${VAR:-default}",
+          ));
+        }
+      }
+      if let Some(f) = &be.env_file {
+        if f.trim().is_empty() || Path::new(f).is_absolute() {
+          return Err(err(
+            "backend.envFile",
+            format!("{f:?} must be a file path relative to `backend.root`"),
+            "write it like \".env\" or \"../.env\"",
+          ));
+        }
+      }
       if let Some(m) = &be.migrate {
         if m.trim().is_empty() {
           return Err(err(
@@ -679,6 +730,28 @@ impl FarmConfig {
       .map(|c| c as usize)
       .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
   }
+}
+
+/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_env_name(s: &str) -> bool {
+  s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The first `${...}` in `value` that is not `${NAME}` or `${NAME:-default}` with a valid name.
+fn bad_reference(value: &str) -> Option<String> {
+  let mut rest = value;
+  while let Some(i) = rest.find("${") {
+    let body = &rest[i + 2..];
+    let Some(end) = body.find('}') else { return Some(rest[i..].to_string()) };
+    let inner = &body[..end];
+    let name = inner.split_once(":-").map_or(inner, |(n, _)| n);
+    if !is_env_name(name) {
+      return Some(format!("${{{inner}}}"));
+    }
+    rest = &body[end + 1..];
+  }
+  None
 }
 
 fn is_py_ident(s: &str) -> bool {

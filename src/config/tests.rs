@@ -54,3 +54,20 @@ fn bad_values_are_rejected_with_path() {
   assert_eq!(err(json!({ "version": "1" })).path, "appName");
   assert_eq!(err(json!([1])).path, "");
 }
+
+#[test]
+fn backend_env_extras_and_env_file_are_validated() {
+  let be = |b: serde_json::Value| err(json!({ "appName": "demo", "backend": b }));
+  let e = be(json!({ "env": { "1BAD": "x" } }));
+  assert_eq!(e.path, "backend.env.1BAD");
+  let e = be(json!({ "env": { "DB": "${DB_URL" } }));
+  assert_eq!(e.path, "backend.env.DB");
+  assert!(e.message.contains("${DB_URL") && e.fix.contains("${VAR:-default}"), "{e}");
+  assert_eq!(be(json!({ "env": { "DB": "${A-B}" } })).path, "backend.env.DB");
+  assert_eq!(be(json!({ "env": { "DB": 3 } })).path, "backend.env.DB");
+  assert_eq!(be(json!({ "extras": ["prod", "a b"] })).path, "backend.extras[1]");
+  assert_eq!(be(json!({ "envFile": "/etc/app.env" })).path, "backend.envFile");
+  let ok = json!({ "appName": "demo", "backend": { "root": "api", "envFile": "../.env",
+    "env": { "A": "lit", "B": "${X:-d}/${Y}" }, "extras": ["prod.server"] } });
+  FarmConfig::from_json(ok, "farm.config.ts").unwrap();
+}

@@ -169,6 +169,21 @@ impl KeyManifest {
     Digest(e.0.digest128()).to_hex()
   }
 
+  /// Adds env entries that arrive already digested (name → [`env_value_digest`] of the value,
+  /// e.g. a backend's `envFile` variables) and recomputes the key. An entry replaces a declared
+  /// variable of the same name.
+  pub fn with_env_digests(mut self, digests: impl IntoIterator<Item = (String, Digest)>) -> Self {
+    let before = self.env.len();
+    let mut changed = false;
+    for (name, d) in digests {
+      changed |= self.env.insert(name, Some(d)) != Some(Some(d));
+    }
+    if changed || self.env.len() != before {
+      self.key = self.compute_key();
+    }
+    self
+  }
+
   /// True when `key` matches the fields (detects a tampered or mis-decoded manifest).
   pub fn is_consistent(&self) -> bool {
     self.key == self.compute_key()

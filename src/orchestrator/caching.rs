@@ -197,7 +197,8 @@ impl BuildCache {
       deps: dep_keys,
       extra: BTreeMap::new(),
     }
-    .into_manifest();
+    .into_manifest()
+    .with_env_digests(reads.env_digests.iter().cloned());
     if let Ok(mut k) = self.keys.lock() {
       k.insert(task.to_string(), manifest.clone());
     }

@@ -326,4 +326,273 @@ async fn a_damaged_cached_venv_is_deleted_with_a_warning_and_rebuilt() {
     .join(lib.strip_prefix(&venv).unwrap())
     .join("site-packages/sitecustomize.py")
     .exists());
+/// A Python with `packages` installed from PyPI: `target/farm-test-tools/<name>`, created once.
+fn tool_python(name: &str, packages: &[&str], probe: &str) -> PathBuf {
+  static LOCK: Mutex<()> = Mutex::new(());
+  let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+  let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/farm-test-tools").join(name);
+  let py = dir.join("bin/python");
+  let ok =
+    |py: &Path| Command::new(py).args(["-c", probe]).output().is_ok_and(|o| o.status.success());
+  if !ok(&py) {
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = Command::new("python3").arg("-m").arg("venv").arg(&dir).status().unwrap();
+    assert!(s.success());
+    let s = Command::new(&py)
+      .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+      .args(packages)
+      .status()
+      .unwrap();
+    assert!(s.success(), "pip install {packages:?} (PyPI) failed");
+  }
+  assert!(ok(&py), "{probe} fails in {}", dir.display());
+  py
+}
+
+/// Reads three settings at import time (as a pydantic-settings class would) and prints one.
+const SETTINGS_MAIN: &str = r#"import os
+
+import tinypkg
+
+missing = [n for n in ("DATABASE_URL", "API_TOKEN", "APP_MODE") if not os.environ.get(n)]
+if missing:
+    raise RuntimeError(f"Field required: {missing}")
+print("connecting with", os.environ["API_TOKEN"], "in", os.environ["APP_MODE"])
+if os.environ["APP_MODE"] == "explode":
+    raise RuntimeError("bad token " + os.environ["API_TOKEN"])
+"#;
+
+#[tokio::test]
+async fn env_file_reaches_the_import_check_and_migration_and_never_the_output_or_logs() {
+  let p = Project::new("envfile");
+  std::fs::write(p.file("api/main.py"), SETTINGS_MAIN).unwrap();
+  let token = "tok-5f1d9c0a7e";
+  std::fs::write(
+    p.file(".env"),
+    format!("# app settings\nexport DATABASE_URL=\"postgres://app:pw-9913@db/${{APP_MODE}}\"\nAPI_TOKEN='{token}'\n"),
+  )
+  .unwrap();
+  // without the env, the import check fails like the app does in production
+  let base = json!({ "root": "api", "python": "python3", "tidyImports": false });
+  let (r, _) = p.build(base.clone()).await;
+  let m = format!("{r:?}");
+  assert!(m.contains("Field required") && m.contains("backend.envFile"), "{m}");
+
+  let migrate = "echo \"migrating $APP_MODE with $API_TOKEN\"; test -n \"$DATABASE_URL\"";
+  let mut be = base.clone();
+  be["envFile"] = json!("../.env");
+  be["env"] = json!({ "APP_MODE": "${FARM_TEST_UNSET_MODE:-staging}" });
+  be["migrate"] = json!(migrate);
+  let (r, logs) = p.build(be.clone()).await;
+  r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  let all = logs.join("\n");
+  assert!(all.contains("connecting with *** in ***"), "{all}");
+  assert!(all.contains("migrating *** with ***"), "{all}");
+  assert!(all.contains("env: API_TOKEN, APP_MODE, DATABASE_URL (values hidden)"), "{all}");
+  for secret in [token, "staging", "pw-9913", "postgres://app:pw-9913@db/staging"] {
+    assert!(!all.contains(secret), "{secret} in the logs");
+    for f in walk_files(&p.file("dist")) {
+      let bytes = std::fs::read(&f).unwrap_or_default();
+      assert!(!String::from_utf8_lossy(&bytes).contains(secret), "{secret} in {}", f.display());
+    }
+  }
+  // an error message holding a value is redacted too
+  be["env"] = json!({ "APP_MODE": "explode" });
+  let (r, _) = p.build(be.clone()).await;
+  let m = match r {
+    Err(TaskError::Failed(m)) => m,
+    other => panic!("{other:?}"),
+  };
+  assert!(m.contains("RuntimeError: bad token ***") && !m.contains(token), "{m}");
+  // an env file inside the backend root is never copied, whatever its name
+  std::fs::rename(p.file(".env"), p.file("api/settings.conf")).unwrap();
+  be["envFile"] = json!("settings.conf");
+  be["env"] = json!({ "APP_MODE": "prod" });
+  let (r, _) = p.build(be.clone()).await;
+  r.unwrap();
+  assert!(!p.file("dist/api/settings.conf").exists());
+  assert!(p.file("dist/api/main.pyc").exists());
+  // a reference to a variable set nowhere is a clear error
+  be["env"] = json!({ "APP_MODE": "${FARM_TEST_UNSET_MODE}" });
+  let m = format!("{:?}", p.build(be).await.0);
+  assert!(
+    m.contains("backend.env.APP_MODE refers to ${FARM_TEST_UNSET_MODE}, which is not set"),
+    "{m}"
+  );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+  jwalk::WalkDir::new(dir)
+    .parallelism(crate::hash::patient_parallelism())
+    .skip_hidden(false)
+    .into_iter()
+    .filter_map(|e| e.ok())
+    .filter(|e| e.file_type().is_file())
+    .map(|e| e.path())
+    .collect()
+}
+
+#[tokio::test]
+async fn pyproject_dependencies_build_the_venv_and_key_it() {
+  let p = Project::new("pyproject");
+  std::fs::remove_file(p.file("api/requirements.txt")).unwrap();
+  let whl = p.file("api/wheels/tinypkg-0.1-py3-none-any.whl");
+  let pyproject = |deps: &str| {
+    format!(
+      "[project]\nname = \"api\"\nversion = \"0\"\nrequires-python = \">=3.8\"\ndependencies = [{deps}]\n\n[project.optional-dependencies]\nprod = [\"tinypkg @ file://{}\"]\n",
+      whl.display()
+    )
+  };
+  std::fs::write(p.file("api/pyproject.toml"), pyproject("")).unwrap();
+  // the import needs tinypkg, which only the `prod` extra brings
+  let be = json!({ "root": "api", "python": "python3", "tidyImports": false });
+  let m = format!("{:?}", p.build(be.clone()).await.0);
+  assert!(m.contains("No module named 'tinypkg'"), "{m}");
+  let mut with_prod = be.clone();
+  with_prod["extras"] = json!(["prod"]);
+  let (r, logs) = p.build(with_prod.clone()).await;
+  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  let art = &out.artifacts[0];
+  assert_eq!(art.metadata["dependencyCount"], 1, "{logs:?}");
+  assert!(
+    logs
+      .iter()
+      .any(|l| l == "dependencies from api/pyproject.toml ([project.dependencies] + [prod])"),
+    "{logs:?}"
+  );
+  assert_eq!(run(&p.file("dist/api/.venv/bin/python"), &["-c", "import tinypkg"], &p.dir), "");
+  // the venv is keyed on the dependency tables: other [project] fields do not matter
+  let key = art.metadata["venvKey"].clone();
+  let text = std::fs::read_to_string(p.file("api/pyproject.toml")).unwrap();
+  std::fs::write(p.file("api/pyproject.toml"), text.replace("version = \"0\"", "version = \"1\""))
+    .unwrap();
+  let out = p.build(with_prod.clone()).await.0.unwrap();
+  assert_eq!(out.artifacts[0].metadata["venvKey"], key);
+  assert_eq!(out.artifacts[0].metadata["venvReused"], true);
+  let marker = format!("\"tinypkg @ file://{} ; python_version >= '3'\"", whl.display());
+  std::fs::write(p.file("api/pyproject.toml"), pyproject(&marker)).unwrap();
+  let (r, logs) = p.build(with_prod.clone()).await;
+  let out = r.unwrap();
+  assert_ne!(out.artifacts[0].metadata["venvKey"], key, "another requirement, another venv");
+  assert_eq!(installs(&logs), 1);
+  // an extra the file does not have
+  let mut gpu = be.clone();
+  gpu["extras"] = json!(["gpu"]);
+  let m = format!("{:?}", p.build(gpu).await.0);
+  assert!(m.contains("backend.extras names \\\"gpu\\\"") && m.contains("prod"), "{m}");
+}
+
+#[tokio::test]
+async fn requires_python_mismatch_is_a_clear_error_before_compileall() {
+  let p = Project::new("pyversion");
+  // 3.14-only syntax would give compileall's raw SyntaxError on an older Python
+  std::fs::write(p.file("api/main.py"), "def f[T](x: T) -> T:\n    return x\n").unwrap();
+  std::fs::write(
+    p.file("api/pyproject.toml"),
+    "[project]\nname = \"api\"\nrequires-python = \">=3.99\"\n",
+  )
+  .unwrap();
+  let be = json!({ "root": "api", "python": "python3", "tidyImports": false, "venv": false });
+  let (r, _) = p.build(be.clone()).await;
+  let m = format!("{r:?}");
+  let version = run(
+    Path::new("python3"),
+    &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+    &p.dir,
+  );
+  for part in [
+    format!("Python {} (`python3`)", version.trim()),
+    "requires-python \\\">=3.99\\\"".into(),
+    "api/pyproject.toml".into(),
+    "backend.python".into(),
+  ] {
+    assert!(m.contains(&part), "{part} in {m}");
+  }
+  assert!(!m.contains("SyntaxError") && !p.file("dist/api").exists(), "{m}");
+  // .python-version in the project root
+  std::fs::write(p.file("api/pyproject.toml"), "[project]\nname = \"api\"\n").unwrap();
+  std::fs::write(p.file(".python-version"), "3.99\n").unwrap();
+  let m = format!("{:?}", p.build(be).await.0);
+  assert!(m.contains("is not the Python 3.99 that .python-version asks for"), "{m}");
+}
+
+#[test]
+fn dotenv_parsing_matches_python_dotenv() {
+  let py = tool_python("dotenv-venv", &["python-dotenv"], "import dotenv");
+  let dir = std::env::temp_dir().join(format!("farm-dotenv-x-{}", std::process::id()));
+  std::fs::create_dir_all(&dir).unwrap();
+  let file = dir.join("x.env");
+  let text = "\u{feff}# comment\nexport A=1\nB = two words  # trailing\nC='single # ${A} kept'\n\
+D=\"dq \\\"esc\\\" \\n nl \\t tab \\\\ bs\"\nE=\nF\n  G=#hash\nH= # only a comment\n'I'=quoted key\n\
+J=\"multi\nline ${A}\"\nK=a#b\nL='it\\'s'\nBAD LINE\nM=${FROM_PROCESS}/${A}/${NOPE:-dflt}/${F}\n\
+N=${FROM_PROCESS:-x}\nFROM_PROCESS=file-value\nO=${FROM_PROCESS}\nP=\"unterminated\nQ=after\n\
+R=\"a\"junk\nS=   spaced   \nT=x \\\"y\nexport   U=\"exported\"  # c\nV=${A}${A}\nA=2\nW=${A}\n";
+  std::fs::write(&file, text).unwrap();
+  let script = r#"
+import json, os, sys
+from dotenv import dotenv_values, load_dotenv
+keys = list(dotenv_values(sys.argv[1], interpolate=False).keys())
+before = set(os.environ)
+load_dotenv(sys.argv[1], override=False)
+print(json.dumps({k: os.environ.get(k) for k in keys}))
+"#;
+  let out = Command::new(&py)
+    .args(["-c", script])
+    .arg(&file)
+    .env_clear()
+    .env("FROM_PROCESS", "proc-value")
+    .output()
+    .unwrap();
+  assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+  let theirs: BTreeMap<String, Option<String>> = serde_json::from_slice(&out.stdout).unwrap();
+  let parsed = super::env::parse_dotenv(text);
+  let ours =
+    super::env::resolve_dotenv(&parsed, |n| (n == "FROM_PROCESS").then(|| "proc-value".into()));
+  let theirs: BTreeMap<String, String> =
+    theirs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+  assert_eq!(ours, theirs);
+  assert!(ours.len() >= 20, "{ours:?}");
+  std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn task_keys_hold_env_digests_and_dependency_files_never_values() {
+  use crate::orchestrator::caching::BuildCache;
+  let p = Project::new("keys");
+  std::fs::write(p.file(".env"), "TOKEN=abc-secret-1\n").unwrap();
+  let config = |env: Value| {
+    FarmConfig::from_json(
+      json!({ "appName": "t", "backend": { "root": "api", "envFile": "../.env", "env": env } }),
+      "test",
+    )
+    .unwrap()
+  };
+  let cfg = config(json!({ "LITERAL": "lit-secret-2" }));
+  let cache = BuildCache::open(&cfg, &p.dir, BTreeMap::new(), Arc::new(|_: &str| {})).unwrap();
+  let key = |cfg: &FarmConfig, task: &str| {
+    let spec = cache.spec_for(task, cfg, &p.dir).unwrap();
+    cache.key_for(&spec, task, &[]).unwrap()
+  };
+  let m = key(&cfg, "backend");
+  assert_eq!(m.env["TOKEN"], Some(crate::hash::env_value_digest("abc-secret-1")));
+  assert!(m.env.contains_key("LITERAL"));
+  assert!(m.is_consistent());
+  let stored = serde_json::to_string(&m).unwrap();
+  assert!(!stored.contains("abc-secret-1") && !stored.contains("lit-secret-2"), "{stored}");
+  let types = key(&cfg, "types");
+  assert_eq!(types.env["TOKEN"], m.env["TOKEN"]);
+  // a changed value, a changed key; the same value, the same key
+  std::fs::write(p.file(".env"), "TOKEN=abc-secret-3\n").unwrap();
+  let m2 = key(&cfg, "backend");
+  assert_ne!(m2.key, m.key);
+  std::fs::write(p.file(".env"), "# same\nTOKEN=\"abc-secret-1\"\n").unwrap();
+  assert_eq!(key(&cfg, "backend").key, m.key);
+  assert_ne!(key(&config(json!({ "LITERAL": "lit-secret-4" })), "backend").key, m.key);
+  // a uv.lock or .python-version above the backend root enters the key
+  std::fs::write(p.file("uv.lock"), "version = 1\n").unwrap();
+  let m3 = key(&cfg, "backend");
+  assert_ne!(m3.key, m.key);
+  assert!(m3.extra.contains_key("file:uv.lock"), "{:?}", m3.extra);
+  std::fs::write(p.file(".python-version"), "3.12\n").unwrap();
+  assert!(key(&cfg, "backend").extra.contains_key("file:.python-version"));
 }

@@ -2,18 +2,27 @@
 //! with a production virtualenv and optional migrations.
 //!
 //! Steps, all on a staging copy that replaces `<outputDir>/<outDir>` only when every step succeeded:
-//! 1. copy `backend.root` without caches, tests, virtualenvs and `.env` files (secrets never reach
-//!    the output);
+//! 0. check the interpreter against `requires-python` and `.python-version`
+//!    ([`python_check`]), and assemble the environment of `backend.envFile` / `backend.env`
+//!    ([`env`]);
+//! 1. copy `backend.root` without caches, tests, virtualenvs, `.env` files nor `backend.envFile`
+//!    (secrets never reach the output);
 //! 2. tidy imports with ruff ([`tidy`]): unused imports removed, imports sorted, in the copy only;
 //! 3. `python -m compileall -b` on the copy (a syntax error fails the task with Python's message,
 //!    naming the user's file);
-//! 4. the production venv ([`venv`]): built once per requirements content in `<cacheDir>/venvs`,
-//!    copied to `<outDir>/.venv`, then the app's module is imported with it, so a requirement missing
-//!    from `requirements.txt` (or an import removed by tidying) fails the build, not the deployment;
-//! 5. the migration command (`backend.migrate`), run in the copy with the venv on `PATH`.
+//! 4. the production venv ([`venv`]): from a requirements file or `pyproject.toml` (+ `uv.lock`)
+//!    ([`project`]), built once per requirements content in `<cacheDir>/venvs`, copied to
+//!    `<outDir>/.venv`, then the app's module is imported with it (and the backend env), so a
+//!    missing requirement (or an import removed by tidying) fails the build, not the deployment;
+//! 5. the migration command (`backend.migrate`), run in the copy with the venv on `PATH` and the
+//!    backend env.
 //!
-//! The user's sources are never written to.
+//! The user's sources are never written to. Log lines and error messages go through the env's
+//! [`env::Redactor`].
 
+pub mod env;
+pub mod project;
+pub mod python_check;
 pub mod tidy;
 pub mod venv;
 
@@ -59,6 +68,9 @@ const VENV_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(14 * 24
 const IMPORT_CHECK: &str =
   "import importlib, os, sys; sys.path.insert(0, os.getcwd()); importlib.import_module(sys.argv[1])";
 
+/// Where a backend task's log lines go (already redacted).
+type Log<'a> = dyn Fn(&str) + Send + Sync + 'a;
+
 /// Builds the `backend` task.
 pub struct BackendBuilder;
 
@@ -67,13 +79,15 @@ impl Builder for BackendBuilder {
     let Some(be) = cx.config.backend.as_ref() else {
       return TaskIo { reads: Err(Uncached::MissingSection("backend")), writes: Vec::new() };
     };
-    let mut reads = source_reads(cx, be);
-    reads.config =
-      serde_json::json!({ "backend": be, "environment": cx.config.environment.as_str() });
-    TaskIo {
-      reads: Ok(reads),
-      writes: vec![Output::new("api", resolve(&cx.output_dir(), &be.out_dir))],
-    }
+    let writes = vec![Output::new("api", resolve(&cx.output_dir(), &be.out_dir))];
+    let reads = source_reads(cx, be).map(|mut r| {
+      r.config = serde_json::json!({
+        "backend": env::key_config(be),
+        "environment": cx.config.environment.as_str(),
+      });
+      r
+    });
+    TaskIo { reads, writes }
   }
 
   fn after_restore<'a>(
@@ -85,7 +99,14 @@ impl Builder for BackendBuilder {
       let Some(command) = &be.migrate else { return Ok(Vec::new()) };
       let out = ctx.output_dir.join(&be.out_dir);
       let has_venv = out.join(".venv/bin/python").exists();
-      Ok(migrate(ctx, be, command, &out, &out, has_venv).await?.into_iter().collect())
+      let benv = env::BackendEnv::load(be, ctx.root, |n| std::env::var(n).ok())
+        .map_err(|e| TaskError::Failed(e.to_string()))?;
+      let red = benv.redactor();
+      let log = |l: &str| ctx.log(&red.redact(l));
+      let warning = migrate(ctx, be, &benv, command, &out, &out, has_venv, &log)
+        .await
+        .map_err(|e| red.redact_error(e))?;
+      Ok(warning.into_iter().map(|w| red.redact(&w)).collect())
     })
   }
 
@@ -95,96 +116,146 @@ impl Builder for BackendBuilder {
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     Box::pin(async move {
       let be = ctx.backend()?;
-      let src = resolve(ctx.root, &be.root);
-      if !src.is_dir() {
-        return Err(TaskError::Failed(format!(
-          "backend.root {:?} is not a directory ({}): set `backend.root` to the FastAPI app's folder",
-          be.root,
-          src.display()
-        )));
-      }
-      let python = python_for(ctx.root, be);
-      let version = python_version(&python, ctx).await?;
-      ctx.record_tool("python", &version);
-      ctx.log(&format!("python {version} ({python})"));
-      let mut outcome = TaskOutcome::default();
-
-      let staged = StagedDir::new(&ctx.output_dir.join(&be.out_dir))
-        .map_err(|e| TaskError::Failed(format!("creating the backend output dir: {e}")))?;
-      check_excludes(be)?;
-      let reads =
-        source_reads(&IoContext { task: ctx.task, config: ctx.config, root: ctx.root }, be);
-      let dest = staged.path().to_path_buf();
-      let copied = tokio::task::spawn_blocking(move || copy_sources(&reads, &dest))
-        .await
-        .map_err(|e| TaskError::Failed(format!("copy task panicked: {e}")))?
-        .map_err(|e| TaskError::Failed(format!("copying {} to the output: {e}", src.display())))?;
-      ctx.log(&format!("copied {} files", copied.copied + copied.links));
-
-      let tidied = tidy_imports(ctx, be, &python, staged.path()).await?;
-
-      let out = Cmd::new(&python)
-        // checked-hash: the .pyc records the source's hash, not its mtime, so the output is
-        // byte-for-byte the same on every build of the same sources (cached == clean).
-        .args(["-m", "compileall", "-b", "-f", "-q", "--invalidation-mode", "checked-hash", "-d"])
-        // The name tracebacks show, relative to the project: not the staging dir's (it holds a
-        // pid), not the checkout's absolute path (outputs travel between machines).
-        .arg(report::rel_path(ctx.root, staged.final_path()))
-        .arg_path(staged.path())
-        .cwd(staged.path())
-        .env("PYTHONDONTWRITEBYTECODE", "")
-        .run(&|l| ctx.log(l), &ctx.cancel)
-        .await
-        .map_err(process_error)?;
-      if !out.success() {
-        return Err(TaskError::Failed(format!(
-          "python -m compileall failed (exit {}):\n{}",
-          out.code.map_or("signal".into(), |c| c.to_string()),
-          strip_staging(&out.tail(40), staged.path(), &src)
-        )));
-      }
-      if ctx.cancel.is_cancelled() {
-        return Err(TaskError::Cancelled);
-      }
-      let final_path = staged.final_path().to_path_buf();
-      let venv = production_venv(ctx, be, &python, &src, staged.path(), &final_path).await?;
-      if venv.is_some() {
-        import_check(ctx, be, staged.path(), &final_path).await?;
-      }
-      if let Some(command) = &be.migrate {
-        let has_venv = venv.is_some();
-        if let Some(w) = migrate(ctx, be, command, staged.path(), &final_path, has_venv).await? {
-          outcome.warnings.push(w);
+      let benv = env::BackendEnv::load(be, ctx.root, |n| std::env::var(n).ok())
+        .map_err(|e| TaskError::Failed(e.to_string()))?;
+      let red = benv.redactor();
+      let log = |l: &str| ctx.log(&red.redact(l));
+      match build_backend(ctx, be, &benv, &log).await {
+        Ok(mut outcome) => {
+          outcome.warnings = outcome.warnings.iter().map(|w| red.redact(w)).collect();
+          Ok(outcome)
         }
+        Err(e) => Err(red.redact_error(e)),
       }
-      if ctx.cancel.is_cancelled() {
-        return Err(TaskError::Cancelled);
-      }
-      staged
-        .commit()
-        .map_err(|e| TaskError::Failed(format!("moving the backend output into place: {e}")))?;
-      let mut art = report::describe(ctx.root, &final_path, "backend-source", "api")
-        .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", final_path.display())))?;
-      art.metadata.insert("pythonVersion".into(), version.clone().into());
-      art.metadata.insert("framework".into(), "FastAPI".into());
-      art.metadata.insert("entryPoint".into(), be.app.clone().into());
-      if let Some(n) = tidied {
-        art.metadata.insert("importFixes".into(), n.into());
-      }
-      if let Some((v, installer)) = &venv {
-        art.metadata.insert("dependencyCount".into(), v.dependency_count.into());
-        art.metadata.insert("venv".into(), format!("{}/.venv", be.out_dir).into());
-        art.metadata.insert("venvKey".into(), v.key.clone().into());
-        art.metadata.insert("venvReused".into(), v.reused.into());
-        art.metadata.insert("installer".into(), installer.clone().into());
-        outcome.metadata.insert("dependencyCount".into(), v.dependency_count.into());
-      }
-      outcome.metadata.insert("pythonVersion".into(), version.into());
-      outcome.metadata.insert("filesCopied".into(), copied.copied.into());
-      outcome.artifacts.push(art);
-      Ok(outcome)
     })
   }
+}
+
+/// Logs what the backend env holds: names and where they come from, never values.
+pub(crate) fn log_env(be: &BackendConfig, benv: &env::BackendEnv, log: &Log<'_>) {
+  if let Some(path) = &benv.missing_file {
+    log(&format!(
+      "backend.envFile {:?} does not exist ({}): the app's settings come from the process env only",
+      be.env_file.as_deref().unwrap_or(""),
+      path.display()
+    ));
+  }
+  if !benv.invalid_lines.is_empty() {
+    let lines: Vec<String> = benv.invalid_lines.iter().map(|n| n.to_string()).collect();
+    log(&format!(
+      "backend.envFile {:?}: could not parse line(s) {} (skipped, as python-dotenv does)",
+      be.env_file.as_deref().unwrap_or(""),
+      lines.join(", ")
+    ));
+  }
+  if !benv.is_empty() {
+    let names: Vec<&str> = benv.vars().keys().map(String::as_str).collect();
+    log(&format!("env: {} (values hidden)", names.join(", ")));
+  }
+}
+
+/// The backend task, its messages going to `log`.
+async fn build_backend(
+  ctx: &TaskContext<'_>,
+  be: &BackendConfig,
+  benv: &env::BackendEnv,
+  log: &Log<'_>,
+) -> Result<TaskOutcome, TaskError> {
+  let src = resolve(ctx.root, &be.root);
+  if !src.is_dir() {
+    return Err(TaskError::Failed(format!(
+      "backend.root {:?} is not a directory ({}): set `backend.root` to the FastAPI app's folder",
+      be.root,
+      src.display()
+    )));
+  }
+  let python = python_for(ctx.root, be);
+  let version = python_version(&python, ctx).await?;
+  ctx.record_tool("python", &version);
+  log(&format!("python {version} ({python})"));
+  for note in python_check::check(&version, &python, be, ctx.root)
+    .map_err(|e| TaskError::Failed(e.to_string()))?
+  {
+    log(&note);
+  }
+  log_env(be, benv, log);
+  let mut outcome = TaskOutcome::default();
+
+  let staged = StagedDir::new(&ctx.output_dir.join(&be.out_dir))
+    .map_err(|e| TaskError::Failed(format!("creating the backend output dir: {e}")))?;
+  check_excludes(be)?;
+  let cx = IoContext { task: ctx.task, config: ctx.config, root: ctx.root };
+  let reads = source_reads(&cx, be).map_err(|e| TaskError::Failed(e.to_string()))?;
+  let dest = staged.path().to_path_buf();
+  let copied = tokio::task::spawn_blocking(move || copy_sources(&reads, &dest))
+    .await
+    .map_err(|e| TaskError::Failed(format!("copy task panicked: {e}")))?
+    .map_err(|e| TaskError::Failed(format!("copying {} to the output: {e}", src.display())))?;
+  log(&format!("copied {} files", copied.copied + copied.links));
+
+  let tidied = tidy_imports(ctx, be, &python, staged.path(), log).await?;
+
+  let out = Cmd::new(&python)
+    // checked-hash: the .pyc records the source's hash, not its mtime, so the output is
+    // byte-for-byte the same on every build of the same sources (cached == clean).
+    .args(["-m", "compileall", "-b", "-f", "-q", "--invalidation-mode", "checked-hash", "-d"])
+    // The name tracebacks show, relative to the project: not the staging dir's (it holds a
+    // pid), not the checkout's absolute path (outputs travel between machines).
+    .arg(report::rel_path(ctx.root, staged.final_path()))
+    .arg_path(staged.path())
+    .cwd(staged.path())
+    .env("PYTHONDONTWRITEBYTECODE", "")
+    .run(log, &ctx.cancel)
+    .await
+    .map_err(process_error)?;
+  if !out.success() {
+    return Err(TaskError::Failed(format!(
+      "python -m compileall failed (exit {}):\n{}",
+      out.code.map_or("signal".into(), |c| c.to_string()),
+      strip_staging(&out.tail(40), staged.path(), &src)
+    )));
+  }
+  if ctx.cancel.is_cancelled() {
+    return Err(TaskError::Cancelled);
+  }
+  let final_path = staged.final_path().to_path_buf();
+  let venv = production_venv(ctx, be, &python, &src, staged.path(), &final_path, log).await?;
+  if venv.is_some() {
+    import_check(ctx, be, benv, staged.path(), &final_path, log).await?;
+  }
+  if let Some(command) = &be.migrate {
+    let has_venv = venv.is_some();
+    let (copy, fin) = (staged.path(), final_path.as_path());
+    if let Some(w) = migrate(ctx, be, benv, command, copy, fin, has_venv, log).await? {
+      outcome.warnings.push(w);
+    }
+  }
+  if ctx.cancel.is_cancelled() {
+    return Err(TaskError::Cancelled);
+  }
+  staged
+    .commit()
+    .map_err(|e| TaskError::Failed(format!("moving the backend output into place: {e}")))?;
+  let mut art = report::describe(ctx.root, &final_path, "backend-source", "api")
+    .map_err(|e| TaskError::Failed(format!("hashing {}: {e}", final_path.display())))?;
+  art.metadata.insert("pythonVersion".into(), version.clone().into());
+  art.metadata.insert("framework".into(), "FastAPI".into());
+  art.metadata.insert("entryPoint".into(), be.app.clone().into());
+  if let Some(n) = tidied {
+    art.metadata.insert("importFixes".into(), n.into());
+  }
+  if let Some((v, installer)) = &venv {
+    art.metadata.insert("dependencyCount".into(), v.dependency_count.into());
+    art.metadata.insert("venv".into(), format!("{}/.venv", be.out_dir).into());
+    art.metadata.insert("venvKey".into(), v.key.clone().into());
+    art.metadata.insert("venvReused".into(), v.reused.into());
+    art.metadata.insert("installer".into(), installer.clone().into());
+    outcome.metadata.insert("dependencyCount".into(), v.dependency_count.into());
+  }
+  outcome.metadata.insert("pythonVersion".into(), version.into());
+  outcome.metadata.insert("filesCopied".into(), copied.copied.into());
+  outcome.artifacts.push(art);
+  Ok(outcome)
 }
 
 /// Runs ruff on the copy when `tidyImports` asks for it (or, unset, when ruff is available).
@@ -194,6 +265,7 @@ async fn tidy_imports(
   be: &BackendConfig,
   python: &str,
   copy: &Path,
+  log: &Log<'_>,
 ) -> Result<Option<usize>, TaskError> {
   if be.tidy_imports == Some(false) {
     return Ok(None);
@@ -204,20 +276,18 @@ async fn tidy_imports(
         "backend.tidyImports is true but ruff is not available (neither `{python} -m ruff` nor `ruff` on PATH): install it with `{python} -m pip install ruff`, or set `tidyImports: false`"
       )));
     }
-    ctx.log(
-      "ruff not found: imports are not tidied (install ruff, or set backend.tidyImports: false)",
-    );
+    log("ruff not found: imports are not tidied (install ruff, or set backend.tidyImports: false)");
     return Ok(None);
   };
   ctx.record_tool("ruff", ruff.version.trim_start_matches("ruff "));
-  let n = ruff.tidy(copy, &|l| ctx.log(l), &ctx.cancel).await.map_err(|e| {
+  let n = ruff.tidy(copy, log, &ctx.cancel).await.map_err(|e| {
     if ctx.cancel.is_cancelled() {
       TaskError::Cancelled
     } else {
       TaskError::Failed(e)
     }
   })?;
-  ctx.log(&format!("{}: {n} import fixes in the output copy", ruff.version));
+  log(&format!("{}: {n} import fixes in the output copy", ruff.version));
   Ok(Some(n))
 }
 
@@ -230,39 +300,58 @@ async fn production_venv(
   src: &Path,
   copy: &Path,
   final_path: &Path,
+  log: &Log<'_>,
 ) -> Result<Option<(venv::CachedVenv, String)>, TaskError> {
-  let req_rel = be.requirements.as_deref().unwrap_or("requirements.txt");
-  let requirements = resolve(src, req_rel);
-  let exists = requirements.is_file();
-  match be.venv {
-    Some(false) => return Ok(None),
-    None if !exists => return Ok(None),
-    Some(true) if !exists => {
+  if be.venv == Some(false) {
+    return Ok(None);
+  }
+  let project_fail = |e: project::ProjectError| match e {
+    project::ProjectError::Process(p) => process_error(p),
+    other => TaskError::Failed(format!("reading the backend's dependencies: {other}")),
+  };
+  let deps = project::dependencies(be, ctx.root).map_err(project_fail)?;
+  let declared = match &deps {
+    project::Dependencies::Requirements(p) => p.is_file(),
+    project::Dependencies::PyProject { .. } => true,
+    project::Dependencies::None => false,
+  };
+  if !declared {
+    if be.venv == Some(true) {
+      let requirements = match &deps {
+        project::Dependencies::Requirements(p) => p.clone(),
+        _ => src.join("requirements.txt"),
+      };
       return Err(TaskError::Failed(format!(
-        "backend.venv is true but the requirements file {} does not exist: create it, set `backend.requirements`, or set `venv: false`",
+        "backend.venv is true but the requirements file {} does not exist (nor a [project] table in pyproject.toml): create one, set `backend.requirements`, or set `venv: false`",
         requirements.display()
-      )))
+      )));
     }
-    _ => {}
+    return Ok(None);
   }
   let fail = |e: venv::VenvError| match e {
     venv::VenvError::Process(p) => process_error(p),
     other => TaskError::Failed(format!("building the production venv: {other}")),
   };
   let installer = venv::Installer::resolve(be.installer.unwrap_or_default()).map_err(fail)?;
+  let cache = resolve(ctx.root, &ctx.config.cache_dir).join("venvs");
+  let requirements =
+    project::materialize(&deps, be, ctx.root, &installer, &cache, log, &ctx.cancel)
+      .await
+      .map_err(project_fail)?
+      .ok_or_else(|| TaskError::Failed("no dependencies to install".into()))?;
   let spec = venv::VenvSpec {
     python: python.to_string(),
     requirements,
     cwd: src.to_path_buf(),
     installer,
-    cache: resolve(ctx.root, &ctx.config.cache_dir).join("venvs"),
+    cache,
   };
   // The lock keeps the cached venv from being evicted or rebuilt until it has been copied out.
-  let (cached, lock) = venv::ensure(&spec, &|l| ctx.log(l), &ctx.cancel).await.map_err(fail)?;
+  let (cached, lock) = venv::ensure(&spec, log, &ctx.cancel).await.map_err(fail)?;
   if let Some(why) = &cached.repaired {
     ctx.events.warn(Some(ctx.task), format!("{why}: deleted and rebuilt"));
   }
-  ctx.log(&format!(
+  log(&format!(
     "venv {}: {} ({} dependencies)",
     cached.key,
     if cached.reused { "unchanged requirements, reused" } else { "built" },
@@ -277,31 +366,34 @@ async fn production_venv(
     .map_err(|e| TaskError::Failed(format!("venv copy task panicked: {e}")))?
     .map_err(fail)?;
   drop(lock);
-  ctx.log(&format!("venv copied to {}/.venv", be.out_dir));
+  log(&format!("venv copied to {}/.venv", be.out_dir));
   Ok(Some((cached, spec.installer.name().to_string())))
 }
 
-/// Imports the app's module from the output copy with the production venv.
+/// Imports the app's module from the output copy with the production venv and the backend env.
 async fn import_check(
   ctx: &TaskContext<'_>,
   be: &BackendConfig,
+  benv: &env::BackendEnv,
   copy: &Path,
   final_path: &Path,
+  log: &Log<'_>,
 ) -> Result<(), TaskError> {
   let module = be.app.split_once(':').map_or(be.app.as_str(), |(m, _)| m);
   let py = copy.join(".venv/bin/python");
-  let out = Cmd::new(py.to_string_lossy())
+  let cmd = Cmd::new(py.to_string_lossy())
     .args(["-c", IMPORT_CHECK, module])
     .cwd(copy)
-    .env("PYTHONDONTWRITEBYTECODE", "1")
-    .run(&|l| ctx.log(l), &ctx.cancel)
-    .await
-    .map_err(process_error)?;
+    .env("PYTHONDONTWRITEBYTECODE", "1");
+  let out = benv.apply(cmd).run(log, &ctx.cancel).await.map_err(process_error)?;
   if out.success() {
-    ctx.log(&format!("`{module}` imports with the production venv"));
+    log(&format!("`{module}` imports with the production venv"));
   } else {
+    let missing = benv.missing_file.as_ref().map_or(String::new(), |p| {
+      format!(" (backend.envFile {} does not exist, so only the process env was given)", p.display())
+    });
     return Err(TaskError::Failed(format!(
-      "the output copy does not import `{module}` with the production venv ({}/.venv): a package missing from the requirements file, or an import that tidyImports removed (mark side-effect imports with `# noqa: F401`):\n{}",
+      "the output copy does not import `{module}` with the production venv ({}/.venv): a package missing from the requirements file, an import that tidyImports removed (mark side-effect imports with `# noqa: F401`), or a setting the app reads at import time (give it with `backend.envFile` or `backend.env`){missing}:\n{}",
       be.out_dir,
       strip_staging(&out.tail(30), copy, final_path)
     )));
@@ -310,18 +402,22 @@ async fn import_check(
 }
 
 /// Runs `backend.migrate` through `sh -c` in the output copy, with the production venv (if any)
-/// first on `PATH`. A failure fails the task, or is returned as a warning when
+/// first on `PATH` and the backend env. A failure fails the task, or is returned as a warning when
 /// `failOnMigrationError` is false.
+#[allow(clippy::too_many_arguments)]
 async fn migrate(
   ctx: &TaskContext<'_>,
   be: &BackendConfig,
+  benv: &env::BackendEnv,
   command: &str,
   copy: &Path,
   final_path: &Path,
   has_venv: bool,
+  log: &Log<'_>,
 ) -> Result<Option<String>, TaskError> {
-  ctx.log(&format!("migrate: {command}"));
-  let mut cmd = Cmd::new("sh").args(["-c", command]).cwd(copy).env("PYTHONDONTWRITEBYTECODE", "1");
+  log(&format!("migrate: {command}"));
+  let mut cmd =
+    benv.apply(Cmd::new("sh").args(["-c", command]).cwd(copy)).env("PYTHONDONTWRITEBYTECODE", "1");
   if has_venv {
     let venv = copy.join(".venv");
     let path = std::env::var("PATH").unwrap_or_default();
@@ -329,7 +425,7 @@ async fn migrate(
       .env("PATH", format!("{}/bin:{path}", venv.display()))
       .env("VIRTUAL_ENV", venv.to_string_lossy());
   }
-  let out = cmd.run(&|l| ctx.log(l), &ctx.cancel).await.map_err(process_error)?;
+  let out = cmd.run(log, &ctx.cancel).await.map_err(process_error)?;
   if out.success() {
     return Ok(None);
   }
@@ -418,25 +514,32 @@ pub fn source_globs(be: &BackendConfig) -> Vec<String> {
 }
 
 /// What the backend's sources are, as the key and the copy see them: [`source_globs`] over
-/// `backend.root` (`.gitignore` honoured), minus `outputDir` and `cacheDir`, plus the
-/// requirements file when it lives outside the root.
-pub fn source_reads(cx: &IoContext<'_>, be: &BackendConfig) -> Reads {
+/// `backend.root` (`.gitignore` honoured), minus `outputDir`, `cacheDir` and the env file, plus the
+/// files that decide the dependencies and the interpreter check wherever they live (requirements,
+/// `pyproject.toml`, `uv.lock`, `.python-version`), the backend env (digests) and `python`.
+pub fn source_reads(cx: &IoContext<'_>, be: &BackendConfig) -> Result<Reads, Uncached> {
   let root = resolve(cx.root, &be.root);
-  let mut files = Vec::new();
-  let req = resolve(&root, be.requirements.as_deref().unwrap_or("requirements.txt"));
-  if !req.starts_with(&root) {
-    files.push(req);
+  let mut globs = cx.input_globs(source_globs(be));
+  // The env file holds secrets: whatever its name, it is never copied (nor read as an input: its
+  // values enter the key hashed, through the env).
+  if let Some(rel) =
+    env::env_file_path(be, cx.root).as_deref().and_then(|f| f.strip_prefix(&root).ok())
+  {
+    globs.push(format!("!{}", globset::escape(&rel.to_string_lossy())));
   }
-  Reads {
+  let env_digests = env::key_env(be, cx.root)
+    .map_err(|e| Uncached::HashFailed(format!("the backend env cannot be read: {e}")))?;
+  Ok(Reads {
     root,
-    globs: cx.input_globs(source_globs(be)),
+    globs,
     gitignore: true,
     ignore: vec![cx.output_dir(), cx.cache_dir()],
-    files,
+    files: project::dependency_files(be, cx.root),
     env: cx.env_names(Vec::new()),
+    env_digests,
     tools: vec![Tool::Python(python_for(cx.root, be))],
     ..Reads::default()
-  }
+  })
 }
 
 /// Copies the files of `reads` (see [`source_reads`]) into `dest`, keeping relative paths;

@@ -451,8 +451,22 @@ pub fn place(cached: &CachedVenv, dest: &Path, final_dir: &Path) -> Result<(), V
 }
 
 /// Deletes cached venvs other than `keep` that were last used more than `max_age` ago (venvs a
-/// build holds are kept). The build cache's eviction does the same under `cache.ttl` and
-/// `cache.maxSize`; this keeps the store bounded when the cache is off.
+/// build holds are kept), and generated requirements lists (`.req-*.txt`) unused for as long. The
+/// build cache's eviction does the same under `cache.ttl` and `cache.maxSize`; this keeps the store
+/// bounded when the cache is off.
 pub fn prune(cache: &Path, keep: &str, max_age: Duration) -> usize {
+  let now = std::time::SystemTime::now();
+  if let Ok(entries) = std::fs::read_dir(cache) {
+    for e in entries.flatten() {
+      let name = e.file_name().to_string_lossy().into_owned();
+      if name.starts_with(".req-") && name.ends_with(".txt") {
+        // A requirements list generated from pyproject.toml / uv.lock (see `project::materialize`).
+        let used = e.metadata().and_then(|m| m.modified());
+        if used.is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age) {
+          let _ = std::fs::remove_file(e.path());
+        }
+      }
+    }
+  }
   VenvStore::new(cache).prune(keep, max_age)
 }
