@@ -281,51 +281,6 @@ fn key_follows_requirements_and_included_files() {
   std::fs::remove_dir_all(&d).unwrap();
 }
 
-#[tokio::test]
-async fn a_damaged_cached_venv_is_deleted_with_a_warning_and_rebuilt() {
-  let p = Project::new("damaged-venv");
-  let backend = json!({ "root": "api", "python": "python3", "tidyImports": false });
-  let (r, logs) = p.build(backend.clone()).await;
-  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
-  assert_eq!(installs(&logs), 1, "{logs:?}");
-  let key = out.artifacts[0].metadata["venvKey"].as_str().unwrap().to_string();
-  let venv = p.file(".farm/cache/venvs").join(&key);
-  let lib = std::fs::read_dir(venv.join("lib")).unwrap().next().unwrap().unwrap().path();
-  let init = lib.join("site-packages/tinypkg/__init__.py");
-  let api = p.file("dist/api");
-  let damage_warnings =
-    |logs: &[String]| logs.iter().filter(|l| l.contains("is damaged")).cloned().collect::<Vec<_>>();
-
-  // One garbled file: the venv is verified before use, deleted, rebuilt; the output works.
-  std::fs::write(&init, "def main(:\n").unwrap();
-  let (r, logs) = p.build(backend.clone()).await;
-  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
-  let warned = damage_warnings(&logs);
-  assert!(
-    warned.iter().any(|w| w.contains("tinypkg/__init__.py") && w.contains("deleted and rebuilt")),
-    "{logs:?}"
-  );
-  assert_eq!(installs(&logs), 1, "{logs:?}");
-  assert_eq!(out.artifacts[0].metadata["venvReused"], false);
-  assert_eq!(run(&api.join(".venv/bin/tinyhello"), &[], &api), "tiny hello\n");
-  assert_eq!(std::fs::read_to_string(&init).unwrap(), "def main():\n    print('tiny hello')\n");
-
-  // Unchanged: reused, nothing installed, no warning.
-  let (r, logs) = p.build(backend.clone()).await;
-  assert_eq!(r.unwrap().artifacts[0].metadata["venvReused"], true);
-  assert_eq!((installs(&logs), damage_warnings(&logs).len()), (0, 0), "{logs:?}");
-
-  // A file that was not installed (it would be copied into every output) is damage too.
-  std::fs::write(lib.join("site-packages/sitecustomize.py"), "raise SystemExit(3)\n").unwrap();
-  let (r, logs) = p.build(backend).await;
-  r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
-  assert!(damage_warnings(&logs).iter().any(|w| w.contains("sitecustomize.py")), "{logs:?}");
-  assert!(!lib.join("site-packages/sitecustomize.py").exists());
-  assert!(!api
-    .join(".venv")
-    .join(lib.strip_prefix(&venv).unwrap())
-    .join("site-packages/sitecustomize.py")
-    .exists());
 /// A Python with `packages` installed from PyPI: `target/farm-test-tools/<name>`, created once.
 fn tool_python(name: &str, packages: &[&str], probe: &str) -> PathBuf {
   static LOCK: Mutex<()> = Mutex::new(());
@@ -570,8 +525,10 @@ fn task_keys_hold_env_digests_and_dependency_files_never_values() {
   let cfg = config(json!({ "LITERAL": "lit-secret-2" }));
   let cache = BuildCache::open(&cfg, &p.dir, BTreeMap::new(), Arc::new(|_: &str| {})).unwrap();
   let key = |cfg: &FarmConfig, task: &str| {
-    let spec = cache.spec_for(task, cfg, &p.dir).unwrap();
-    cache.key_for(&spec, task, &[]).unwrap()
+    let kind = crate::plan::TaskKind::of_builtin(task).unwrap();
+    let cx = crate::builders::IoContext { task, config: cfg, root: &p.dir };
+    let reads = crate::builders::builder_for(kind).io(&cx).reads.unwrap();
+    cache.key_for(&reads, task, &[]).unwrap()
   };
   let m = key(&cfg, "backend");
   assert_eq!(m.env["TOKEN"], Some(crate::hash::env_value_digest("abc-secret-1")));
@@ -592,7 +549,55 @@ fn task_keys_hold_env_digests_and_dependency_files_never_values() {
   std::fs::write(p.file("uv.lock"), "version = 1\n").unwrap();
   let m3 = key(&cfg, "backend");
   assert_ne!(m3.key, m.key);
-  assert!(m3.extra.contains_key("file:uv.lock"), "{:?}", m3.extra);
+  let has = |m: &crate::hash::KeyManifest, f: &str| m.inputs.iter().any(|i| i.path == f);
+  assert!(has(&m3, "uv.lock"), "{:?}", m3.inputs);
   std::fs::write(p.file(".python-version"), "3.12\n").unwrap();
-  assert!(key(&cfg, "backend").extra.contains_key("file:.python-version"));
+  assert!(has(&key(&cfg, "backend"), ".python-version"));
+}
+
+#[tokio::test]
+async fn a_damaged_cached_venv_is_deleted_with_a_warning_and_rebuilt() {
+  let p = Project::new("damaged-venv");
+  let backend = json!({ "root": "api", "python": "python3", "tidyImports": false });
+  let (r, logs) = p.build(backend.clone()).await;
+  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  assert_eq!(installs(&logs), 1, "{logs:?}");
+  let key = out.artifacts[0].metadata["venvKey"].as_str().unwrap().to_string();
+  let venv = p.file(".farm/cache/venvs").join(&key);
+  let lib = std::fs::read_dir(venv.join("lib")).unwrap().next().unwrap().unwrap().path();
+  let init = lib.join("site-packages/tinypkg/__init__.py");
+  let api = p.file("dist/api");
+  let damage_warnings =
+    |logs: &[String]| logs.iter().filter(|l| l.contains("is damaged")).cloned().collect::<Vec<_>>();
+
+  // One garbled file: the venv is verified before use, deleted, rebuilt; the output works.
+  std::fs::write(&init, "def main(:\n").unwrap();
+  let (r, logs) = p.build(backend.clone()).await;
+  let out = r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  let warned = damage_warnings(&logs);
+  assert!(
+    warned.iter().any(|w| w.contains("tinypkg/__init__.py") && w.contains("deleted and rebuilt")),
+    "{logs:?}"
+  );
+  assert_eq!(installs(&logs), 1, "{logs:?}");
+  assert_eq!(out.artifacts[0].metadata["venvReused"], false);
+  assert_eq!(run(&api.join(".venv/bin/tinyhello"), &[], &api), "tiny hello\n");
+  assert_eq!(std::fs::read_to_string(&init).unwrap(), "def main():\n    print('tiny hello')\n");
+
+  // Unchanged: reused, nothing installed, no warning.
+  let (r, logs) = p.build(backend.clone()).await;
+  assert_eq!(r.unwrap().artifacts[0].metadata["venvReused"], true);
+  assert_eq!((installs(&logs), damage_warnings(&logs).len()), (0, 0), "{logs:?}");
+
+  // A file that was not installed (it would be copied into every output) is damage too.
+  std::fs::write(lib.join("site-packages/sitecustomize.py"), "raise SystemExit(3)\n").unwrap();
+  let (r, logs) = p.build(backend).await;
+  r.unwrap_or_else(|e| panic!("{e:?}\n{}", logs.join("\n")));
+  assert!(damage_warnings(&logs).iter().any(|w| w.contains("sitecustomize.py")), "{logs:?}");
+  assert!(!lib.join("site-packages/sitecustomize.py").exists());
+  assert!(!api
+    .join(".venv")
+    .join(lib.strip_prefix(&venv).unwrap())
+    .join("site-packages/sitecustomize.py")
+    .exists());
 }

@@ -390,7 +390,10 @@ async fn import_check(
     log(&format!("`{module}` imports with the production venv"));
   } else {
     let missing = benv.missing_file.as_ref().map_or(String::new(), |p| {
-      format!(" (backend.envFile {} does not exist, so only the process env was given)", p.display())
+      format!(
+        " (backend.envFile {} does not exist, so only the process env was given)",
+        p.display()
+      )
     });
     return Err(TaskError::Failed(format!(
       "the output copy does not import `{module}` with the production venv ({}/.venv): a package missing from the requirements file, an import that tidyImports removed (mark side-effect imports with `# noqa: F401`), or a setting the app reads at import time (give it with `backend.envFile` or `backend.env`){missing}:\n{}",
@@ -605,7 +608,7 @@ mod tests {
     .unwrap();
     let cx = IoContext { task: "backend", config: &cfg, root: &base };
     let reads = source_reads(&cx, cfg.backend.as_ref().unwrap());
-    let stats = copy_sources(&reads, &dest).unwrap();
+    let stats = copy_sources(&reads.unwrap(), &dest).unwrap();
     let mut got: Vec<String> = Vec::new();
     let mut stack = vec![dest.clone()];
     while let Some(d) = stack.pop() {
