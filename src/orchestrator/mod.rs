@@ -2,6 +2,7 @@
 //! post-build (manifest, metrics, plugins). Plain Rust; the napi layer wraps it.
 
 pub mod caching;
+pub mod locking;
 
 use crate::builders::{builder_for, Hook, Host, TaskContext};
 use crate::config::{resolve, FarmConfig};
@@ -166,6 +167,9 @@ impl Orchestrator {
     }
     let mut phases = BTreeMap::new();
     let mut warnings = Vec::new();
+
+    // Leftovers of a crashed build must not write into the outputs this build cleans and makes.
+    locking::reap(self, events).await;
 
     // Pre-build.
     let t0 = Instant::now();
@@ -581,7 +585,8 @@ impl TaskRunner for Runner<'_> {
     task: &'a Task,
     cancel: CancellationToken,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
-    Box::pin(async move {
+    // The task's lock is held from before the cache lookup until after the save.
+    Box::pin(locking::locked(self.orch, self.events, task, cancel.clone(), async move {
       let builder = builder_for(&task.name)
         .ok_or_else(|| TaskError::Failed(format!("no builder for task `{}`", task.name)))?;
       let logs = Mutex::new(Vec::new());
@@ -654,7 +659,7 @@ impl TaskRunner for Runner<'_> {
         reason: None,
       });
       Ok(outcome)
-    })
+    }))
   }
 
   fn before_task<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), String>> {
