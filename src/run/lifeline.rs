@@ -65,16 +65,47 @@ fn lifeline() -> Option<&'static Lifeline> {
 
 fn start() -> std::io::Result<Lifeline> {
   let (read, write) = cloexec_pipe()?;
-  let child = std::process::Command::new("/bin/sh")
+  let mut cmd = std::process::Command::new("/bin/sh");
+  cmd
     .args(["-c", SCRIPT, "farm-lifeline"])
     .stdin(Stdio::from(read))
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .current_dir("/")
-    .process_group(0)
-    .spawn()?;
+    .process_group(0);
+  // Nothing but its stdin: a descriptor this process inherited without close-on-exec (a pipe of
+  // the caller, an IPC channel) must not stay open in the watchdog after this process is gone.
+  // SAFETY: `close_from` only calls close/close_range, which are async-signal-safe.
+  unsafe {
+    cmd.pre_exec(|| {
+      close_from(3);
+      Ok(())
+    });
+  }
+  let child = cmd.spawn()?;
   // The watchdog is never waited for: it lives exactly as long as this process.
   Ok(Lifeline { write: File::from(write), pid: child.id() })
+}
+
+/// Closes every descriptor from `first` up. Async-signal-safe (for `pre_exec`).
+fn close_from(first: libc::c_int) {
+  #[cfg(target_os = "linux")]
+  {
+    // SAFETY: close_range only closes descriptors of this (forked) process.
+    if unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) }
+      == 0
+    {
+      return;
+    }
+  }
+  // SAFETY: sysconf and close are async-signal-safe; closing a descriptor that is not open is harmless.
+  let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+  let max = if max <= 0 { 1024 } else { max.min(65_536) as libc::c_int };
+  for fd in first..max {
+    unsafe {
+      libc::close(fd);
+    }
+  }
 }
 
 /// A pipe whose both ends are close-on-exec.
@@ -207,6 +238,7 @@ fn write_decimal(out: &mut [u8], mut v: u64) -> usize {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use std::path::Path;
   use std::time::Duration;
 
   #[test]
@@ -216,6 +248,27 @@ mod tests {
     assert_eq!(&b[..n], b"0");
     let n = write_decimal(&mut b, u64::MAX);
     assert_eq!(&b[..n], u64::MAX.to_string().as_bytes());
+  }
+
+  /// The watchdog holds nothing but its three standard descriptors: stdin is the lifeline pipe,
+  /// stdout and stderr are /dev/null (a caller reading this process's output sees its end).
+  #[test]
+  #[cfg(target_os = "linux")]
+  fn the_watchdog_keeps_no_inherited_descriptor() {
+    let pid = watchdog_pid().expect("a watchdog");
+    let mut fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+      .unwrap()
+      .flatten()
+      .map(|e| {
+        let target = std::fs::read_link(e.path()).unwrap();
+        (e.file_name().to_string_lossy().into_owned(), target.to_string_lossy().into_owned())
+      })
+      .collect();
+    fds.sort();
+    assert_eq!(fds.len(), 3, "{fds:?}");
+    assert!(fds[0].1.starts_with("pipe:"), "{fds:?}");
+    assert_eq!((fds[1].1.as_str(), fds[2].1.as_str()), ("/dev/null", "/dev/null"));
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), Path::new("/"));
   }
 
   /// The script itself: adds, removes (only the named id), kills the rest on end of file.
