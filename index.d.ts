@@ -268,8 +268,18 @@ export interface TaskResult {
   cacheReason?: string
 }
 
+/** Forgets a process registered with `watchProcess` (call it when the process has exited). */
+export declare function unwatchProcess(token: number): void
+
 /** Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`. */
 export declare function validateConfig(config: any, configFile?: string | undefined | null): Record<string, any>
 
 /** The addon's version. */
 export declare function version(): string
+
+/**
+ * Registers a child process (by pid) that must not outlive this process: if this process dies, the
+ * process watchdog SIGKILLs it. Returns a token for `unwatchProcess`, or `null` when there is no
+ * watchdog (the child then relies on its own checks).
+ */
+export declare function watchProcess(pid: number): number | null

@@ -841,5 +841,7 @@ module.exports.checkBudgets = nativeBinding.checkBudgets
 module.exports.compressionInfo = nativeBinding.compressionInfo
 module.exports.generateTypes = nativeBinding.generateTypes
 module.exports.optimizeImages = nativeBinding.optimizeImages
+module.exports.unwatchProcess = nativeBinding.unwatchProcess
 module.exports.validateConfig = nativeBinding.validateConfig
 module.exports.version = nativeBinding.version
+module.exports.watchProcess = nativeBinding.watchProcess

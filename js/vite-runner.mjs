@@ -1,11 +1,23 @@
 // The frontend runner the orchestrator calls through napi: each Vite build runs in a child Node
 // process (js/vite-worker.mjs), so a cancelled build is really stopped (the process is killed) and
 // Rolldown's direct writes to stdout do not mix with the CLI's output.
+//
+// A worker never outlives farm: it exits when its IPC channel to farm closes, and it is registered
+// with farm's process watchdog, which SIGKILLs it if farm dies (see src/run/lifeline.rs).
 import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+const native = createRequire(import.meta.url)('../index.js');
 
 const WORKER = fileURLToPath(new URL('./vite-worker.mjs', import.meta.url));
 const KEEP_LINES = 200;
+
+/** Registers `child` with the watchdog until it exits. */
+function lifeline(child) {
+  const token = child.pid === undefined ? null : native.watchProcess(child.pid);
+  if (token != null) child.once('exit', () => native.unwatchProcess(token));
+}
 
 /** Creates `{ run(request), cancel(taskId), dispose() }` for `BuildOrchestrator#build` options. */
 export function createViteRunner() {
@@ -19,6 +31,7 @@ export function createViteRunner() {
         env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
         serialization: 'advanced',
       });
+      lifeline(child);
       const logs = [];
       const keep = (chunk) => {
         for (const line of String(chunk).split('\n')) {
@@ -85,6 +98,7 @@ export function startViteWatch(request, onMessage) {
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
     serialization: 'advanced',
   });
+  lifeline(child);
   const tail = [];
   const keep = (chunk) => {
     for (const line of String(chunk).split('\n')) {

@@ -571,3 +571,20 @@ pub fn generate_types(openapi: serde_json::Value) -> napi::Result<String, Code> 
   crate::typegen::generate(&openapi, &crate::typegen::GenerateOptions::default())
     .map_err(|e| napi::Error::new(Code("TYPEGEN_ERROR".into()), e.to_string()))
 }
+
+/// Registers a child process (by pid) that must not outlive this process: if this process dies, the
+/// process watchdog SIGKILLs it. Returns a token for `unwatchProcess`, or `null` when there is no
+/// watchdog (the child then relies on its own checks).
+#[napi]
+pub fn watch_process(pid: u32) -> Option<i64> {
+  crate::run::lifeline::watch(crate::run::lifeline::Target::Process(pid))
+    .and_then(|id| i64::try_from(id).ok())
+}
+
+/// Forgets a process registered with `watchProcess` (call it when the process has exited).
+#[napi]
+pub fn unwatch_process(token: i64) {
+  if let Ok(id) = u64::try_from(token) {
+    crate::run::lifeline::unwatch(id);
+  }
+}

@@ -3,6 +3,7 @@
 
 pub mod caching;
 pub mod hermetic;
+pub mod locking;
 pub mod verify;
 
 use crate::builders::{builder_for, Builder, Hook, Host, IoContext, TaskContext, TaskIo, Uncached};
@@ -196,6 +197,9 @@ impl Orchestrator {
     let mut phases = BTreeMap::new();
     let mut warnings = Vec::new();
 
+    // Leftovers of a crashed build must not write into the outputs this build cleans and makes.
+    locking::reap(self, events).await;
+
     // Pre-build.
     let t0 = Instant::now();
     events.emit(EventKind::PhaseStarted, Some("pre-build"), None, None);
@@ -330,19 +334,15 @@ impl Orchestrator {
     }
     if req.clean.unwrap_or(self.config.build.clean.unwrap_or(true)) {
       let full = req.targets.is_empty() || req.targets.iter().any(|t| t == "all");
-      // With the cache on, the cached tasks' output dirs stay: a hit then only rewrites what
-      // differs (and removes what the entry does not list), a miss replaces the dir wholesale.
-      let keep: Vec<PathBuf> = if req.no_cache || !self.config.cache.enabled {
-        Vec::new()
-      } else {
-        plan
-          .tasks()
-          .iter()
-          .filter_map(|t| Some(self.io_of(t)).filter(|io| io.reads.is_ok()))
-          .flat_map(|io| io.writes.into_iter().map(|o| o.path))
-          .filter(|p| p.starts_with(output_dir))
-          .collect()
-      };
+      // The planned tasks' own outputs are not cleaned here: each task resets them under its lock
+      // (a hit restores exactly its entry; a run starts from nothing, see `hermetic`), so a
+      // concurrent build of the same project never sees them deleted under its feet.
+      let keep: Vec<PathBuf> = plan
+        .tasks()
+        .iter()
+        .flat_map(|t| self.io_of(t).writes.into_iter().map(|o| o.path))
+        .filter(|p| p.starts_with(output_dir))
+        .collect();
       self.clean(output_dir, full, &plan, &keep)?;
     }
     Ok(plan)
@@ -621,7 +621,8 @@ impl TaskRunner for Runner<'_> {
     task: &'a Task,
     cancel: CancellationToken,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
-    Box::pin(async move {
+    // The task's lock is held from before the cache lookup until after the save.
+    Box::pin(locking::locked(self.orch, self.events, task, cancel.clone(), async move {
       let builder = builder_for(task.kind);
       let io = self.orch.io_of(task);
       let logs = Mutex::new(Vec::new());
@@ -669,7 +670,7 @@ impl TaskRunner for Runner<'_> {
         reason: None,
       });
       Ok(outcome)
-    })
+    }))
   }
 
   fn before_task<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), String>> {

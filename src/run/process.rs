@@ -1,8 +1,23 @@
 //! Child processes that stream their output as log lines and stop when the build is cancelled.
 //!
 //! Each child runs in its own process group; cancellation sends SIGTERM to the whole group, then
-//! SIGKILL after a grace period, and waits for the child before returning, so no process is left.
+//! SIGKILL after a grace period, and waits for the child before returning. When the command ends,
+//! whatever it left running in its group is killed, so no process is left.
+//!
+//! Every child also dies with farm, however farm dies:
+//! - on Linux the child gets `PR_SET_PDEATHSIG(SIGKILL)` before `exec` (and exits at once if farm
+//!   already died before that). The signal follows the *thread* that spawned it: `Cmd::run` must be
+//!   awaited on a thread that outlives the child (tokio worker threads do);
+//! - the child registers its process group with the lifeline watchdog before `exec` (see
+//!   [`super::lifeline`]), which SIGKILLs the whole group when farm dies, grandchildren included;
+//! - inside a task's scope (see [`super::task_lock`]) the group is recorded in a pid file under
+//!   `<cacheDir>/procs/`, reaped by the next build if both farm and its watchdog died, and the child
+//!   inherits the task's lock.
 
+use super::lifeline::{self, ChildHook};
+use super::procs::PidFile;
+use super::task_lock;
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -155,10 +170,35 @@ impl Cmd {
     for (k, v) in &self.env {
       cmd.env(k, v);
     }
-    let mut child = cmd
-      .spawn()
-      .map_err(|source| ProcessError::Spawn { program: self.program.clone(), source })?;
+    let scope = task_lock::current();
+    let hook = ChildHook::new();
+    let lock_fd = scope.as_ref().map(|s| s.lock().fd());
+    let parent = std::process::id();
+    // SAFETY: `child_setup` only makes async-signal-safe calls and does not allocate.
+    unsafe {
+      cmd.pre_exec(move || child_setup(parent, hook, lock_fd));
+    }
+    let mut child = match cmd.spawn() {
+      Ok(c) => c,
+      Err(source) => {
+        if let Some(h) = hook {
+          lifeline::unwatch(h.id());
+        }
+        return Err(ProcessError::Spawn { program: self.program.clone(), source });
+      }
+    };
     let pid = child.id();
+    let pid_file = match (&scope, pid) {
+      (Some(s), Some(p)) => match PidFile::create(s.procs_dir(), p, s.task(), &self.program) {
+        Ok(f) => Some(f),
+        Err(e) => {
+          on_line(&format!("farm: could not record the process group of `{}`: {e}", self.program));
+          None
+        }
+      },
+      _ => None,
+    };
+    let _group = GroupGuard { pgid: pid, hook, _pid_file: pid_file, _scope: scope };
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let lines = std::sync::Mutex::new(std::collections::VecDeque::<String>::new());
@@ -218,6 +258,62 @@ impl Cmd {
   }
 }
 
+/// Runs in the forked child before `exec`: the death signal, the lifeline registration, the task
+/// lock. Only async-signal-safe calls, no allocation.
+fn child_setup(
+  parent: u32,
+  hook: Option<ChildHook>,
+  lock_fd: Option<RawFd>,
+) -> std::io::Result<()> {
+  #[cfg(any(target_os = "linux", target_os = "android"))]
+  {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } != 0
+    {
+      return Err(std::io::Error::last_os_error());
+    }
+  }
+  if let Some(h) = hook {
+    // SAFETY: this is the forked child, before exec; the lifeline's descriptor is still open here.
+    unsafe { h.register_self() };
+  }
+  // Farm may have died before the death signal was armed: then never run the command. (The
+  // watchdog cannot have seen end of file yet: this child still holds the pipe until exec.)
+  // SAFETY: getppid and _exit are async-signal-safe.
+  if unsafe { libc::getppid() } as u32 != parent {
+    unsafe { libc::_exit(1) };
+  }
+  if let Some(fd) = lock_fd {
+    // The task's lock survives exec in this child only (the parent keeps it close-on-exec).
+    // SAFETY: fcntl on a descriptor inherited from the parent, open for the duration of the spawn.
+    unsafe {
+      let flags = libc::fcntl(fd, libc::F_GETFD);
+      if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) != 0 {
+        return Err(std::io::Error::last_os_error());
+      }
+    }
+  }
+  Ok(())
+}
+
+/// A started child's process group: when the run ends (or its future is dropped), kills what is left
+/// in the group, then drops its lifeline registration and its pid file.
+struct GroupGuard {
+  pgid: Option<u32>,
+  hook: Option<ChildHook>,
+  _pid_file: Option<PidFile>,
+  _scope: Option<std::sync::Arc<task_lock::TaskScope>>,
+}
+
+impl Drop for GroupGuard {
+  fn drop(&mut self) {
+    kill_group(self.pgid, libc::SIGKILL);
+    if let Some(h) = self.hook {
+      lifeline::unwatch(h.id());
+    }
+  }
+}
+
 fn kill_group(pid: Option<u32>, sig: libc::c_int) {
   if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
     // SAFETY: kill(2) with a negative pid signals the process group the child leads; no memory involved.
@@ -272,5 +368,141 @@ mod tests {
     }
     assert!(!alive, "grandchild {gpid} survived cancellation");
     let _ = std::fs::remove_dir_all(dir);
+  }
+
+  // ------------------------------------------------ farm dies: a helper process plays farm
+
+  use crate::run::procs::reap_leftovers;
+  use crate::run::task_lock::{lock_path, TaskLock, TaskScope};
+  use std::path::PathBuf;
+  use std::time::Instant;
+
+  fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+      .is_ok_and(|st| !st.is_empty() && !st.contains(") Z "))
+  }
+
+  /// Waits up to `secs` for `pid` to be gone.
+  fn gone_within(pid: u32, secs: u64) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+      if !alive(pid) {
+        return true;
+      }
+      std::thread::sleep(Duration::from_millis(20));
+    }
+    !alive(pid)
+  }
+
+  fn read_pid(path: &Path) -> u32 {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+      if let Some(p) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) {
+        return p;
+      }
+      assert!(Instant::now() < end, "{} never written", path.display());
+      std::thread::sleep(Duration::from_millis(20));
+    }
+  }
+
+  fn kill9(pid: u32) {
+    // SAFETY: kill(2), no memory involved.
+    unsafe {
+      libc::kill(pid as i32, libc::SIGKILL);
+    }
+  }
+
+  /// Starts [`farm_stand_in`] in a new process, working in `work`.
+  fn spawn_farm(work: &Path) -> std::process::Child {
+    let module = module_path!();
+    let name = format!("{}::farm_stand_in", module.split_once("::").map_or(module, |(_, r)| r));
+    std::process::Command::new(std::env::current_exe().unwrap())
+      .args([name.as_str(), "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+      .env("FARM_PROC_TEST_WORK", work)
+      .stdout(Stdio::null())
+      .stderr(Stdio::null())
+      .spawn()
+      .unwrap()
+  }
+
+  fn task_lock_path(work: &Path) -> PathBuf {
+    lock_path(&work.join("cache"), &[work.join("out")], "gen")
+  }
+
+  /// Not a test: plays a farm process for the tests below (only when `FARM_PROC_TEST_WORK` is set).
+  /// Runs, in the scope of a task `gen` holding its lock, a command that starts a grandchild; writes
+  /// the pids, then waits to be killed.
+  #[test]
+  #[ignore = "entry point for child processes of other tests"]
+  fn farm_stand_in() {
+    let Ok(work) = std::env::var("FARM_PROC_TEST_WORK") else { return };
+    let work = PathBuf::from(work);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+      let lock = TaskLock::try_acquire(&task_lock_path(&work)).unwrap().unwrap();
+      let scope = TaskScope::new(lock, &work.join("cache"), "gen");
+      let script = format!(
+        "sleep 60 & echo $! > {w}/grandchild.tmp; mv {w}/grandchild.tmp {w}/grandchild.pid; echo $$ > {w}/child.pid; wait",
+        w = work.display()
+      );
+      let wd = super::lifeline::watchdog_pid().unwrap();
+      std::fs::write(work.join("watchdog.pid"), wd.to_string()).unwrap();
+      let _ = scope.run(Cmd::new("sh").args(["-c", &script]).run(&|_| {}, &CancellationToken::new())).await;
+    });
+  }
+
+  #[test]
+  fn the_lifeline_kills_the_whole_group_when_farm_is_killed() {
+    let work = tempfile::tempdir().unwrap();
+    let mut farm = spawn_farm(work.path());
+    let grandchild = read_pid(&work.path().join("grandchild.pid"));
+    let child = read_pid(&work.path().join("child.pid"));
+    let watchdog = read_pid(&work.path().join("watchdog.pid"));
+    assert!(alive(grandchild) && alive(child) && alive(watchdog));
+    kill9(farm.id());
+    farm.wait().unwrap();
+    let survived: Vec<u32> =
+      [grandchild, child].into_iter().filter(|p| !gone_within(*p, 5)).collect();
+    for p in &survived {
+      kill9(*p);
+    }
+    assert!(survived.is_empty(), "survived farm's death: {survived:?}");
+    assert!(gone_within(watchdog, 5), "the watchdog exits after its work");
+  }
+
+  /// Without the watchdog (killed first), `PR_SET_PDEATHSIG` still kills the direct child; the
+  /// grandchild it left keeps the task lock (inherited), so a second build would wait, until the
+  /// next build's reaping kills it (its owner is dead) and frees the lock.
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn pdeathsig_the_inherited_lock_and_reaping_when_the_watchdog_is_gone_too() {
+    let work = tempfile::tempdir().unwrap();
+    let mut farm = spawn_farm(work.path());
+    let grandchild = read_pid(&work.path().join("grandchild.pid"));
+    let child = read_pid(&work.path().join("child.pid"));
+    let watchdog = read_pid(&work.path().join("watchdog.pid"));
+    kill9(watchdog);
+    assert!(gone_within(watchdog, 5));
+    kill9(farm.id());
+    farm.wait().unwrap();
+    let child_gone = gone_within(child, 5);
+    let gc_alive = alive(grandchild);
+    let locked = TaskLock::try_acquire(&task_lock_path(work.path())).unwrap().is_none();
+    let report = reap_leftovers(&work.path().join("cache")).unwrap();
+    let gc_gone = gone_within(grandchild, 5);
+    if !gc_gone {
+      kill9(grandchild);
+    }
+    if !child_gone {
+      kill9(child);
+    }
+    assert!(child_gone, "PR_SET_PDEATHSIG killed the direct child");
+    assert!(gc_alive, "the grandchild was not covered by anything but the pid file");
+    assert!(locked, "the leftover grandchild holds the task lock");
+    assert_eq!(report.killed.iter().map(|r| r.task.as_str()).collect::<Vec<_>>(), ["gen"]);
+    assert!(gc_gone, "reaping killed the leftover group");
+    assert!(TaskLock::try_acquire(&task_lock_path(work.path())).unwrap().is_some(), "lock free");
+    let left = std::fs::read_dir(work.path().join("cache/procs")).unwrap().count();
+    assert_eq!(left, 0, "pid file removed");
   }
 }
