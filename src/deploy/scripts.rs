@@ -70,7 +70,10 @@ pub fn deploy_k8s(ctx: &DeployContext) -> String {
     "kubectl \"${{ns[@]}}\" apply -f {}\n",
     shell_word(&ctx.out_path("k8s-manifests.yaml"))
   ));
-  let mut deployments = vec![ctx.app_name.clone(), format!("{}-mongodb", ctx.app_name)];
+  let mut deployments = vec![ctx.app_name.clone()];
+  if let Some(db) = ctx.database.service() {
+    deployments.push(format!("{}-{db}", ctx.app_name));
+  }
   if ctx.ollama.is_some() {
     deployments.push(format!("{}-ollama", ctx.app_name));
   }
