@@ -302,8 +302,9 @@ export function scanProject(root) {
   }
   if (!packageManager && frontend) undecided.push('no npm, pnpm, yarn or bun lockfile: install the frontend dependencies before `farm build`');
 
-  // The app's name and version: package.json, else pyproject.toml, else the directory.
-  const pyproject = python.pyproject;
+  // The app's name and version: the root's package.json, else its pyproject.toml (a backend's own
+  // is often named after its package, e.g. "app"), else the directory.
+  const pyproject = backend?.root === '.' ? python.pyproject : null;
   let appName = null;
   let nameFrom = null;
   const candidatesName = [
