@@ -1,10 +1,50 @@
-/**
- * Loads `farm.config.{ts,mts,mjs,js,json}` from a project directory (TypeScript through Vite's
- * config loader, resolved from the project). Exported by the ESM entry only.
- */
-export declare function loadConfig(root?: string): Promise<{ config: Record<string, any>; configFile: string; plugins: FarmPluginHooks[] }>
-/** Identity helper giving `farm.config.ts` types. Exported by the ESM entry only. */
-export declare function defineConfig<T extends Record<string, any>>(config: T): T
+// Types of the raw binding (`require('@farm/build-native')`, index.js). The ESM entry
+// (`import … from '@farm/build-native'`, js/index.mjs) is typed by js/index.d.mts.
+import type { FarmConfig } from './js/config-types.js'
+/** The config's types (generated from the Rust config types: js/config-types.d.ts). */
+export type * from './js/config-types.js'
+
+/** The argument of a plugin's `preBuild` hook. */
+export interface PreBuildContext {
+  buildId: string
+  appName: string
+  version: string
+  environment: 'production' | 'development' | 'staging'
+  /** The project root (absolute). */
+  root: string
+  /** `outputDir` (absolute). */
+  outputDir: string
+  /** The planned tasks, dependencies first. */
+  tasks: string[]
+}
+
+/** The argument of a plugin's `postBuild` hook. */
+export interface PostBuildSummary {
+  buildId: string
+  success: boolean
+  artifacts: Array<{ type: string; name: string; path: string; size: number; hash: string }>
+  tasks: Array<{ name: string; status: TaskStatus; durationMs: number }>
+  error: { code: string; message: string; task: string | null } | null
+}
+
+/** The argument of a plugin's `onTaskStart` hook. */
+export interface TaskStartContext {
+  buildId: string
+  task: string
+  phase: string
+  deps: string[]
+}
+
+/** The argument of a plugin's `onTaskEnd` hook. */
+export interface TaskEndContext {
+  buildId: string
+  task: string
+  status: TaskStatus
+  durationMs: number
+  /** The error, for a failed task. */
+  error: string | null
+}
+
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -20,9 +60,9 @@ export declare class BuildOrchestrator {
    * Validates `config` (the object exported by `farm.config.*`). Throws an `Error` with
    * `code: 'CONFIG_INVALID'` whose message names the file, the key path, what is expected and the fix.
    */
-  constructor(config: any, options?: OrchestratorOptions | undefined | null)
+  constructor(config: FarmConfig, options?: OrchestratorOptions | undefined | null)
   /** The validated config with every default filled in. */
-  get config(): Record<string, any>
+  get config(): FarmConfig & Required<Pick<FarmConfig, 'version' | 'environment' | 'outputDir' | 'cacheDir' | 'build' | 'plugins' | 'cache' | 'tasks'>>
   /** The project root (absolute). */
   get root(): string
   /**
@@ -31,7 +71,7 @@ export declare class BuildOrchestrator {
    */
   plan(targets?: Array<string> | undefined | null): Array<{ name: string; deps: string[]; phase: string }>
   /** The plan for `targets` with each task's cache key and `hit`/`miss`/`off`; nothing is built. */
-  dryRun(targets?: Array<string> | undefined | null, toolVersions?: Record<string, string> | undefined | null): Array<{ name: string; deps: string[]; cache: 'hit' | 'miss' | 'off'; key?: string; inputs: number; reason?: string }>
+  dryRun(targets?: Array<string> | undefined | null, toolVersions?: Record<string, string> | undefined | null): Array<{ name: string; deps: string[]; cache: CacheState; key?: string; inputs: number; reason?: string }>
   /**
    * What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,
    * filesModified, env, config, tools, deps, ..., lines }` (`lines`: the report as text).
@@ -42,7 +82,7 @@ export declare class BuildOrchestrator {
    * venvs: { count, bytes }, images: { count, bytes } }` (times as ms since the epoch; `totalBytes`
    * covers every store: entries, blobs, venvs and images).
    */
-  cacheStatus(): Record<string, any>
+  cacheStatus(): { dir: string; entries: number; totalBytes: number; oldestEntry: number | null; newestEntry: number | null; hits: number; misses: number; restoreFailures: number; venvs: { count: number; bytes: number }; images: { count: number; bytes: number } }
   /**
    * Removes entries, venvs and image results unused for longer than `olderThan` (`"3d"`) and
    * trims the cache to `maxSize` (`"1G"`), least recently used first; with neither, empties every
@@ -101,13 +141,10 @@ export interface BuildError {
   task?: string
 }
 
-/**
- * A build event. `kind` is one of `phase-started`, `phase-finished`, `task-queued`, `task-started`,
- * `task-finished`, `task-failed`, `task-skipped`, `task-cancelled`, `log`, `warning`.
- */
+/** A build event. */
 export interface BuildEvent {
   /** What happened. */
-  kind: string
+  kind: EventKind
   /** The task (or phase) it is about. */
   task?: string
   /** A log line, an error, or a skip reason. */
@@ -189,6 +226,15 @@ export interface BuildResult {
 }
 
 /**
+ * The names of the built-in tasks (`backend`, `types`, ...), in plan order; a config's
+ * `tasks.<name>` add command tasks.
+ */
+export declare function builtinTasks(): Array<string>
+
+/** Whether a task came from the build cache. */
+export type CacheState = 'hit' | 'miss' | 'off'
+
+/**
  * Checks an analysis (from `analyzeBundle` or `bundle-analysis.json`) against `budgets`
  * (`{ total?, chunk?, chunks?, measure? }`). Returns `{ violations: [{ name, file, size, limit }],
  * table }` (`table` is empty when nothing is over). Throws `BUDGET_INVALID` for a bad size.
@@ -198,18 +244,24 @@ export declare function checkBudgets(analysis: Record<string, any>, budgets: { t
 /** Which codecs compute gzip and brotli sizes in this process: `{ gzip, brotli, matchesNode }`. */
 export declare function compressionInfo(): { gzip: string; brotli: string; matchesNode: boolean }
 
-/** A FARM plugin: a name and optional async hooks, each awaited before the build goes on. */
+/** What a build event is about. */
+export type EventKind = 'phase-started' | 'phase-finished' | 'task-queued' | 'task-started' | 'task-finished' | 'task-failed' | 'task-skipped' | 'task-cancelled' | 'log' | 'warning'
+
+/**
+ * A FARM plugin: a name and optional hooks, sync or async; a returned promise is awaited before
+ * the build goes on, and a throw or rejection fails the build with `PLUGIN_FAILED`.
+ */
 export interface FarmPluginHooks {
   /** The plugin's name (used in error messages). */
   name: string
-  /** Before any task, after config validation: `{ buildId, appName, version, environment, root, outputDir, tasks }`. */
-  preBuild?: (ctx: any) => Promise<void>
-  /** After the build: `{ buildId, success, artifacts, tasks, error }`. */
-  postBuild?: (result: any) => Promise<void>
-  /** Before each task: `{ buildId, task, phase, deps }`. */
-  onTaskStart?: (task: any) => Promise<void>
-  /** After each task: `{ buildId, task, status, durationMs, error }`. */
-  onTaskEnd?: (task: any) => Promise<void>
+  /** Before any task, after config validation. */
+  preBuild?: (ctx: PreBuildContext) => void | Promise<void>
+  /** After the build, with its summary. */
+  postBuild?: (result: PostBuildSummary) => void | Promise<void>
+  /** Before each task. */
+  onTaskStart?: (task: TaskStartContext) => void | Promise<void>
+  /** After each task. */
+  onTaskEnd?: (task: TaskEndContext) => void | Promise<void>
 }
 
 /**
@@ -252,14 +304,14 @@ export interface OrchestratorOptions {
 export interface TaskResult {
   /** The task. */
   name: string
-  /** `succeeded`, `failed`, `skipped` or `cancelled`. */
-  status: string
+  /** How it ended. */
+  status: TaskStatus
   /** Run time, ms. */
   durationMs: number
   /** The error (failed) or the reason (skipped). */
   message?: string
-  /** `hit` (restored from the cache), `miss` (built and saved) or `off` (not cached). */
-  cache?: string
+  /** Whether it came from the cache. */
+  cache?: CacheState
   /** The task's cache key (32 hex). */
   key?: string
   /** Time spent restoring its outputs (hits), ms. */
@@ -268,11 +320,14 @@ export interface TaskResult {
   cacheReason?: string
 }
 
+/** How a task ended. */
+export type TaskStatus = 'succeeded' | 'failed' | 'skipped' | 'cancelled'
+
 /** Forgets a process registered with `watchProcess` (call it when the process has exited). */
 export declare function unwatchProcess(token: number): void
 
 /** Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`. */
-export declare function validateConfig(config: any, configFile?: string | undefined | null): Record<string, any>
+export declare function validateConfig(config: FarmConfig, configFile?: string | undefined | null): FarmConfig
 
 /** The addon's version. */
 export declare function version(): string

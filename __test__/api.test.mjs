@@ -122,6 +122,32 @@ test('a throwing plugin hook fails the build with PLUGIN_FAILED and its message'
   assert.equal(r.tasks.length, 0, 'no task ran');
 });
 
+test('the raw binding takes sync and async hooks: a returned promise is awaited, a sync throw fails', async () => {
+  const { createRequire } = await import('node:module');
+  const native = createRequire(import.meta.url)('../index.js');
+  const root = project(API);
+  const orch = new native.BuildOrchestrator({ appName: 'raw', backend: { root: 'api' } }, { root });
+  const calls = [];
+  const r = await orch.build(undefined, {
+    plugins: [
+      // A sync hook may return anything; it is not awaited.
+      { name: 'sync', preBuild: (ctx) => calls.push(`sync:${ctx.appName}`), onTaskEnd: (t) => void calls.push(`end:${t.task}:${t.status}`) },
+      {
+        name: 'async',
+        preBuild: async () => {
+          await sleep(30);
+          calls.push('async:done');
+        },
+      },
+    ],
+  });
+  assert.equal(r.success, true, JSON.stringify(r.error));
+  assert.deepEqual(calls, ['sync:raw', 'async:done', 'end:backend:succeeded']);
+  const bad = await orch.build(undefined, { plugins: [{ name: 'thrower', onTaskStart: () => { throw new Error('sync boom'); } }] });
+  assert.equal(bad.success, false);
+  assert.match(JSON.stringify(bad), /sync boom/);
+});
+
 test('AbortSignal mid-build: CANCELLED, and no child process left running', async () => {
   const pidFile = path.join(process.env.TMPDIR ?? '/tmp', `farm-hang-${process.pid}.pid`);
   const root = project({ ...API, 'py.sh': hangingPython(pidFile) });

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { importFrom } from './resolve.mjs';
+import { findViteApps } from './detect.mjs';
 
 const CANDIDATES = ['farm.config.ts', 'farm.config.mts', 'farm.config.mjs', 'farm.config.js', 'farm.config.json'];
 const HOOKS = ['preBuild', 'postBuild', 'onTaskStart', 'onTaskEnd'];
@@ -24,7 +25,7 @@ export async function loadConfig(root = process.cwd(), file) {
   const configFile = file ? path.resolve(root, file) : CANDIDATES.map((c) => path.join(root, c)).find((c) => existsSync(c));
   if (!configFile || !existsSync(configFile)) {
     throw new ConfigError(
-      `${file ?? 'farm.config'}: no config found in ${root} (looked for ${CANDIDATES.join(', ')}). Fix: create farm.config.ts with \`export default { appName: 'my-app' }\``,
+      `${file ?? 'farm.config'}: no config found in ${root} (looked for ${CANDIDATES.join(', ')}). Fix: run \`npx farm init\` to write one from the project's layout`,
     );
   }
   const rel = path.relative(root, configFile) || configFile;
@@ -49,7 +50,13 @@ async function loadFile(file, root) {
     }
   }
   if (file.endsWith('.ts') || file.endsWith('.mts')) {
-    const vite = await importFrom(root, 'vite');
+    // The project's Vite: from the root, else from the Vite app inside it (a repo whose frontend
+    // has its own node_modules, e.g. frontend/).
+    let vite = await importFrom(root, 'vite');
+    for (const app of vite ? [] : findViteApps(root)) {
+      vite = await importFrom(path.join(root, app), 'vite');
+      if (vite) break;
+    }
     if (!vite) {
       throw new ConfigError(
         `${path.basename(file)}: loading a TypeScript config needs Vite installed in the project. Fix: \`npm install -D vite\`, or rename it to farm.config.mjs`,

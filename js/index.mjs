@@ -1,16 +1,31 @@
 // ESM entry of @farm/build-native: the native orchestrator with the Vite runner and Node's own
 // settings filled in, plus the config loader.
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { ConfigError, loadConfig, splitConfig } from './config.mjs';
 import { createViteRunner } from './vite-runner.mjs';
 
 const require = createRequire(import.meta.url);
 const native = require('../index.js');
 
-export const { validateConfig, version, generateTypes } = native;
+// Everything the raw binding exports, with `BuildOrchestrator` replaced by the subclass below.
+export const {
+  __napiBindingTarget,
+  analyzeBundle,
+  builtinTasks,
+  CacheState,
+  checkBudgets,
+  compressionInfo,
+  EventKind,
+  generateTypes,
+  optimizeImages,
+  TaskStatus,
+  validateConfig,
+  version,
+} = native;
 export { ConfigError, loadConfig, splitConfig };
 
-/** Identity helper that gives `farm.config.ts` editor support. */
+/** Returns `config` as it is: its type (`FarmConfig`) gives `farm.config.ts` completion and checks. */
 export function defineConfig(config) {
   return config;
 }
@@ -39,6 +54,7 @@ export class BuildOrchestrator extends native.BuildOrchestrator {
 
   /** Loads `farm.config.*` from `root` and returns an orchestrator for it; `overrides` are merged on top. */
   static async fromProject(root = process.cwd(), overrides = {}) {
+    root = path.resolve(root);
     const { config, configFile, plugins } = await loadConfig(root);
     const orch = new BuildOrchestrator({ ...config, ...overrides }, { root, configFile });
     orch.#plugins = plugins;

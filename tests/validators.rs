@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use farm_build_native::deploy::context::DeployContext;
+use farm_build_native::deploy::context::{DatabaseSpec, DeployContext};
 use farm_build_native::deploy::files::{generate_all, write_all};
 
 /// Variants covering every generator branch.
@@ -39,6 +39,14 @@ fn variants(root: &Path) -> Vec<(&'static str, DeployContext)> {
   pnpm.images.node = "node:22-slim".into();
   pnpm.images.python = "python:3.12-slim".into();
   out.push(("pnpm", pnpm));
+  let pg = config(r#", "database": "postgres", "postgres": {"urlScheme": "postgresql+psycopg"}"#);
+  let pg = pg.deploy_context(&project_info(), root);
+  assert!(matches!(pg.database, DatabaseSpec::Postgres(_)));
+  out.push(("postgres", pg));
+  let mut no_db = base.clone();
+  no_db.database = DatabaseSpec::None;
+  no_db.ollama = None;
+  out.push(("no-database", no_db));
   out
 }
 
@@ -57,6 +65,10 @@ fn run(bin: &Path, args: &[&str], cwd: &Path) -> (bool, String) {
 #[test]
 fn generated_files_pass_all_validators() {
   let Some(bin) = validators_bin() else {
+    assert!(
+      std::env::var_os("CI").is_none(),
+      "CI is set but FARM_VALIDATORS_BIN is not: .ci/run installs the validators"
+    );
     eprintln!("SKIPPED: FARM_VALIDATORS_BIN not set (a venv bin dir with hadolint, check-jsonschema, kubernetes-validate)");
     return;
   };
@@ -103,18 +115,23 @@ fn generated_files_pass_all_validators() {
         "{name}: docker-compose config: {}",
         String::from_utf8_lossy(&out.stderr)
       );
-      // An unset secret makes compose fail with the variable's name.
-      let out = Command::new("docker-compose")
+      // An unset secret (the database password, else any) makes compose fail with its name.
+      let required = farm_build_native::deploy::compose::required_vars(&ctx);
+      let unset = ctx.database.credential_vars().pop().unwrap_or_else(|| required[0].clone());
+      let mut cmd = Command::new("docker-compose");
+      cmd
         .args(["-f", "docker-compose.yml", "config", "-q"])
         .current_dir(&out_dir)
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .env_remove("MONGO_PASSWORD")
-        .output()
-        .unwrap();
-      assert!(!out.status.success());
+        .env_remove(&unset);
+      for v in required.iter().filter(|v| **v != unset) {
+        cmd.env(v, "dummy-value");
+      }
+      let out = cmd.output().unwrap();
+      assert!(!out.status.success(), "{name}: compose accepted an unset {unset}");
       assert!(
-        String::from_utf8_lossy(&out.stderr).contains("MONGO_PASSWORD"),
-        "{}",
+        String::from_utf8_lossy(&out.stderr).contains(&unset),
+        "{name}: {}",
         String::from_utf8_lossy(&out.stderr)
       );
     } else {

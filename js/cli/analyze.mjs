@@ -1,29 +1,30 @@
 // `farm analyze bundle`: prints the last bundle analysis (bundle-analysis.json) as a table, biggest
 // first; also the helpers `farm build --analyze` uses (summary table, treemap HTML).
-import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { statSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config.mjs';
-import { out, err, fmtBytes, table } from './util.mjs';
+import { out, err, fmtBytes, table, defineCommand } from './util.mjs';
 
 const native = createRequire(import.meta.url)('../../index.js');
 
-export const ANALYZE_HELP = `farm analyze bundle [options]
-
-Prints the last bundle analysis (<outputDir>/analysis/bundle-analysis.json, written by \`farm build\`):
+/** `farm analyze`'s flags: the parser and the help are made from this one table. */
+export const ANALYZE = defineCommand({
+  usage: 'farm analyze bundle [options]',
+  description: `Prints the last bundle analysis (<outputDir>/analysis/bundle-analysis.json, written by \`farm build\`):
 every output file with its raw, gzip and brotli size, biggest first, then each JavaScript chunk
-with its largest modules.
-
-Options:
-      --file PATH        Read this analysis file instead
-      --top N            Modules shown per chunk (default 3; 0 hides them)
-      --size-limit SIZE  Exit 1 with a table if a chunk is over SIZE (gzip), e.g. 150KB
-      --treemap PATH     Also write a treemap HTML page
-      --json             Print the analysis as JSON
-      --root DIR         Project directory (default: the current directory)
-  -h, --help             Show this help
-`;
+with its largest modules.`,
+  positionals: true,
+  options: [
+    { name: 'file', type: 'string', arg: 'PATH', help: 'Read this analysis file instead' },
+    { name: 'top', type: 'string', arg: 'N', help: 'Modules shown per chunk (default 3; 0 hides them)' },
+    { name: 'size-limit', type: 'string', arg: 'SIZE', help: 'Exit 1 with a table if a chunk is over SIZE (gzip), e.g. 150KB' },
+    { name: 'treemap', type: 'string', arg: 'PATH', help: 'Also write a treemap HTML page' },
+    { name: 'json', help: 'Print the analysis as JSON' },
+    { name: 'root', type: 'string', arg: 'DIR', help: 'Project directory (default: the current directory)' },
+  ],
+});
+export const ANALYZE_HELP = ANALYZE.help();
 
 /**
  * `<root>/<outputDir>` (and the web and cache dirs) from the project's config, validated with its
@@ -51,20 +52,7 @@ export async function projectDirs(root) {
 export async function analyze(args) {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        file: { type: 'string' },
-        top: { type: 'string' },
-        'size-limit': { type: 'string' },
-        treemap: { type: 'string' },
-        json: { type: 'boolean' },
-        root: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = ANALYZE.parse(args);
   } catch (e) {
     err(`farm analyze: ${e.message}\n`);
     err(ANALYZE_HELP);

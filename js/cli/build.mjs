@@ -1,80 +1,81 @@
 // `farm build`: runs the orchestrator and shows its progress (live lines on a TTY, plain lines
 // otherwise, or the BuildResult as JSON).
-import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { BuildOrchestrator, loadConfig } from '../index.mjs';
-import { out, err, fmtMs, fmtBytes, table } from './util.mjs';
+import { BuildOrchestrator, builtinTasks, loadConfig } from '../index.mjs';
+import { out, err, fmtMs, fmtBytes, table, defineCommand, wrap } from './util.mjs';
 import { printAnalysis, writeTreemap } from './analyze.mjs';
 import { captureFrontend, watch } from './watch.mjs';
 
-export const BUILD_HELP = `farm build [options]
+/** `farm build`'s flags: the parser and the help are made from this one table. */
+export const BUILD = defineCommand({
+  usage: 'farm build [options]',
+  description: `Builds the tasks of the FARM project in the current directory (or --root) through the
+native orchestrator, as configured in farm.config.* (\`farm init\` writes one).`,
+  options: [
+    {
+      name: 'target',
+      short: 't',
+      type: 'string',
+      multiple: true,
+      arg: 'NAME',
+      help: (ctx) => `Build only NAME and what it depends on; repeatable or
+comma-separated. Targets:
+${wrap(['all (default)', ...builtinTasks(), ...(ctx?.commandTasks ?? [])], 52)}${ctx?.commandTasks ? '' : '\nand every `tasks.<name>` of farm.config'}`,
+    },
+    { name: 'env', short: 'e', type: 'string', arg: 'ENV', help: 'production (default), development or staging' },
+    { name: 'dev', help: 'Same as --env development (source maps, no minification)' },
+    { name: 'continue', help: 'After a failure, keep running tasks that do not depend on it' },
+    { name: 'concurrency', type: 'string', arg: 'N', help: 'Tasks run at once (default: build.concurrency, else CPU cores)' },
+    { name: 'no-clean', help: 'Do not delete the outputs before building' },
+    { name: 'no-cache', help: 'Neither read nor write the build cache' },
+    { name: 'clear-cache', help: 'Empty the build cache first (entries, venvs, images)' },
+    {
+      name: 'verify-cache',
+      help: 'For each cache hit, also run the task and compare its output with\nthe restored one; a difference fails the task and names the files\nand the likely undeclared inputs',
+    },
+    { name: 'dry-run', help: "Print the plan with each task's cache key and hit/miss; build nothing" },
+    { name: 'json', help: 'Print the BuildResult as JSON (and nothing else) on stdout' },
+    { name: 'analyze', help: 'Print the bundle analysis and write\n<outputDir>/analysis/bundle-treemap.html' },
+    {
+      name: 'size-limit',
+      type: 'string',
+      arg: 'SIZE',
+      help: 'Fail (exit 1) if a JS chunk or CSS file is over SIZE gzipped,\ne.g. 500KB (K = 1024); sets frontend.budgets.chunk',
+    },
+    {
+      name: 'watch',
+      help: "After the build, rebuild the frontend on source changes (Vite's\nwatcher) and re-run backend/types when backend files change;\nCtrl-C stops",
+    },
+    { name: 'root', type: 'string', arg: 'DIR', help: 'Project directory (default: the current directory)' },
+  ],
+  footer: 'Warnings are shown as they happen and again in the summary.\nExit codes: 0 success, 1 build failed or cancelled, 2 usage or config error.',
+});
 
-Builds the tasks of the FARM project in the current directory (or --root) through the
-native orchestrator: backend → (typecheck ∥ frontend), as configured in farm.config.*.
-
-Options:
-  -t, --target NAME    Build only NAME and what it depends on; repeatable.
-                       Targets: all (default), frontend, backend, typecheck
-  -e, --env ENV        production (default), development or staging
-      --dev            Same as --env development (source maps, no minification)
-      --continue       After a failure, keep running tasks that do not depend on it
-      --concurrency N  Tasks run at once (default: build.concurrency, else CPU cores)
-      --no-clean       Do not delete the outputs before building
-      --no-cache       Neither read nor write the build cache
-      --clear-cache    Empty the build cache first (entries, venvs, images)
-      --verify-cache   For each cache hit, also run the task and compare its output with the
-                       restored one; a difference fails the task and names the files and the
-                       likely undeclared inputs
-      --dry-run        Print the plan with each task's cache key and hit/miss; build nothing
-      --json           Print the BuildResult as JSON (and nothing else) on stdout
-      --analyze        Print the bundle analysis and write <outputDir>/analysis/bundle-treemap.html
-      --size-limit SIZE
-                       Fail (exit 1) if a JS chunk or CSS file is over SIZE gzipped, e.g.
-                       500KB (K = 1024); sets frontend.budgets.chunk
-      --watch          After the build, rebuild the frontend on source changes (Vite's
-                       watcher) and re-run backend/types when backend files change;
-                       Ctrl-C stops
-      --root DIR       Project directory (default: the current directory)
-  -h, --help           Show this help
-
-Exit codes: 0 success, 1 build failed or cancelled, 2 usage or config error.
-`;
+/** The help of `farm build`, listing the command tasks of the config in `root` when it loads. */
+async function buildHelp(root) {
+  const candidates = ['farm.config.ts', 'farm.config.mts', 'farm.config.mjs', 'farm.config.js', 'farm.config.json'];
+  if (!candidates.some((c) => existsSync(path.join(root, c)))) return BUILD.help();
+  try {
+    const { config } = await loadConfig(root);
+    return BUILD.help({ commandTasks: Object.keys(config.tasks ?? {}) });
+  } catch {
+    return BUILD.help();
+  }
+}
 
 /** Runs `farm build ARGS`; resolves to the exit code. */
 export async function build(args) {
   let opts;
   try {
-    opts = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        target: { type: 'string', short: 't', multiple: true },
-        env: { type: 'string', short: 'e' },
-        dev: { type: 'boolean' },
-        continue: { type: 'boolean' },
-        concurrency: { type: 'string' },
-        'no-clean': { type: 'boolean' },
-        'no-cache': { type: 'boolean' },
-        'clear-cache': { type: 'boolean' },
-        'verify-cache': { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        analyze: { type: 'boolean' },
-        'size-limit': { type: 'string' },
-        watch: { type: 'boolean' },
-        root: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
+    opts = BUILD.parse(args).values;
   } catch (e) {
     err(`farm build: ${e.message}\n`);
-    err(BUILD_HELP);
+    err(BUILD.help());
     return 2;
   }
   if (opts.help) {
-    out(BUILD_HELP);
+    out(await buildHelp(path.resolve(opts.root ?? process.cwd())));
     return 0;
   }
   const envName = opts.dev ? 'development' : opts.env;
@@ -220,6 +221,11 @@ class PlainView {
     out(`phases: ${phases}`);
     out(`peak memory: ${fmtBytes(r.metrics.peakRssBytes)} (largest child ${fmtBytes(r.metrics.peakChildRssBytes)})`);
     if (r.manifestPath) out(`manifest: ${r.manifestPath}`);
+    if (r.warnings.length) {
+      out('');
+      out(`${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`);
+      for (const w of r.warnings) out(`! ${w}`);
+    }
     if (r.success) {
       out(`✓ Build ${r.buildId} succeeded in ${fmtMs(r.duration)}`);
     } else {
@@ -253,8 +259,16 @@ class LiveView extends PlainView {
       else if (e.kind === 'task-failed' && t) Object.assign(t, { status: 'failed', ms: e.durationMs });
       else if (e.kind === 'task-cancelled' && t) Object.assign(t, { status: 'cancelled', ms: e.durationMs });
       else if (e.kind === 'task-skipped' && t) Object.assign(t, { status: 'skipped', last: e.message });
+      else if (e.kind === 'warning') this.above(`! ${e.task ? `${e.task}: ` : ''}${e.message}`);
     }
     this.draw();
+  }
+  /** Prints a line that stays (above the live lines, which are redrawn below it). */
+  above(line) {
+    let s = this.drawn ? `\x1b[${this.drawn}F\x1b[0J` : '';
+    s += `${line}\n`;
+    this.drawn = 0;
+    process.stdout.write(s);
   }
   draw() {
     const cols = process.stdout.columns || 100;

@@ -1,24 +1,28 @@
 // `farm cache status | clean | why`: the build cache from the command line.
-import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { BuildOrchestrator } from '../index.mjs';
-import { out, err, fmtBytes, table } from './util.mjs';
+import { out, err, fmtBytes, table, defineCommand } from './util.mjs';
 
-export const CACHE_HELP = `farm cache <command> [options]
-
-Commands:
+/** `farm cache`'s flags: the parser and the help are made from this one table. */
+export const CACHE = defineCommand({
+  usage: 'farm cache <command> [options]',
+  description: `Commands:
   status                       Entries, venvs, images, sizes, oldest entry, hits/misses of recent builds
   clean [--older-than 3d] [--max-size 1G]
                                Remove entries, venvs and image results unused for longer than the
                                age, then trim to the size (least recently used first); with
                                neither option, empty every store
   why <task>                   What changed since <task>'s last cached build: files added,
-                               removed, modified; env vars; config keys; tool versions
-
-Options:
-  --json       Print JSON
-  --root DIR   Project directory (default: the current directory)
-`;
+                               removed, modified; env vars; config keys; tool versions`,
+  positionals: true,
+  options: [
+    { name: 'older-than', type: 'string', arg: 'AGE', help: '`clean`: entries unused for longer, e.g. 3d, 12h' },
+    { name: 'max-size', type: 'string', arg: 'SIZE', help: '`clean`: trim to this size, e.g. 1G, 500MB' },
+    { name: 'json', help: 'Print JSON' },
+    { name: 'root', type: 'string', arg: 'DIR', help: 'Project directory (default: the current directory)' },
+  ],
+});
+export const CACHE_HELP = CACHE.help();
 
 const ago = (ms) => {
   if (ms == null) return '-';
@@ -30,18 +34,7 @@ const ago = (ms) => {
 export async function cache(args) {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        'older-than': { type: 'string' },
-        'max-size': { type: 'string' },
-        json: { type: 'boolean' },
-        root: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = CACHE.parse(args);
   } catch (e) {
     err(`farm cache: ${e.message}\n`);
     err(CACHE_HELP);

@@ -1,49 +1,37 @@
 // `farm optimize images [DIR]`: lossless PNG optimization (native, oxipng, in parallel, cached by
 // content hash), on its own, outside a build.
-import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { projectDirs } from './analyze.mjs';
-import { out, err, fmtBytes, fmtMs, table } from './util.mjs';
+import { out, err, fmtBytes, fmtMs, table, defineCommand } from './util.mjs';
 
 const native = createRequire(import.meta.url)('../../index.js');
 
-export const OPTIMIZE_HELP = `farm optimize images [DIR] [options]
-
-Losslessly optimizes the PNG images under DIR (default: the built frontend, <outputDir>/web) in
+/** `farm optimize`'s flags: the parser and the help are made from this one table. */
+export const OPTIMIZE = defineCommand({
+  usage: 'farm optimize images [DIR] [options]',
+  description: `Losslessly optimizes the PNG images under DIR (default: the built frontend, <outputDir>/web) in
 place: recompressed with oxipng, pixels unchanged, files processed in parallel. A file that would
 not get smaller is left as it is. Results are cached by content hash in <cacheDir>/images.
-JPEG, WebP, GIF and AVIF files are listed as unsupported and never touched.
-
-Options:
-      --level N    0 (fastest) to 6 (smallest); default 2
-      --keep-metadata  Keep text/EXIF/time chunks (colour chunks are always kept)
-      --dry-run    Report what would be saved; change nothing
-      --no-cache   Do not read or write the result cache
-      --json       Print the report as JSON
-      --root DIR   Project directory (default: the current directory)
-  -h, --help       Show this help
-`;
+JPEG, WebP, GIF and AVIF files are listed as unsupported and never touched.`,
+  positionals: true,
+  options: [
+    { name: 'level', type: 'string', arg: 'N', help: '0 (fastest) to 6 (smallest); default 2' },
+    { name: 'keep-metadata', help: 'Keep text/EXIF/time chunks (colour chunks are always kept)' },
+    { name: 'dry-run', help: 'Report what would be saved; change nothing' },
+    { name: 'no-cache', help: 'Do not read or write the result cache' },
+    { name: 'json', help: 'Print the report as JSON' },
+    { name: 'root', type: 'string', arg: 'DIR', help: 'Project directory (default: the current directory)' },
+  ],
+});
+export const OPTIMIZE_HELP = OPTIMIZE.help();
 
 /** Runs `farm optimize ARGS`; resolves to the exit code. */
 export async function optimize(args) {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        level: { type: 'string' },
-        'keep-metadata': { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        'no-cache': { type: 'boolean' },
-        json: { type: 'boolean' },
-        root: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = OPTIMIZE.parse(args);
   } catch (e) {
     err(`farm optimize: ${e.message}\n`);
     err(OPTIMIZE_HELP);

@@ -9,11 +9,12 @@
 //! - `total`: the limit of all JavaScript and CSS together.
 
 use super::analysis::{name_from_file, Analysis};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What a budget measures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Measure {
   /// The gzip size (level 6). Default.
@@ -37,7 +38,7 @@ impl Measure {
 }
 
 /// `frontend.budgets`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Budgets {
   /// All JavaScript and CSS together, e.g. `"500KB"`.

@@ -4,15 +4,19 @@
 //! Rust is its JSON value. [`FarmConfig::from_json`] checks it strictly: an unknown key, a wrong type or
 //! a bad value is a [`ConfigError`] naming the file, the key path, what is expected and how to fix it.
 
+pub mod database;
+pub mod schema;
 mod suggest;
 
+pub use database::{Database, PostgresConfig, PostgresScheme};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 /// The environment a build targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
   /// Minified, no source maps. The default.
@@ -52,10 +56,15 @@ impl fmt::Display for Environment {
 }
 
 /// The whole project configuration, after defaults.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FarmConfig {
+  /// The JSON Schema of the file (`farm.config.json` only), e.g.
+  /// `"./node_modules/@farm/build-native/farm.config.schema.json"`. Ignored by the build.
+  #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+  pub schema: Option<String>,
   /// The application's name: lowercase letters, digits, `-`, `_`, `.` (it names Docker images).
+  #[schemars(length(min = 1, max = 128), pattern(r"^[a-z0-9][a-z0-9._-]*$"))]
   pub app_name: String,
   /// The application's version. Default `"0.0.0"`.
   #[serde(default = "default_version")]
@@ -98,7 +107,7 @@ pub struct FarmConfig {
 }
 
 /// The build cache (`cache` in the config).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheConfig {
   /// Use the cache. Default `true` (`--no-cache` turns it off for one build).
@@ -112,6 +121,7 @@ pub struct CacheConfig {
   pub max_size: String,
   /// How outputs are restored: `auto` (reflink, else copy), `reflink`, `hardlink`, `copy`.
   #[serde(default = "default_restore")]
+  #[schemars(with = "RestoreMode")]
   pub restore: String,
   /// Input globs per task, replacing the defaults (relative to the task's directory).
   #[serde(default)]
@@ -144,8 +154,23 @@ fn default_restore() -> String {
   "auto".into()
 }
 
+/// How cached outputs are restored (`cache.restore`; the schema of that string).
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum RestoreMode {
+  /// A reflink (copy-on-write clone) where the filesystem can, else a copy. The default.
+  Auto,
+  /// Reflinks only.
+  Reflink,
+  /// Hard links to the cache's blobs.
+  Hardlink,
+  /// Plain copies.
+  Copy,
+}
+
 /// A task that runs a shell command (`tasks.<name>` in the config).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommandTask {
   /// The command, run with `sh -c` in `cwd`.
@@ -224,10 +249,12 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Options of the build as a whole (`build` in the config).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "BuildSettings")] // `BuildOptions` in TypeScript is `build()`'s options.
 pub struct BuildOptions {
-  /// Tasks run at once. Default: the number of CPU cores.
+  /// Tasks run at once (1 to 256). Default: the number of CPU cores.
+  #[schemars(range(min = 1, max = 256))]
   pub concurrency: Option<u32>,
   /// Keep running tasks that do not depend on a failed one. Default `false` (fail fast).
   #[serde(default)]
@@ -237,7 +264,7 @@ pub struct BuildOptions {
 }
 
 /// The frontend section (`frontend` in the config).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FrontendConfig {
   /// The Vite app's directory, relative to the project root. Default `"apps/web"`.
@@ -268,7 +295,7 @@ pub struct FrontendConfig {
 }
 
 /// The backend section (`backend` in the config).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackendConfig {
   /// The FastAPI app's directory, relative to the project root. Default `"apps/api"`.
@@ -312,7 +339,8 @@ pub struct BackendConfig {
   pub env: BTreeMap<String, String>,
   /// A dotenv file (python-dotenv syntax) read for the same steps, relative to `root`, e.g.
   /// `"../.env"`. Variables already set in the process environment win over it (as with
-  /// pydantic-settings); `env` wins over both. It must exist.
+  /// pydantic-settings); `env` wins over both. A missing file (CI, where `.env` is not
+  /// committed) leaves the process environment alone; the build log says so.
   #[serde(default, skip_serializing_if = "Option::is_none")]
   pub env_file: Option<String>,
   /// Who installs the requirements: `pip`, `uv`, or `auto` (uv when it is on `PATH`, else pip).
@@ -331,7 +359,7 @@ pub struct BackendConfig {
 }
 
 /// Who installs the backend's requirements (`backend.installer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PythonInstaller {
   /// uv when it is on `PATH`, else pip. The default.
@@ -344,7 +372,7 @@ pub enum PythonInstaller {
 }
 
 /// A plugin entry: a name, or an object with a name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PluginSpec {
   /// Just the plugin's name.
@@ -354,7 +382,7 @@ pub enum PluginSpec {
 }
 
 /// A plugin given as an object.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginObject {
   /// The plugin's name.

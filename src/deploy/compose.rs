@@ -1,10 +1,11 @@
-//! `docker-compose.yml`: app + MongoDB + Ollama on one network, named volumes, health checks.
+//! `docker-compose.yml`: app + database (MongoDB, PostgreSQL or none) + Ollama on one network,
+//! named volumes, health checks.
 //!
 //! Written in the 3.8 file format so that both the Compose Specification schema and
 //! docker-compose v1 accept it. Secrets are `${VAR:?...}` references (compose fails fast when one
 //! is unset); a literal `$` in a plain value is escaped as `$$`.
 
-use super::context::DeployContext;
+use super::context::{DatabaseSpec, DeployContext, MongoSpec, PostgresSpec};
 use super::env::EnvValue;
 use super::yaml::{self, Yaml};
 
@@ -26,15 +27,29 @@ fn healthcheck(test: &[&str], interval: &str, start: &str) -> Yaml {
   ])
 }
 
-/// Environment of the app container, in order: FARM settings, MongoDB/Ollama URLs, then the
-/// configured variables (plain values escaped, secrets as references).
+/// Environment of the app container, in order: FARM settings, the database's URL and settings
+/// (credentials as references), the Ollama URL, then the configured variables (plain values
+/// escaped, secrets as references).
 pub fn app_environment(ctx: &DeployContext) -> Vec<(String, Yaml)> {
   let mut env: Vec<(String, Yaml)> = vec![
     ("FARM_ENV".into(), Yaml::s(&ctx.environment)),
     ("PORT".into(), Yaml::s(ctx.port.to_string())),
-    ("MONGODB_URL".into(), Yaml::s(ctx.mongo_url("mongodb", required_ref))),
-    ("MONGODB_DATABASE".into(), Yaml::s(&ctx.mongo.database)),
   ];
+  match &ctx.database {
+    DatabaseSpec::Mongo(m) => {
+      env.push(("MONGODB_URL".into(), Yaml::s(m.url("mongodb", required_ref))));
+      env.push(("MONGODB_DATABASE".into(), Yaml::s(&m.database)));
+    }
+    DatabaseSpec::Postgres(p) => {
+      env.push(("DATABASE_URL".into(), Yaml::s(p.url("postgres", required_ref))));
+      env.push(("POSTGRES_SERVER".into(), Yaml::s("postgres")));
+      env.push(("POSTGRES_PORT".into(), Yaml::s(PostgresSpec::PORT.to_string())));
+      env.push(("POSTGRES_DB".into(), Yaml::s(&p.database)));
+      env.push(("POSTGRES_USER".into(), Yaml::s(required_ref(&p.username_env))));
+      env.push(("POSTGRES_PASSWORD".into(), Yaml::s(required_ref(&p.password_env))));
+    }
+    DatabaseSpec::None => {}
+  }
   if ctx.ollama.is_some() {
     env.push(("OLLAMA_URL".into(), Yaml::s("http://ollama:11434")));
   }
@@ -57,11 +72,12 @@ pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
     "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{}{}', timeout=5).status == 200 else 1)",
     ctx.port, ctx.health_path
   );
-  let mut depends = vec!["mongodb"];
+  let mut depends = Vec::new();
+  depends.extend(ctx.database.service());
   if ctx.ollama.is_some() {
     depends.push("ollama");
   }
-  let app = Yaml::map([
+  let mut app = vec![
     ("image", Yaml::s(ctx.image_ref(""))),
     (
       "build",
@@ -74,34 +90,28 @@ pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
     ("restart", Yaml::s("unless-stopped")),
     ("ports", Yaml::strs([format!("{0}:{0}", ctx.port)])),
     ("environment", Yaml::Map(app_environment(ctx))),
-    ("depends_on", Yaml::strs(depends)),
-    ("healthcheck", healthcheck(&["CMD", "python", "-c", &probe], "30s", "20s")),
-    ("networks", networks()),
-  ]);
-  let mongo = Yaml::map([
-    ("image", Yaml::s(&ctx.mongo.image)),
-    ("restart", Yaml::s("unless-stopped")),
-    (
-      "environment",
-      Yaml::map([
-        ("MONGO_INITDB_ROOT_USERNAME", Yaml::s(required_ref(&ctx.mongo.username_env))),
-        ("MONGO_INITDB_ROOT_PASSWORD", Yaml::s(required_ref(&ctx.mongo.password_env))),
-        ("MONGO_INITDB_DATABASE", Yaml::s(&ctx.mongo.database)),
-      ]),
-    ),
-    ("volumes", Yaml::strs(["mongodb_data:/data/db"])),
-    (
-      "healthcheck",
-      healthcheck(
-        &["CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"],
-        "10s",
-        "20s",
-      ),
-    ),
-    ("networks", networks()),
-  ]);
-  let mut services = vec![("app".to_string(), app), ("mongodb".to_string(), mongo)];
-  let mut volumes = vec![("mongodb_data".to_string(), Yaml::Map(vec![]))];
+  ]
+  .into_iter()
+  .map(|(k, v)| (k.to_string(), v))
+  .collect::<Vec<_>>();
+  if !depends.is_empty() {
+    app.push(("depends_on".into(), Yaml::strs(depends)));
+  }
+  app.push(("healthcheck".into(), healthcheck(&["CMD", "python", "-c", &probe], "30s", "20s")));
+  app.push(("networks".into(), networks()));
+  let mut services = vec![("app".to_string(), Yaml::Map(app))];
+  let mut volumes = Vec::new();
+  match &ctx.database {
+    DatabaseSpec::Mongo(m) => {
+      services.push(("mongodb".into(), mongo_service(m)));
+      volumes.push(("mongodb_data".to_string(), Yaml::Map(vec![])));
+    }
+    DatabaseSpec::Postgres(p) => {
+      services.push(("postgres".into(), postgres_service(p)));
+      volumes.push(("postgres_data".to_string(), Yaml::Map(vec![])));
+    }
+    DatabaseSpec::None => {}
+  }
   if ctx.ollama.is_some() {
     services.push((
       "ollama".into(),
@@ -122,11 +132,67 @@ pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
     ));
     volumes.push(("ollama_data".into(), Yaml::Map(vec![])));
   }
+  let mut doc = vec![("version", Yaml::s("3.8")), ("services", Yaml::Map(services))];
+  if !volumes.is_empty() {
+    doc.push(("volumes", Yaml::Map(volumes)));
+  }
+  doc.push(("networks", Yaml::map([(NETWORK, Yaml::Map(vec![]))])));
+  Yaml::map(doc)
+}
+
+/// The `mongodb` service: root credentials from the environment, data in `mongodb_data`,
+/// healthy when `mongosh` gets a ping answer.
+fn mongo_service(m: &MongoSpec) -> Yaml {
   Yaml::map([
-    ("version", Yaml::s("3.8")),
-    ("services", Yaml::Map(services)),
-    ("volumes", Yaml::Map(volumes)),
-    ("networks", Yaml::map([(NETWORK, Yaml::Map(vec![]))])),
+    ("image", Yaml::s(&m.image)),
+    ("restart", Yaml::s("unless-stopped")),
+    (
+      "environment",
+      Yaml::map([
+        ("MONGO_INITDB_ROOT_USERNAME", Yaml::s(required_ref(&m.username_env))),
+        ("MONGO_INITDB_ROOT_PASSWORD", Yaml::s(required_ref(&m.password_env))),
+        ("MONGO_INITDB_DATABASE", Yaml::s(&m.database)),
+      ]),
+    ),
+    ("volumes", Yaml::strs(["mongodb_data:/data/db"])),
+    (
+      "healthcheck",
+      healthcheck(
+        &["CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"],
+        "10s",
+        "20s",
+      ),
+    ),
+    ("networks", Yaml::strs([NETWORK])),
+  ])
+}
+
+/// The `postgres` service: user and password from the environment, data in `postgres_data`
+/// (`PGDATA` a subdirectory of it), healthy when `pg_isready` says so. `$$` keeps compose from
+/// interpolating the variables the container's shell expands.
+fn postgres_service(p: &PostgresSpec) -> Yaml {
+  Yaml::map([
+    ("image", Yaml::s(&p.image)),
+    ("restart", Yaml::s("unless-stopped")),
+    (
+      "environment",
+      Yaml::map([
+        ("POSTGRES_USER", Yaml::s(required_ref(&p.username_env))),
+        ("POSTGRES_PASSWORD", Yaml::s(required_ref(&p.password_env))),
+        ("POSTGRES_DB", Yaml::s(&p.database)),
+        ("PGDATA", Yaml::s(PostgresSpec::PGDATA)),
+      ]),
+    ),
+    ("volumes", Yaml::strs(["postgres_data:/var/lib/postgresql/data"])),
+    (
+      "healthcheck",
+      healthcheck(
+        &["CMD-SHELL", "pg_isready -U \"$${POSTGRES_USER}\" -d \"$${POSTGRES_DB}\""],
+        "10s",
+        "20s",
+      ),
+    ),
+    ("networks", Yaml::strs([NETWORK])),
   ])
 }
 
@@ -142,9 +208,10 @@ pub fn docker_compose(ctx: &DeployContext) -> String {
   )
 }
 
-/// Variables that must be set at deploy time (MongoDB credentials and secret references), sorted.
+/// Variables that must be set at deploy time (the database's credentials and secret
+/// references), sorted.
 pub fn required_vars(ctx: &DeployContext) -> Vec<String> {
-  let mut vars = vec![ctx.mongo.username_env.clone(), ctx.mongo.password_env.clone()];
+  let mut vars = ctx.database.credential_vars();
   for v in &ctx.env {
     if let EnvValue::Secret { var } = &v.value {
       vars.push(var.clone());
@@ -157,7 +224,7 @@ pub fn required_vars(ctx: &DeployContext) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-  use super::super::context::tests::sample;
+  use super::super::context::tests::{sample, sample_postgres};
   use super::super::env::EnvVar;
   use super::*;
 
@@ -199,6 +266,54 @@ mod tests {
     assert!(v["services"]["ollama"].is_null());
     assert!(v["volumes"]["ollama_data"].is_null());
     assert_eq!(v["services"]["app"]["depends_on"].as_sequence().unwrap().len(), 1);
+  }
+
+  #[test]
+  fn postgres_service_and_app_wiring() {
+    let text = docker_compose(&sample_postgres());
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let s = &v["services"];
+    assert!(s["mongodb"].is_null() && v["volumes"]["mongodb_data"].is_null(), "{text}");
+    assert!(!text.contains("mongo"), "{text}");
+    let pg = &s["postgres"];
+    assert_eq!(pg["image"].as_str(), Some("postgres:16"));
+    assert_eq!(pg["volumes"][0].as_str(), Some("postgres_data:/var/lib/postgresql/data"));
+    assert!(v["volumes"]["postgres_data"].is_mapping());
+    assert_eq!(
+      pg["environment"]["POSTGRES_PASSWORD"].as_str(),
+      Some(required_ref("POSTGRES_PASSWORD").as_str())
+    );
+    assert_eq!(pg["healthcheck"]["test"][0].as_str(), Some("CMD-SHELL"));
+    assert!(pg["healthcheck"]["test"][1]
+      .as_str()
+      .unwrap()
+      .starts_with("pg_isready -U \"$${POSTGRES_USER}\""));
+    let env = &s["app"]["environment"];
+    assert_eq!(
+      env["DATABASE_URL"].as_str(),
+      Some("postgresql+psycopg://${POSTGRES_USER:?POSTGRES_USER must be set}:${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}@postgres:5432/farm_demo")
+    );
+    assert_eq!(env["POSTGRES_SERVER"].as_str(), Some("postgres"));
+    assert!(env["MONGODB_URL"].is_null());
+    assert_eq!(s["app"]["depends_on"][0].as_str(), Some("postgres"));
+    assert_eq!(
+      required_vars(&sample_postgres()),
+      vec!["OPENAI_API_KEY", "POSTGRES_PASSWORD", "POSTGRES_USER"]
+    );
+  }
+
+  #[test]
+  fn no_database_service_with_none() {
+    let mut c = sample();
+    c.database = DatabaseSpec::None;
+    c.ollama = None;
+    let text = docker_compose(&c);
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(v["services"].as_mapping().unwrap().len(), 1, "{text}");
+    assert!(v["services"]["app"]["depends_on"].is_null());
+    assert!(v["volumes"].is_null());
+    assert!(!text.contains("MONGO") && !text.contains("DATABASE_URL"), "{text}");
+    assert_eq!(required_vars(&c), vec!["OPENAI_API_KEY"]);
   }
 
   #[test]

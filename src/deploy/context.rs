@@ -28,8 +28,8 @@ pub struct DeployContext {
   pub health_path: String,
   /// Ollama service, when AI with Ollama is enabled.
   pub ollama: Option<OllamaSpec>,
-  /// MongoDB service settings.
-  pub mongo: MongoSpec,
+  /// The database service beside the app (MongoDB, PostgreSQL or none).
+  pub database: DatabaseSpec,
   /// App environment, already classified into plain values and secret references.
   pub env: Vec<EnvVar>,
   /// Kubernetes resource requests/limits per service.
@@ -87,6 +87,38 @@ pub struct OllamaSpec {
   pub pull_models: Vec<String>,
 }
 
+/// The database service beside the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseSpec {
+  /// MongoDB: service `mongodb`, the app gets `MONGODB_URL` and `MONGODB_DATABASE`.
+  Mongo(MongoSpec),
+  /// PostgreSQL: service `postgres`, the app gets `DATABASE_URL` and `POSTGRES_*`.
+  Postgres(PostgresSpec),
+  /// No database service.
+  None,
+}
+
+impl DatabaseSpec {
+  /// The compose service / Kubernetes component name (`mongodb`, `postgres`); `None` without a
+  /// database.
+  pub fn service(&self) -> Option<&'static str> {
+    match self {
+      DatabaseSpec::Mongo(_) => Some("mongodb"),
+      DatabaseSpec::Postgres(_) => Some("postgres"),
+      DatabaseSpec::None => None,
+    }
+  }
+
+  /// The variables holding the database credentials at deploy time (user name, password).
+  pub fn credential_vars(&self) -> Vec<String> {
+    match self {
+      DatabaseSpec::Mongo(m) => vec![m.username_env.clone(), m.password_env.clone()],
+      DatabaseSpec::Postgres(p) => vec![p.username_env.clone(), p.password_env.clone()],
+      DatabaseSpec::None => Vec::new(),
+    }
+  }
+}
+
 /// MongoDB service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MongoSpec {
@@ -100,6 +132,56 @@ pub struct MongoSpec {
   pub password_env: String,
   /// PersistentVolumeClaim size in Kubernetes, e.g. `5Gi`.
   pub storage: String,
+}
+
+impl MongoSpec {
+  /// `mongodb://` URL of the service at `host`, with the user and password written by `var`
+  /// (e.g. `|v| format!("${{{v}}}")` for compose, `|v| format!("$({v})")` for Kubernetes).
+  pub fn url(&self, host: &str, var: impl Fn(&str) -> String) -> String {
+    format!(
+      "mongodb://{}:{}@{host}:27017/{}?authSource=admin",
+      var(&self.username_env),
+      var(&self.password_env),
+      self.database
+    )
+  }
+}
+
+/// PostgreSQL service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresSpec {
+  /// Image, e.g. `postgres:16`.
+  pub image: String,
+  /// Database name (`POSTGRES_DB`).
+  pub database: String,
+  /// Environment variable holding the user name (read at deploy time).
+  pub username_env: String,
+  /// Environment variable holding the password (read at deploy time; never written).
+  pub password_env: String,
+  /// PersistentVolumeClaim size in Kubernetes, e.g. `5Gi`.
+  pub storage: String,
+  /// Scheme of `DATABASE_URL`, e.g. `postgresql` or `postgresql+psycopg`.
+  pub url_scheme: String,
+}
+
+impl PostgresSpec {
+  /// Port the server listens on.
+  pub const PORT: u16 = 5432;
+  /// Data directory inside the container: a subdirectory of the mounted volume, since a fresh
+  /// volume's root may hold `lost+found`, which `initdb` refuses.
+  pub const PGDATA: &'static str = "/var/lib/postgresql/data/pgdata";
+
+  /// `DATABASE_URL` of the service at `host`, with the user and password written by `var`.
+  pub fn url(&self, host: &str, var: impl Fn(&str) -> String) -> String {
+    format!(
+      "{}://{}:{}@{host}:{}/{}",
+      self.url_scheme,
+      var(&self.username_env),
+      var(&self.password_env),
+      Self::PORT,
+      self.database
+    )
+  }
 }
 
 /// Kubernetes requests/limits of one container.
@@ -122,6 +204,8 @@ pub struct Resources {
   pub app: ResourceSpec,
   /// The MongoDB container.
   pub mongodb: ResourceSpec,
+  /// The PostgreSQL container.
+  pub postgres: ResourceSpec,
   /// The Ollama container.
   pub ollama: ResourceSpec,
 }
@@ -176,17 +260,6 @@ impl DeployContext {
       vec![".."; depth].join("/")
     }
   }
-
-  /// `mongodb://` URL of the MongoDB service at `host`, with `${user}`/`${password}` written by
-  /// `var` (e.g. `|v| format!("${{{v}}}")` for compose, `|v| format!("$({v})")` for Kubernetes).
-  pub fn mongo_url(&self, host: &str, var: impl Fn(&str) -> String) -> String {
-    format!(
-      "mongodb://{}:{}@{host}:27017/{}?authSource=admin",
-      var(&self.mongo.username_env),
-      var(&self.mongo.password_env),
-      self.mongo.database
-    )
-  }
 }
 
 #[cfg(test)]
@@ -224,13 +297,13 @@ pub(crate) mod tests {
         exported_models_rel: Some("dist/ai-models/exported".into()),
         pull_models: vec!["nomic-embed-text".into()],
       }),
-      mongo: MongoSpec {
+      database: DatabaseSpec::Mongo(MongoSpec {
         image: "mongo:7".into(),
         database: "farm_demo".into(),
         username_env: "MONGO_USERNAME".into(),
         password_env: "MONGO_PASSWORD".into(),
         storage: "5Gi".into(),
-      },
+      }),
       env: vec![
         EnvVar { name: "LOG_LEVEL".into(), value: EnvValue::Plain("info".into()) },
         EnvVar {
@@ -251,6 +324,12 @@ pub(crate) mod tests {
           memory_request: "512Mi".into(),
           memory_limit: "1Gi".into(),
         },
+        postgres: ResourceSpec {
+          cpu_request: "250m".into(),
+          cpu_limit: "1".into(),
+          memory_request: "256Mi".into(),
+          memory_limit: "1Gi".into(),
+        },
         ollama: ResourceSpec {
           cpu_request: "1".into(),
           cpu_limit: "4".into(),
@@ -268,6 +347,21 @@ pub(crate) mod tests {
     }
   }
 
+  /// [`sample`] with a PostgreSQL service instead of MongoDB.
+  pub fn sample_postgres() -> DeployContext {
+    DeployContext {
+      database: DatabaseSpec::Postgres(PostgresSpec {
+        image: "postgres:16".into(),
+        database: "farm_demo".into(),
+        username_env: "POSTGRES_USER".into(),
+        password_env: "POSTGRES_PASSWORD".into(),
+        storage: "5Gi".into(),
+        url_scheme: "postgresql+psycopg".into(),
+      }),
+      ..sample()
+    }
+  }
+
   #[test]
   fn image_names_and_paths() {
     let mut c = sample();
@@ -280,9 +374,19 @@ pub(crate) mod tests {
     assert_eq!(c.image_ref(""), "farm-demo:1.2.0");
     assert_eq!(c.out_path("Dockerfile"), "Dockerfile");
     assert_eq!(c.context_from_output(), ".");
+    let DatabaseSpec::Mongo(m) = &c.database else { panic!("sample() has MongoDB") };
     assert_eq!(
-      c.mongo_url("mongodb", |v| format!("$({v})")),
+      m.url("mongodb", |v| format!("$({v})")),
       "mongodb://$(MONGO_USERNAME):$(MONGO_PASSWORD)@mongodb:27017/farm_demo?authSource=admin"
     );
+    let c = sample_postgres();
+    let DatabaseSpec::Postgres(p) = &c.database else { panic!("sample_postgres()") };
+    assert_eq!(
+      p.url("postgres", |v| format!("${{{v}}}")),
+      "postgresql+psycopg://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/farm_demo"
+    );
+    assert_eq!(c.database.service(), Some("postgres"));
+    assert_eq!(c.database.credential_vars(), ["POSTGRES_USER", "POSTGRES_PASSWORD"]);
+    assert_eq!(DatabaseSpec::None.service(), None);
   }
 }

@@ -116,6 +116,7 @@ mod tests {
     );
   }
 
+  #[cfg(unix)]
   #[test]
   fn writes_files_with_modes() {
     let dir = tempfile::tempdir().unwrap();

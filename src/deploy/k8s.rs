@@ -1,12 +1,13 @@
-//! Kubernetes manifests (`k8s-manifests.yaml`): ConfigMap, MongoDB PersistentVolumeClaim,
-//! Deployments and Services for the app, MongoDB and Ollama, with probes and resources.
+//! Kubernetes manifests (`k8s-manifests.yaml`): ConfigMap, the database's PersistentVolumeClaim,
+//! Deployments and Services for the app, the database (MongoDB or PostgreSQL, or none) and Ollama,
+//! with probes and resources.
 //!
-//! Non-secret settings live in the ConfigMap `<app>-config`; secrets (MongoDB credentials and every
-//! secret variable) are `secretKeyRef`s into the Secret `<app>-secrets`, which is NOT generated:
+//! Non-secret settings live in the ConfigMap `<app>-config`; secrets (database credentials and
+//! every secret variable) are `secretKeyRef`s into the Secret `<app>-secrets`, which is NOT generated:
 //! `deploy/deploy-k8s.sh` creates it from the environment. Valid per `kubernetes-validate --strict`.
 
 use super::compose::required_vars;
-use super::context::{DeployContext, ResourceSpec};
+use super::context::{DatabaseSpec, DeployContext, MongoSpec, PostgresSpec, ResourceSpec};
 use super::dockerfile::APP_UID;
 use super::env::EnvValue;
 use super::yaml::{self, Yaml};
@@ -164,8 +165,16 @@ pub fn config_data(ctx: &DeployContext) -> Vec<(String, Yaml)> {
   let mut data: Vec<(String, Yaml)> = vec![
     ("FARM_ENV".into(), Yaml::s(&ctx.environment)),
     ("PORT".into(), Yaml::s(ctx.port.to_string())),
-    ("MONGODB_DATABASE".into(), Yaml::s(&ctx.mongo.database)),
   ];
+  match &ctx.database {
+    DatabaseSpec::Mongo(m) => data.push(("MONGODB_DATABASE".into(), Yaml::s(&m.database))),
+    DatabaseSpec::Postgres(p) => {
+      data.push(("POSTGRES_SERVER".into(), Yaml::s(component_name(ctx, "postgres"))));
+      data.push(("POSTGRES_PORT".into(), Yaml::s(PostgresSpec::PORT.to_string())));
+      data.push(("POSTGRES_DB".into(), Yaml::s(&p.database)));
+    }
+    DatabaseSpec::None => {}
+  }
   if ctx.ollama.is_some() {
     data.push((
       "OLLAMA_URL".into(),
@@ -191,15 +200,29 @@ pub fn manifests_yaml(ctx: &DeployContext) -> Vec<Yaml> {
     ("data", Yaml::Map(config_data(ctx))),
   ]));
 
-  // App.
-  let mut env = vec![
-    secret_env(ctx, &ctx.mongo.username_env, &ctx.mongo.username_env),
-    secret_env(ctx, &ctx.mongo.password_env, &ctx.mongo.password_env),
-    plain_env(
-      "MONGODB_URL",
-      &ctx.mongo_url(&component_name(ctx, "mongodb"), |v| format!("$({v})")),
-    ),
-  ];
+  // App. The database URL refers to the credentials by `$(VAR)`, which Kubernetes expands
+  // from the variables defined before it.
+  let mut env = Vec::new();
+  match &ctx.database {
+    DatabaseSpec::Mongo(m) => {
+      env.push(secret_env(ctx, &m.username_env, &m.username_env));
+      env.push(secret_env(ctx, &m.password_env, &m.password_env));
+      let host = component_name(ctx, "mongodb");
+      env.push(plain_env("MONGODB_URL", &m.url(&host, |v| format!("$({v})"))));
+    }
+    DatabaseSpec::Postgres(p) => {
+      env.push(secret_env(ctx, "POSTGRES_USER", &p.username_env));
+      env.push(secret_env(ctx, "POSTGRES_PASSWORD", &p.password_env));
+      let pg = PostgresSpec {
+        username_env: "POSTGRES_USER".into(),
+        password_env: "POSTGRES_PASSWORD".into(),
+        ..p.clone()
+      };
+      let host = component_name(ctx, "postgres");
+      env.push(plain_env("DATABASE_URL", &pg.url(&host, |v| format!("$({v})"))));
+    }
+    DatabaseSpec::None => {}
+  }
   for v in &ctx.env {
     if let EnvValue::Secret { var } = &v.value {
       env.push(secret_env(ctx, &v.name, var));
@@ -252,66 +275,11 @@ pub fn manifests_yaml(ctx: &DeployContext) -> Vec<Yaml> {
   ));
   docs.push(service(ctx, "app", ctx.port));
 
-  // MongoDB.
-  let pvc = format!("{}-mongodb-data", ctx.app_name);
-  docs.push(Yaml::map([
-    ("apiVersion", Yaml::s("v1")),
-    ("kind", Yaml::s("PersistentVolumeClaim")),
-    ("metadata", metadata(ctx, pvc.clone(), "mongodb")),
-    (
-      "spec",
-      Yaml::map([
-        ("accessModes", Yaml::strs(["ReadWriteOnce"])),
-        (
-          "resources",
-          Yaml::map([("requests", Yaml::map([("storage", Yaml::s(&ctx.mongo.storage))]))]),
-        ),
-      ]),
-    ),
-  ]));
-  let ping = ["mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"];
-  let mongo_container = Yaml::map([
-    ("name", Yaml::s("mongodb")),
-    ("image", Yaml::s(&ctx.mongo.image)),
-    ("imagePullPolicy", Yaml::s("IfNotPresent")),
-    (
-      "ports",
-      Yaml::Seq(vec![Yaml::map([
-        ("name", Yaml::s("mongodb")),
-        ("containerPort", Yaml::Int(27017)),
-      ])]),
-    ),
-    (
-      "env",
-      Yaml::Seq(vec![
-        secret_env(ctx, "MONGO_INITDB_ROOT_USERNAME", &ctx.mongo.username_env),
-        secret_env(ctx, "MONGO_INITDB_ROOT_PASSWORD", &ctx.mongo.password_env),
-        plain_env("MONGO_INITDB_DATABASE", &ctx.mongo.database),
-      ]),
-    ),
-    (
-      "volumeMounts",
-      Yaml::Seq(vec![Yaml::map([("name", Yaml::s("data")), ("mountPath", Yaml::s("/data/db"))])]),
-    ),
-    ("readinessProbe", probe_exec(&ping, 10, 10)),
-    ("livenessProbe", probe_exec(&ping, 30, 20)),
-    ("resources", resources(&ctx.resources.mongodb)),
-  ]);
-  docs.push(deployment(
-    ctx,
-    Workload {
-      component: "mongodb",
-      replicas: 1,
-      container: mongo_container,
-      volumes: Some(Yaml::Seq(vec![Yaml::map([
-        ("name", Yaml::s("data")),
-        ("persistentVolumeClaim", Yaml::map([("claimName", Yaml::s(pvc))])),
-      ])])),
-      pod_security: None,
-      recreate: true,
-    },
-  ));
-  docs.push(service(ctx, "mongodb", 27017));
+  match &ctx.database {
+    DatabaseSpec::Mongo(m) => docs.extend(mongo_manifests(ctx, m)),
+    DatabaseSpec::Postgres(p) => docs.extend(postgres_manifests(ctx, p)),
+    DatabaseSpec::None => {}
+  }
 
   // Ollama.
   if ctx.ollama.is_some() {
@@ -346,6 +314,107 @@ pub fn manifests_yaml(ctx: &DeployContext) -> Vec<Yaml> {
   docs
 }
 
+fn pvc(ctx: &DeployContext, component: &str, storage: &str) -> (String, Yaml) {
+  let name = format!("{}-{component}-data", ctx.app_name);
+  let doc = Yaml::map([
+    ("apiVersion", Yaml::s("v1")),
+    ("kind", Yaml::s("PersistentVolumeClaim")),
+    ("metadata", metadata(ctx, name.clone(), component)),
+    (
+      "spec",
+      Yaml::map([
+        ("accessModes", Yaml::strs(["ReadWriteOnce"])),
+        ("resources", Yaml::map([("requests", Yaml::map([("storage", Yaml::s(storage))]))])),
+      ]),
+    ),
+  ]);
+  (name, doc)
+}
+
+fn data_volume(claim: String) -> Yaml {
+  Yaml::Seq(vec![Yaml::map([
+    ("name", Yaml::s("data")),
+    ("persistentVolumeClaim", Yaml::map([("claimName", Yaml::s(claim))])),
+  ])])
+}
+
+fn container_port(name: &str, port: u16) -> Yaml {
+  Yaml::Seq(vec![Yaml::map([("name", Yaml::s(name)), ("containerPort", Yaml::Int(port.into()))])])
+}
+
+fn data_mount(path: &str) -> Yaml {
+  Yaml::Seq(vec![Yaml::map([("name", Yaml::s("data")), ("mountPath", Yaml::s(path))])])
+}
+
+/// MongoDB: PersistentVolumeClaim, Deployment (root credentials from the Secret, `mongosh` ping
+/// probes), Service.
+fn mongo_manifests(ctx: &DeployContext, m: &MongoSpec) -> Vec<Yaml> {
+  let (claim, pvc) = pvc(ctx, "mongodb", &m.storage);
+  let ping = ["mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"];
+  let container = Yaml::map([
+    ("name", Yaml::s("mongodb")),
+    ("image", Yaml::s(&m.image)),
+    ("imagePullPolicy", Yaml::s("IfNotPresent")),
+    ("ports", container_port("mongodb", 27017)),
+    (
+      "env",
+      Yaml::Seq(vec![
+        secret_env(ctx, "MONGO_INITDB_ROOT_USERNAME", &m.username_env),
+        secret_env(ctx, "MONGO_INITDB_ROOT_PASSWORD", &m.password_env),
+        plain_env("MONGO_INITDB_DATABASE", &m.database),
+      ]),
+    ),
+    ("volumeMounts", data_mount("/data/db")),
+    ("readinessProbe", probe_exec(&ping, 10, 10)),
+    ("livenessProbe", probe_exec(&ping, 30, 20)),
+    ("resources", resources(&ctx.resources.mongodb)),
+  ]);
+  let workload = Workload {
+    component: "mongodb",
+    replicas: 1,
+    container,
+    volumes: Some(data_volume(claim)),
+    pod_security: None,
+    recreate: true,
+  };
+  vec![pvc, deployment(ctx, workload), service(ctx, "mongodb", 27017)]
+}
+
+/// PostgreSQL: PersistentVolumeClaim, Deployment (user and password from the Secret, `PGDATA` a
+/// subdirectory of the volume, `pg_isready` probes), Service.
+fn postgres_manifests(ctx: &DeployContext, p: &PostgresSpec) -> Vec<Yaml> {
+  let (claim, pvc) = pvc(ctx, "postgres", &p.storage);
+  let ready = ["sh", "-c", "pg_isready -h 127.0.0.1 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\""];
+  let container = Yaml::map([
+    ("name", Yaml::s("postgres")),
+    ("image", Yaml::s(&p.image)),
+    ("imagePullPolicy", Yaml::s("IfNotPresent")),
+    ("ports", container_port("postgres", PostgresSpec::PORT)),
+    (
+      "env",
+      Yaml::Seq(vec![
+        secret_env(ctx, "POSTGRES_USER", &p.username_env),
+        secret_env(ctx, "POSTGRES_PASSWORD", &p.password_env),
+        plain_env("POSTGRES_DB", &p.database),
+        plain_env("PGDATA", PostgresSpec::PGDATA),
+      ]),
+    ),
+    ("volumeMounts", data_mount("/var/lib/postgresql/data")),
+    ("readinessProbe", probe_exec(&ready, 10, 10)),
+    ("livenessProbe", probe_exec(&ready, 30, 20)),
+    ("resources", resources(&ctx.resources.postgres)),
+  ]);
+  let workload = Workload {
+    component: "postgres",
+    replicas: 1,
+    container,
+    volumes: Some(data_volume(claim)),
+    pod_security: None,
+    recreate: true,
+  };
+  vec![pvc, deployment(ctx, workload), service(ctx, "postgres", PostgresSpec::PORT)]
+}
+
 /// `k8s-manifests.yaml` text.
 pub fn k8s_manifests(ctx: &DeployContext) -> String {
   format!(
@@ -361,7 +430,7 @@ pub fn k8s_manifests(ctx: &DeployContext) -> String {
 
 #[cfg(test)]
 mod tests {
-  use super::super::context::tests::sample;
+  use super::super::context::tests::{sample, sample_postgres};
   use super::*;
 
   fn docs(text: &str) -> Vec<serde_yaml::Value> {
@@ -414,6 +483,51 @@ mod tests {
       Some("farm-demo-mongodb-data")
     );
     assert!(mongo["containers"][0]["livenessProbe"]["exec"].is_mapping());
+  }
+
+  #[test]
+  fn postgres_replaces_mongodb() {
+    let text = k8s_manifests(&sample_postgres());
+    assert!(!text.to_lowercase().contains("mongo"), "{text}");
+    let d = docs(&text);
+    let names: Vec<&str> = d.iter().map(|m| m["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(
+      names,
+      [
+        "farm-demo-config",
+        "farm-demo",
+        "farm-demo",
+        "farm-demo-postgres-data",
+        "farm-demo-postgres",
+        "farm-demo-postgres",
+        "farm-demo-ollama",
+        "farm-demo-ollama"
+      ]
+    );
+    let env = d[1]["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let url = env.iter().find(|e| e["name"] == "DATABASE_URL").unwrap();
+    assert_eq!(
+      url["value"].as_str(),
+      Some("postgresql+psycopg://$(POSTGRES_USER):$(POSTGRES_PASSWORD)@farm-demo-postgres:5432/farm_demo")
+    );
+    let pass = env.iter().find(|e| e["name"] == "POSTGRES_PASSWORD").unwrap();
+    assert_eq!(pass["valueFrom"]["secretKeyRef"]["key"].as_str(), Some("POSTGRES_PASSWORD"));
+    assert_eq!(d[0]["data"]["POSTGRES_SERVER"].as_str(), Some("farm-demo-postgres"));
+    let pg = &d[4]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(pg["image"].as_str(), Some("postgres:16"));
+    assert!(pg["readinessProbe"]["exec"]["command"][2].as_str().unwrap().starts_with("pg_isready"));
+    assert_eq!(d[5]["spec"]["ports"][0]["port"].as_i64(), Some(5432));
+  }
+
+  #[test]
+  fn no_database_with_none() {
+    let mut c = sample();
+    c.database = DatabaseSpec::None;
+    let d = docs(&k8s_manifests(&c));
+    assert_eq!(d.len(), 5);
+    let env = &d[1]["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(env.as_sequence().unwrap().iter().all(|e| e["name"] != "MONGODB_URL"));
+    assert!(d[0]["data"]["MONGODB_DATABASE"].is_null());
   }
 
   #[test]

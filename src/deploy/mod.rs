@@ -13,8 +13,8 @@ pub mod scripts;
 pub mod yaml;
 
 pub use context::{
-  ApiSpec, BaseImages, DeployContext, FrontendSpec, MongoSpec, OllamaSpec, RegistryRef,
-  ResourceSpec, Resources,
+  ApiSpec, BaseImages, DatabaseSpec, DeployContext, FrontendSpec, MongoSpec, OllamaSpec,
+  PostgresSpec, RegistryRef, ResourceSpec, Resources,
 };
 pub use env::{classify_env, EnvValue, EnvVar};
 pub use files::{generate_all, write_all, GeneratedFile};

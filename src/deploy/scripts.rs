@@ -70,7 +70,10 @@ pub fn deploy_k8s(ctx: &DeployContext) -> String {
     "kubectl \"${{ns[@]}}\" apply -f {}\n",
     shell_word(&ctx.out_path("k8s-manifests.yaml"))
   ));
-  let mut deployments = vec![ctx.app_name.clone(), format!("{}-mongodb", ctx.app_name)];
+  let mut deployments = vec![ctx.app_name.clone()];
+  if let Some(db) = ctx.database.service() {
+    deployments.push(format!("{}-{db}", ctx.app_name));
+  }
   if ctx.ollama.is_some() {
     deployments.push(format!("{}-ollama", ctx.app_name));
   }
@@ -85,7 +88,7 @@ pub fn deploy_k8s(ctx: &DeployContext) -> String {
 
 #[cfg(test)]
 mod tests {
-  use super::super::context::tests::sample;
+  use super::super::context::tests::{sample, sample_postgres};
   use super::*;
 
   #[test]
@@ -109,8 +112,22 @@ mod tests {
     assert!(s.contains("rollout status deployment/farm-demo-ollama"));
   }
 
+  #[test]
+  fn k8s_script_follows_the_database() {
+    let s = deploy_k8s(&sample_postgres());
+    assert!(s.contains("--from-literal=POSTGRES_PASSWORD=\"${POSTGRES_PASSWORD}\""), "{s}");
+    assert!(s.contains("rollout status deployment/farm-demo-postgres"), "{s}");
+    assert!(!s.to_lowercase().contains("mongo"), "{s}");
+    let mut c = sample();
+    c.database = crate::deploy::context::DatabaseSpec::None;
+    let s = deploy_k8s(&c);
+    assert!(!s.to_lowercase().contains("mongo") && !s.contains("postgres"), "{s}");
+    assert!(s.contains("rollout status deployment/farm-demo --timeout"), "{s}");
+  }
+
   /// Runs a generated script with stub `docker`, `docker-compose` and `kubectl` that check the
   /// files they are given exist and record their arguments.
+  #[cfg(unix)]
   fn run_with_stubs(script_rel: &str, env: &[(&str, &str)]) -> (bool, String, String) {
     use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
@@ -153,6 +170,7 @@ mod tests {
     (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned(), calls)
   }
 
+  #[cfg(unix)]
   #[test]
   fn scripts_run_from_the_project_root() {
     let env = [("MONGO_USERNAME", "u"), ("MONGO_PASSWORD", "p"), ("OPENAI_API_KEY", "k")];

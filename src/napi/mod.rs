@@ -15,6 +15,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod assets;
+mod enums;
+mod hook;
+
+pub use enums::{CacheState, EventKind, TaskStatus};
+use hook::HookReturn;
 
 /// A JS callback: plain `(arg)` signature, never keeps Node alive by itself.
 type Callback<A, R> = ThreadsafeFunction<A, R, A, Status, false, true>;
@@ -43,12 +48,11 @@ pub struct OrchestratorOptions {
   pub config_file: Option<String>,
 }
 
-/// A build event. `kind` is one of `phase-started`, `phase-finished`, `task-queued`, `task-started`,
-/// `task-finished`, `task-failed`, `task-skipped`, `task-cancelled`, `log`, `warning`.
+/// A build event.
 #[napi(object, js_name = "BuildEvent")]
 pub struct JsBuildEvent {
   /// What happened.
-  pub kind: String,
+  pub kind: EventKind,
   /// The task (or phase) it is about.
   pub task: Option<String>,
   /// A log line, an error, or a skip reason.
@@ -62,7 +66,7 @@ pub struct JsBuildEvent {
 impl From<Event> for JsBuildEvent {
   fn from(e: Event) -> Self {
     JsBuildEvent {
-      kind: e.kind.as_str().into(),
+      kind: e.kind.into(),
       task: e.task,
       message: e.message,
       duration_ms: e.duration_ms,
@@ -71,23 +75,24 @@ impl From<Event> for JsBuildEvent {
   }
 }
 
-/// A FARM plugin: a name and optional async hooks, each awaited before the build goes on.
+/// A FARM plugin: a name and optional hooks, sync or async; a returned promise is awaited before
+/// the build goes on, and a throw or rejection fails the build with `PLUGIN_FAILED`.
 #[napi(object, object_to_js = false, js_name = "FarmPluginHooks")]
 pub struct JsPlugin {
   /// The plugin's name (used in error messages).
   pub name: String,
-  /// Before any task, after config validation: `{ buildId, appName, version, environment, root, outputDir, tasks }`.
-  #[napi(ts_type = "(ctx: any) => Promise<void>")]
-  pub pre_build: Option<Callback<serde_json::Value, Promise<()>>>,
-  /// After the build: `{ buildId, success, artifacts, tasks, error }`.
-  #[napi(ts_type = "(result: any) => Promise<void>")]
-  pub post_build: Option<Callback<serde_json::Value, Promise<()>>>,
-  /// Before each task: `{ buildId, task, phase, deps }`.
-  #[napi(ts_type = "(task: any) => Promise<void>")]
-  pub on_task_start: Option<Callback<serde_json::Value, Promise<()>>>,
-  /// After each task: `{ buildId, task, status, durationMs, error }`.
-  #[napi(ts_type = "(task: any) => Promise<void>")]
-  pub on_task_end: Option<Callback<serde_json::Value, Promise<()>>>,
+  /// Before any task, after config validation.
+  #[napi(ts_type = "(ctx: PreBuildContext) => void | Promise<void>")]
+  pub pre_build: Option<Callback<serde_json::Value, HookReturn>>,
+  /// After the build, with its summary.
+  #[napi(ts_type = "(result: PostBuildSummary) => void | Promise<void>")]
+  pub post_build: Option<Callback<serde_json::Value, HookReturn>>,
+  /// Before each task.
+  #[napi(ts_type = "(task: TaskStartContext) => void | Promise<void>")]
+  pub on_task_start: Option<Callback<serde_json::Value, HookReturn>>,
+  /// After each task.
+  #[napi(ts_type = "(task: TaskEndContext) => void | Promise<void>")]
+  pub on_task_end: Option<Callback<serde_json::Value, HookReturn>>,
 }
 
 /// Options of one build.
@@ -175,14 +180,14 @@ pub struct JsBuildError {
 pub struct JsTaskResult {
   /// The task.
   pub name: String,
-  /// `succeeded`, `failed`, `skipped` or `cancelled`.
-  pub status: String,
+  /// How it ended.
+  pub status: TaskStatus,
   /// Run time, ms.
   pub duration_ms: f64,
   /// The error (failed) or the reason (skipped).
   pub message: Option<String>,
-  /// `hit` (restored from the cache), `miss` (built and saved) or `off` (not cached).
-  pub cache: Option<String>,
+  /// Whether it came from the cache.
+  pub cache: Option<CacheState>,
   /// The task's cache key (32 hex).
   pub key: Option<String>,
   /// Time spent restoring its outputs (hits), ms.
@@ -245,10 +250,10 @@ impl From<BuildResult> for JsBuildResult {
         .into_iter()
         .map(|t| JsTaskResult {
           name: t.name,
-          status: t.status.as_str().into(),
+          status: t.status.into(),
           duration_ms: t.duration_ms,
           message: t.message,
-          cache: t.cache.as_ref().map(|c| c.status.as_str().to_string()),
+          cache: t.cache.as_ref().map(|c| c.status.into()),
           key: t.cache.as_ref().and_then(|c| c.key.clone()),
           restore_ms: t.cache.as_ref().and_then(|c| c.restore_ms),
           cache_reason: t.cache.and_then(|c| c.reason),
@@ -270,7 +275,10 @@ pub struct BuildOrchestrator {
 impl BuildOrchestrator {
   /// Validates `config` (the object exported by `farm.config.*`). Throws an `Error` with
   /// `code: 'CONFIG_INVALID'` whose message names the file, the key path, what is expected and the fix.
-  #[napi(constructor)]
+  #[napi(
+    constructor,
+    ts_args_type = "config: FarmConfig, options?: OrchestratorOptions | undefined | null"
+  )]
   pub fn new(
     config: serde_json::Value,
     options: Option<OrchestratorOptions>,
@@ -288,7 +296,10 @@ impl BuildOrchestrator {
   }
 
   /// The validated config with every default filled in.
-  #[napi(getter, ts_return_type = "Record<string, any>")]
+  #[napi(
+    getter,
+    ts_return_type = "FarmConfig & Required<Pick<FarmConfig, 'version' | 'environment' | 'outputDir' | 'cacheDir' | 'build' | 'plugins' | 'cache' | 'tasks'>>"
+  )]
   pub fn config(&self) -> napi::Result<serde_json::Value> {
     serde_json::to_value(self.inner.config()).map_err(|e| napi::Error::from_reason(e.to_string()))
   }
@@ -318,7 +329,7 @@ impl BuildOrchestrator {
 
   /// The plan for `targets` with each task's cache key and `hit`/`miss`/`off`; nothing is built.
   #[napi(
-    ts_return_type = "Array<{ name: string; deps: string[]; cache: 'hit' | 'miss' | 'off'; key?: string; inputs: number; reason?: string }>"
+    ts_return_type = "Array<{ name: string; deps: string[]; cache: CacheState; key?: string; inputs: number; reason?: string }>"
   )]
   pub fn dry_run(
     &self,
@@ -365,7 +376,9 @@ impl BuildOrchestrator {
   /// The cache: `{ dir, entries, totalBytes, oldestEntry, newestEntry, hits, misses, restoreFailures,
   /// venvs: { count, bytes }, images: { count, bytes } }` (times as ms since the epoch; `totalBytes`
   /// covers every store: entries, blobs, venvs and images).
-  #[napi(ts_return_type = "Record<string, any>")]
+  #[napi(
+    ts_return_type = "{ dir: string; entries: number; totalBytes: number; oldestEntry: number | null; newestEntry: number | null; hits: number; misses: number; restoreFailures: number; venvs: { count: number; bytes: number }; images: { count: number; bytes: number } }"
+  )]
   pub fn cache_status(&self) -> napi::Result<serde_json::Value, Code> {
     let s = self.inner.cache_status().map_err(to_code)?;
     let ms = |t: Option<std::time::SystemTime>| {
@@ -538,8 +551,10 @@ impl Host for JsHost {
         };
         let Some(f) = f else { continue };
         let err = |e: napi::Error| HookError { plugin: p.name.clone(), message: e.reason.clone() };
-        let promise = f.call_async_catch(payload.clone()).await.map_err(err)?;
-        promise.await.map_err(err)?;
+        let returned = f.call_async_catch(payload.clone()).await.map_err(err)?;
+        if let Some(promise) = returned.into_promise() {
+          promise.await.map_err(err)?;
+        }
       }
       Ok(())
     })
@@ -552,8 +567,18 @@ pub fn version() -> String {
   env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// The names of the built-in tasks (`backend`, `types`, ...), in plan order; a config's
+/// `tasks.<name>` add command tasks.
+#[napi]
+pub fn builtin_tasks() -> Vec<String> {
+  crate::plan::BUILTIN_TASKS.iter().map(|t| t.to_string()).collect()
+}
+
 /// Validates a config without building. Returns it with defaults filled in; throws `CONFIG_INVALID`.
-#[napi(ts_return_type = "Record<string, any>")]
+#[napi(
+  ts_args_type = "config: FarmConfig, configFile?: string | undefined | null",
+  ts_return_type = "FarmConfig"
+)]
 pub fn validate_config(
   config: serde_json::Value,
   config_file: Option<String>,

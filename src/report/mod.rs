@@ -140,7 +140,15 @@ fn collect(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> std::io::Result<()>
   Ok(())
 }
 
+/// Peak resident memory so far: (this process, its largest finished child), in bytes; `(0, 0)`
+/// where `getrusage` does not exist (not Unix).
+#[cfg(not(unix))]
+pub fn peak_memory() -> (u64, u64) {
+  (0, 0)
+}
+
 /// Peak resident memory so far: (this process, its largest finished child), in bytes.
+#[cfg(unix)]
 pub fn peak_memory() -> (u64, u64) {
   fn maxrss(who: libc::c_int) -> u64 {
     // SAFETY: getrusage writes into the zeroed struct we own.

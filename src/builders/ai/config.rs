@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -20,7 +21,7 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_RETRIES: u32 = 3;
 
 /// The `ai` section of the farm config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiConfig {
   /// AI providers. Default: none configured.
@@ -42,7 +43,7 @@ pub struct AiConfig {
 }
 
 /// `ai.providers`: the two known providers plus any number of generic ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Providers {
   /// Local Ollama server. Default: absent (not used).
@@ -57,7 +58,7 @@ pub struct Providers {
 }
 
 /// `ai.providers.ollama`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OllamaProvider {
   /// Whether the provider is used. Default: `true` (writing the section means using it).
@@ -107,7 +108,7 @@ impl Default for OllamaProvider {
 }
 
 /// `ai.providers.openai`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenAiProvider {
   /// Whether the provider is used. Default: `true`.
@@ -130,7 +131,7 @@ pub struct OpenAiProvider {
 
 /// Any other provider: the common fields plus free-form settings (secrets among them are
 /// scrubbed from every output).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GenericProvider {
   /// Whether the provider is used. Default: `true`.
@@ -148,7 +149,7 @@ pub struct GenericProvider {
 }
 
 /// One entry of `ai.customModels`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomModel {
   /// Name, used as the output directory name: `[A-Za-z0-9._-]`, not starting with `.`. Required.
@@ -161,7 +162,7 @@ pub struct CustomModel {
 }
 
 /// The kind of a custom model. Only recorded (and sanity-checked); nothing is converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CustomModelKind {
   /// A Hugging Face model directory (`config.json`, weights).

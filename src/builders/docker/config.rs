@@ -13,11 +13,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Database, PostgresConfig};
 use crate::deploy::context::{
-  ApiSpec, BaseImages, DeployContext, FrontendSpec, MongoSpec, OllamaSpec, RegistryRef,
-  ResourceSpec, Resources,
+  ApiSpec, BaseImages, DatabaseSpec, DeployContext, FrontendSpec, MongoSpec, OllamaSpec,
+  PostgresSpec, RegistryRef, ResourceSpec, Resources,
 };
 use crate::deploy::env::classify_env;
 
@@ -37,7 +39,7 @@ fn default_replicas() -> u32 {
 }
 
 /// The `docker` config section. Every field is optional; defaults are documented per field.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DockerConfig {
   /// Build images with the Docker engine (default `true`); `false` only writes the files.
@@ -73,9 +75,16 @@ pub struct DockerConfig {
   /// App replicas in Kubernetes (default `1`).
   #[serde(default = "default_replicas")]
   pub replicas: u32,
-  /// MongoDB settings.
+  /// The database service beside the app in `docker-compose.yml` and the Kubernetes manifests:
+  /// `mongo` (the default), `postgres` or `none`.
+  #[serde(default)]
+  pub database: Database,
+  /// MongoDB settings (with `database: "mongo"`).
   #[serde(default)]
   pub mongo: MongoConfig,
+  /// PostgreSQL settings (with `database: "postgres"`).
+  #[serde(default)]
+  pub postgres: PostgresConfig,
   /// Docker endpoint (`unix:///path` or `tcp://host:port`); default `$DOCKER_HOST`, else
   /// `unix:///var/run/docker.sock`.
   #[serde(default)]
@@ -102,7 +111,9 @@ impl Default for DockerConfig {
       environment: BTreeMap::new(),
       resources: ResourcesConfig::default(),
       replicas: default_replicas(),
+      database: Database::default(),
       mongo: MongoConfig::default(),
+      postgres: PostgresConfig::default(),
       host: None,
       tag_latest: true,
       no_cache: false,
@@ -111,7 +122,7 @@ impl Default for DockerConfig {
 }
 
 /// Base image overrides (each `None` = from the toolchain).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BaseImagesConfig {
   /// Frontend build stage image.
@@ -123,7 +134,7 @@ pub struct BaseImagesConfig {
 }
 
 /// Registry to push images to; credentials come from environment variables.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistryConfig {
   /// Registry host[:port], no scheme (e.g. `ghcr.io`, `127.0.0.1:5000`).
@@ -147,7 +158,7 @@ fn default_password_env() -> String {
 }
 
 /// Per-container overrides of requests/limits (Kubernetes quantities).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceSpecConfig {
   /// CPU request, e.g. `250m`.
@@ -173,7 +184,7 @@ impl ResourceSpecConfig {
 }
 
 /// Requests/limits per service.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourcesConfig {
   /// The app.
@@ -182,13 +193,16 @@ pub struct ResourcesConfig {
   /// MongoDB.
   #[serde(default)]
   pub mongodb: ResourceSpecConfig,
+  /// PostgreSQL.
+  #[serde(default)]
+  pub postgres: ResourceSpecConfig,
   /// Ollama.
   #[serde(default)]
   pub ollama: ResourceSpecConfig,
 }
 
 /// MongoDB service settings.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MongoConfig {
   /// Image (default `mongo:7`).
@@ -387,6 +401,7 @@ impl DockerConfig {
     for (svc, spec) in [
       ("app", &self.resources.app),
       ("mongodb", &self.resources.mongodb),
+      ("postgres", &self.resources.postgres),
       ("ollama", &self.resources.ollama),
     ] {
       for (field, v) in [
@@ -427,6 +442,7 @@ impl DockerConfig {
         err("host", "unix:///path/to/docker.sock or tcp://host:port");
       }
     }
+    errs.extend(self.postgres.validate(valid_env_name, valid_quantity));
     errs
   }
 
@@ -461,17 +477,29 @@ impl DockerConfig {
       port: self.port,
       health_path: self.health_path.clone(),
       ollama,
-      mongo: MongoSpec {
-        image: self.mongo.image.clone(),
-        database: self.mongo.database.clone().unwrap_or_else(|| app_name.replace('-', "_")),
-        username_env: self.mongo.username_env.clone(),
-        password_env: self.mongo.password_env.clone(),
-        storage: self.mongo.storage.clone(),
+      database: match self.database {
+        Database::Mongo => DatabaseSpec::Mongo(MongoSpec {
+          image: self.mongo.image.clone(),
+          database: self.mongo.database.clone().unwrap_or_else(|| app_name.replace('-', "_")),
+          username_env: self.mongo.username_env.clone(),
+          password_env: self.mongo.password_env.clone(),
+          storage: self.mongo.storage.clone(),
+        }),
+        Database::Postgres => DatabaseSpec::Postgres(PostgresSpec {
+          image: self.postgres.image.clone(),
+          database: self.postgres.database.clone().unwrap_or_else(|| app_name.replace('-', "_")),
+          username_env: self.postgres.username_env.clone(),
+          password_env: self.postgres.password_env.clone(),
+          storage: self.postgres.storage.clone(),
+          url_scheme: self.postgres.url_scheme.as_str().to_string(),
+        }),
+        Database::None => DatabaseSpec::None,
       },
       env: classify_env(&self.environment),
       resources: Resources {
         app: self.resources.app.resolve(["250m", "1", "256Mi", "512Mi"]),
         mongodb: self.resources.mongodb.resolve(["250m", "1", "512Mi", "1Gi"]),
+        postgres: self.resources.postgres.resolve(["250m", "1", "256Mi", "1Gi"]),
         ollama: self.resources.ollama.resolve(["1", "4", "4Gi", "8Gi"]),
       },
       registry: self.registry.as_ref().map(|r| RegistryRef {
@@ -651,7 +679,7 @@ mod tests {
     assert_eq!(ctx.images.node, "node:22-slim");
     assert_eq!(ctx.images.python, "python:3.12-slim");
     assert_eq!(ctx.images.ollama, "ollama/ollama:0.5.1");
-    assert_eq!(ctx.mongo.database, "acme_shop");
+    assert!(matches!(&ctx.database, DatabaseSpec::Mongo(m) if m.database == "acme_shop"));
     let o = ctx.ollama.unwrap();
     assert_eq!(o.exported_models_rel.as_deref(), Some("dist/ai-models/exported"));
     assert_eq!(o.pull_models, vec!["acme/tiny:q4".to_string()]);
