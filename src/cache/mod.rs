@@ -24,6 +24,7 @@ mod fsutil;
 mod restore;
 mod store;
 mod tree;
+mod txn;
 mod venvs;
 mod why;
 

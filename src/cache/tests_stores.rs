@@ -23,6 +23,9 @@ fn fake_venv(store: &VenvStore, key: &str, payload: usize) -> PathBuf {
   fs::create_dir_all(built.join("bin")).unwrap();
   std::os::unix::fs::symlink("/usr/bin/python3", built.join("bin/python")).unwrap();
   std::os::unix::fs::symlink("lib", built.join("lib64")).unwrap();
+  // Like pip, done writing a while before the install (files written within the stat cache's
+  // own timestamp tick are racy, so never trusted).
+  std::thread::sleep(Duration::from_millis(20));
   let marker = store.install(&lock, &built, &built.to_string_lossy(), 1).unwrap();
   assert_eq!(marker.key, key);
   assert!(!built.exists());
@@ -47,6 +50,29 @@ fn reset(store: &VenvStore, key: &str) -> PathBuf {
   store.remove(&lock).unwrap();
   drop(lock);
   fake_venv(store, key, 1000)
+}
+
+#[test]
+fn checking_an_unchanged_venv_reads_no_file() {
+  let t = TempDir::new("venv-stat");
+  let store = VenvStore::new(t.path().join("venvs"));
+  let dir = fake_venv(&store, KEY_A, 1000);
+  // Files read during a check are recorded and the stat cache saved: its mtime tells.
+  let stat_file = store.dir().join(format!("{KEY_A}.stat"));
+  let stamp = || fs::metadata(&stat_file).unwrap().modified().unwrap();
+  let installed = stamp();
+  std::thread::sleep(Duration::from_millis(20));
+  assert!(matches!(check(&store, KEY_A), VenvCheck::Valid(_)));
+  assert_eq!(stamp(), installed, "every file was vouched for by the stat cache written at install");
+  // A rewritten file (same bytes) has a new stat: it is read, found intact, recorded.
+  fs::write(dir.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+  std::thread::sleep(Duration::from_millis(20)); // not racy when recorded
+  assert!(matches!(check(&store, KEY_A), VenvCheck::Valid(_)));
+  let rehashed = stamp();
+  assert!(rehashed > installed);
+  std::thread::sleep(Duration::from_millis(20));
+  assert!(matches!(check(&store, KEY_A), VenvCheck::Valid(_)));
+  assert_eq!(stamp(), rehashed);
 }
 
 #[test]

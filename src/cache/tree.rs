@@ -165,8 +165,9 @@ impl TreeManifest {
 
   /// Checks that `root` holds exactly this tree (no path missing, none added, same kinds, modes,
   /// sizes, contents and link targets), ignoring the top-level names in `skip`. A file whose stat
-  /// matches a trusted `stat` record is not read. Returns each file's (absolute path, digest), for
-  /// the caller to record in `stat`; the first damage in path order otherwise.
+  /// matches a trusted `stat` record is not read. Returns the (absolute path, digest) of each file
+  /// that was read and found intact, for the caller to record in `stat` (empty when the stat cache
+  /// vouched for every file); the first damage in path order otherwise.
   pub fn verify(
     &self,
     root: &Path,
@@ -210,9 +211,7 @@ impl TreeManifest {
               return Err(damage(&f.abs, problem));
             }
             let hash = rec.hash.unwrap_or_default();
-            if stat.and_then(|s| s.known_digest(&f.abs, &f.meta)) == Some(hash) {
-              files.push((f.abs.clone(), hash));
-            } else {
+            if stat.and_then(|s| s.known_digest(&f.abs, &f.meta)) != Some(hash) {
               to_hash.push((f, rec));
             }
           }

@@ -166,9 +166,11 @@ impl VenvStore {
     };
     let stat = StatCache::load(self.stat_path(&lock.key));
     match marker.files.verify(&dir, &[VENV_MARKER], Some(&stat)) {
-      Ok(files) => {
-        stat.record_files(&files);
-        let _ = stat.save();
+      Ok(read) => {
+        if !read.is_empty() {
+          stat.record_files(&read);
+          let _ = stat.save();
+        }
         if let Ok(f) = fs::OpenOptions::new().write(true).open(&marker_path) {
           let _ = f.set_modified(SystemTime::now());
         }
