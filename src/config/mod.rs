@@ -726,7 +726,19 @@ impl FarmConfig {
       }
       check_relative(&t.cwd, &format!("{path}.cwd"), file)?;
       for (i, o) in t.outputs.iter().enumerate() {
-        check_relative(o, &format!("{path}.outputs[{i}]"), file)?;
+        let key = format!("{path}.outputs[{i}]");
+        check_relative(o, &key, file)?;
+        // An output is a path farm owns whole: it is moved aside before the task runs and
+        // restored exactly from the cache. A glob that picks files inside a folder would hand
+        // farm the whole folder (and the user's files in it).
+        let whole = o.trim_end_matches("/**").trim_end_matches('/');
+        if whole.contains(['*', '?', '[', '{']) || whole.is_empty() || whole == "." {
+          return Err(err(
+            &key,
+            format!("{o:?} is not a directory or file the task owns whole"),
+            "list the folder (or file) the command generates, e.g. \"out\" or \"src/generated/**\"; farm moves it aside before each run and restores it exactly, so it must hold nothing but the task's output",
+          ));
+        }
       }
     }
     let mut seen = std::collections::BTreeSet::new();

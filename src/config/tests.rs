@@ -71,3 +71,17 @@ fn backend_env_extras_and_env_file_are_validated() {
     "env": { "A": "lit", "B": "${X:-d}/${Y}" }, "extras": ["prod.server"] } });
   FarmConfig::from_json(ok, "farm.config.ts").unwrap();
 }
+
+#[test]
+fn command_outputs_are_paths_the_task_owns_whole() {
+  let task =
+    |out: &str| json!({ "appName": "d", "tasks": { "gen": { "command": "x", "outputs": [out] } } });
+  for ok in ["out", "out/", "out/**", "src/generated/**", "build/report.txt"] {
+    FarmConfig::from_json(task(ok), "f").unwrap_or_else(|e| panic!("{ok}: {e}"));
+  }
+  for bad in ["src/**/*.gen.ts", "*.txt", "out/*", "**", "."] {
+    let e = err(task(bad));
+    assert_eq!(e.path, "tasks.gen.outputs[0]", "{bad}");
+    assert!(e.fix.contains("moves it aside"), "{e}");
+  }
+}
