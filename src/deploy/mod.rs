@@ -13,8 +13,8 @@ pub mod scripts;
 pub mod yaml;
 
 pub use context::{
-  ApiSpec, BaseImages, DeployContext, FrontendSpec, MongoSpec, OllamaSpec, RegistryRef,
-  ResourceSpec, Resources,
+  ApiSpec, BakedModel, BaseImages, BuildSpec, DeployContext, FrontendSpec, ImageKind, Lockfile,
+  MongoSpec, OllamaSpec, PackageManager, RegistryRef, ResourceSpec, Resources,
 };
 pub use env::{classify_env, EnvValue, EnvVar};
 pub use files::{generate_all, write_all, GeneratedFile};
