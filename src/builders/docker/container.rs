@@ -171,9 +171,9 @@ impl Engine {
       .inspect_image(image)
       .await
       .map_err(engine_err(format!("inspect_image {image}")))?;
-    let test = inspect
-      .config
-      .and_then(|c| c.healthcheck)
+    let hc = inspect.config.and_then(|c| c.healthcheck);
+    let start_period = hc.as_ref().and_then(|h| h.start_period).filter(|p| *p > 0).unwrap_or(0);
+    let test = hc
       .and_then(|h| h.test)
       .filter(|t| t.first().is_some_and(|w| w != "NONE"))
       .ok_or_else(|| fail("the image has no HEALTHCHECK".into(), vec![]))?;
@@ -189,7 +189,8 @@ impl Engine {
         interval: Some(S),
         timeout: Some(10 * S),
         retries: Some(3),
-        start_period: Some(timeout.as_secs() as i64 * S),
+        // The image's own start period (failures then do not count), at most the timeout.
+        start_period: Some(start_period.min(timeout.as_secs() as i64 * S)),
         start_interval: None,
       }),
       host_config: Some(HostConfig { network_mode: Some("none".into()), ..Default::default() }),

@@ -409,8 +409,8 @@ impl Engine {
       .strip_prefix(&req.context_root)
       .ok()
       .and_then(|p| p.to_str())
-      .filter(|p| !p.is_empty())
-      .map(|p| p.replace('\\', "/"));
+      .map(|p| p.replace('\\', "/"))
+      .filter(|p| !p.is_empty() && !p.split('/').any(|c| c == ".."));
     let dockerfile_rel = inside.clone().unwrap_or_else(|| OUTSIDE_DOCKERFILE.to_string());
 
     let mut extra = vec![format!("target={}", req.target.as_deref().unwrap_or(""))];
@@ -511,7 +511,16 @@ impl Engine {
             bollard::errors::Error::DockerResponseServerError { status_code, message } => {
               format!("{message} (HTTP {status_code})")
             }
-            other => other.to_string(),
+            other => {
+              // The body stream's own error (e.g. an unreadable context file) is in the chain.
+              let mut m = other.to_string();
+              let mut src = std::error::Error::source(&other);
+              while let Some(e) = src {
+                m.push_str(&format!(": {e}"));
+                src = e.source();
+              }
+              m
+            }
           };
           return Err(DockerError::BuildFailed {
             image: primary,

@@ -309,7 +309,7 @@ pub async fn run_docker_task(
     let repository = format!("{}-ollama", ctx.app_name);
     let req = BuildRequest {
       context_root: context_root.clone(),
-      dockerfile: context_root.join(&spec.dockerfile_rel),
+      dockerfile: out_dir.join("Dockerfile.ollama"),
       ignore,
       repository: repository.clone(),
       tags: tags.clone(),
@@ -436,6 +436,43 @@ mod tests {
     assert!(!m.is_excluded("tiny-latest/model.gguf"));
     assert!(!m.is_excluded(INDEX_FILE));
     assert!(m.is_excluded("old-model-latest/model.gguf"));
+  }
+
+  #[test]
+  fn ollama_archive_holds_the_outside_dockerfile_and_the_listed_export() {
+    use super::super::context::{collect, external_file, write_tar};
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    for (rel, text) in [
+      ("tiny-latest/model.gguf", "GGUF...."),
+      ("tiny-latest/Modelfile", "FROM ./model.gguf\n"),
+      ("old-latest/model.gguf", "GGUF"),
+      (INDEX_FILE, "{}"),
+    ] {
+      std::fs::create_dir_all(models.join(rel).parent().unwrap()).unwrap();
+      std::fs::write(models.join(rel), text).unwrap();
+    }
+    std::fs::write(d.path().join("Dockerfile.ollama"), "FROM x\n").unwrap();
+    let mut entries =
+      collect(&models, &ollama_ignore(&["tiny-latest".into()]).unwrap(), &[]).unwrap();
+    entries.push(external_file(&d.path().join("Dockerfile.ollama"), ".farm-dockerfile").unwrap());
+    let tar = write_tar(&models, &entries, Vec::new()).unwrap();
+    let mut names: Vec<String> = tar::Archive::new(&tar[..])
+      .entries()
+      .unwrap()
+      .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+      .collect();
+    names.sort();
+    assert_eq!(
+      names,
+      [
+        ".farm-dockerfile",
+        INDEX_FILE,
+        "tiny-latest/",
+        "tiny-latest/Modelfile",
+        "tiny-latest/model.gguf"
+      ]
+    );
   }
 
   #[test]
