@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real base images for the Docker tests, made locally (no registry can be pulled from here).
 #
-# farm-test/python:3.11 — a minimal Debian bookworm root filesystem with python3 (3.11), venv, pip
+# farm-base/python:3.11-bookworm — a minimal Debian bookworm root filesystem with python3 (3.11), venv, pip
 # and CA certificates, built by mmdebstrap from Debian packages and `docker import`ed. The tests and
 # the example's Docker e2e name it in `docker.baseImages.python`.
 #
@@ -13,7 +13,7 @@
 # Requires: mmdebstrap (apt-get install -y mmdebstrap), docker CLI.
 set -euo pipefail
 
-PYTHON_TAG="${FARM_PYTHON_BASE_IMAGE:-farm-test/python:3.11}"
+PYTHON_TAG="${FARM_PYTHON_BASE_IMAGE:-farm-base/python:3.11-bookworm}"
 SUITE=bookworm
 PACKAGES=python3,python3-venv,python3-pip,ca-certificates
 RECIPE="v1 $SUITE apt $PACKAGES"

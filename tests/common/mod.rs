@@ -19,7 +19,7 @@ use farm_build_native::deploy::context::{
 use sha2::{Digest, Sha256};
 
 /// The real Python base image (Debian bookworm python3 3.11 + venv + pip, by `.ci/base-images.sh`).
-pub const PYTHON_IMAGE: &str = "farm-test/python:3.11";
+pub const PYTHON_IMAGE: &str = "farm-base/python:3.11-bookworm";
 /// Node is only named by Dockerfile.dev, which the tests do not build.
 pub const NODE_IMAGE: &str = "farm-test/node:20";
 /// A STAND-IN for the Ollama image: busybox with an `ollama` shell script that records calls.
@@ -183,10 +183,16 @@ pub fn job<'a>(cfg: &'a DockerConfig, ctx: &'a DeployContext, root: &'a Path) ->
 
 /// Fails loudly when the real Python base image is missing.
 pub fn require_python_base() {
-  let (ok, _, _) = docker_cli(&["image", "inspect", PYTHON_IMAGE]);
+  let (ok, key, _) = docker_cli(&[
+    "image",
+    "inspect",
+    "-f",
+    "{{index .Config.Labels \"farm.base-image.key\"}}",
+    PYTHON_IMAGE,
+  ]);
   assert!(
-    ok,
-    "base image {PYTHON_IMAGE} is missing: run `bash .ci/base-images.sh` (mmdebstrap + docker import; .ci/run does it)"
+    ok && !key.trim().is_empty() && key.trim() != "<no value>",
+    "base image {PYTHON_IMAGE} is missing (or not the one .ci/base-images.sh makes): run `bash .ci/base-images.sh` (mmdebstrap + docker import; .ci/run does it)"
   );
 }
 
@@ -290,10 +296,11 @@ pub fn docker_cli(args: &[&str]) -> (bool, String, String) {
   )
 }
 
-/// Removes images by reference, ignoring missing ones.
+/// Removes images by reference, ignoring missing ones. `--no-prune`: their untagged parents are
+/// the layer cache other tests build on at the same time (.ci/run prunes dangling images at exit).
 pub fn remove_images(refs: &[String]) {
   for r in refs {
-    let _ = Command::new("docker").args(["rmi", "-f", r]).output();
+    let _ = Command::new("docker").args(["rmi", "-f", "--no-prune", r]).output();
   }
 }
 
