@@ -238,6 +238,32 @@ async fn failing_health_check_fails_the_smoke_run() {
   let info = project_info("farm-it-smoke");
   let cfg = config(r#", "smoke": true"#);
   let ctx = cfg.deploy_context(&info);
+
+  // Cancelled while waiting for the health check (the task's future is dropped): the container
+  // is removed all the same.
+  {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let j = job(&cfg, &ctx, root.path());
+    let cancel = CancellationToken::new();
+    let log = move |l: String| {
+      let _ = tx.send(l);
+    };
+    let task = run_docker_task(&j, &log, &cancel);
+    tokio::pin!(task);
+    loop {
+      tokio::select! {
+        r = &mut task => panic!("the task ended before the smoke run started: {:?}", r.map(|_| ())),
+        Some(line) = rx.recv() => if line.starts_with("smoke: started") { break },
+      }
+    }
+    assert_eq!(containers_of("farm-it-smoke:1.0.0").lines().count(), 1, "smoke container running");
+  }
+  let deadline = Instant::now() + Duration::from_secs(20);
+  while !containers_of("farm-it-smoke:1.0.0").is_empty() && Instant::now() < deadline {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+  }
+  assert!(containers_of("farm-it-smoke:1.0.0").is_empty(), "cancelled smoke container removed");
+
   let (r, _) = run_task(&cfg, &ctx, root.path()).await;
   let err = r.unwrap_err();
   assert_eq!(err.code(), "DOCKER_SMOKE_FAILED", "{err}");

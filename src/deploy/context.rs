@@ -13,8 +13,8 @@ pub struct DeployContext {
   pub version: String,
   /// Build environment written as `FARM_ENV` (e.g. `production`).
   pub environment: String,
-  /// The output directory relative to the build context (the project root), e.g. `dist/docker`.
-  /// Generated files are written there; the build context is the project root.
+  /// The output directory relative to the project root, e.g. `dist`. Generated files are written
+  /// there, and it is the production image's build context (see [`DeployContext::build_spec`]).
   pub output_rel: String,
   /// The React/Vite frontend, when the project has one.
   pub frontend: Option<FrontendSpec>,
