@@ -1,17 +1,28 @@
-//! Tests against a real Docker engine (dockerd from ci-docker.sh). Each test prints a SKIPPED
-//! reason and returns when /var/run/docker.sock is absent.
+//! Tests against a real Docker engine (dockerd from .ci/docker.sh, `--bridge=none`). Each test
+//! prints a SKIPPED reason and returns when /var/run/docker.sock is absent — except in CI, where
+//! `FARM_REQUIRE_DOCKER=1` turns a missing engine into a failure.
+//!
+//! The production image is built FROM the real Debian Python image of `.ci/base-images.sh`; its
+//! Python dependencies come from a wheelhouse that the docker task makes on the host (the build
+//! itself runs without network). The Ollama image is built FROM a busybox STAND-IN whose `ollama`
+//! is a shell script (no Ollama image can be pulled here).
 
 mod common;
 
+use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use common::*;
+use farm_build_native::builders::ai::{build_ai, AiContext};
 use farm_build_native::builders::docker::config::sanitize_app_name;
+use farm_build_native::builders::docker::container::CONTAINER_LABEL;
 use farm_build_native::builders::docker::engine::{
-  BuildRequest, Engine, RegistryAuth, CONTEXT_HASH_LABEL,
+  BuildRequest, BuilderKind, Engine, RegistryAuth, CONTEXT_HASH_LABEL,
 };
 use farm_build_native::builders::docker::ignore::IgnoreMatcher;
-use farm_build_native::builders::docker::task::run_docker_task;
+use farm_build_native::builders::docker::task::{run_docker_task, DockerTaskOutput};
+use tokio_util::sync::CancellationToken;
 
 macro_rules! need_engine {
   () => {
@@ -28,8 +39,39 @@ fn inspect_size(reference: &str) -> u64 {
   out.trim().parse().unwrap()
 }
 
+async fn run_task(
+  cfg: &farm_build_native::builders::docker::DockerConfig,
+  ctx: &farm_build_native::deploy::context::DeployContext,
+  root: &Path,
+) -> (Result<DockerTaskOutput, farm_build_native::builders::docker::DockerError>, Vec<String>) {
+  let lines = Mutex::new(Vec::<String>::new());
+  let r = run_docker_task(
+    &job(cfg, ctx, root),
+    &|l| lines.lock().unwrap().push(l),
+    &CancellationToken::new(),
+  )
+  .await;
+  (r, lines.into_inner().unwrap())
+}
+
+/// `python -c` run in a container by `docker exec`: GETs `path` on the app and prints
+/// `<status>\n<body>`.
+fn http_get_inside(container: &str, path: &str) -> (bool, String) {
+  let code = format!(
+    "import urllib.request, urllib.error\ntry:\n    r = urllib.request.urlopen('http://127.0.0.1:8000{path}', timeout=5)\n    print(r.status); print(r.read().decode())\nexcept urllib.error.HTTPError as e:\n    print(e.code)\n"
+  );
+  let (ok, out, err) = docker_cli(&["exec", container, "python", "-c", &code]);
+  (ok, if ok { out } else { err })
+}
+
+fn containers_of(image: &str) -> String {
+  let (_, out, _) =
+    docker_cli(&["ps", "-a", "-q", "--filter", &format!("label={CONTAINER_LABEL}={image}")]);
+  out.trim().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn negotiates_api_version_with_old_daemon() {
+async fn negotiates_api_version_and_reads_the_builder() {
   need_engine!();
   let engine = Engine::connect(None).await.unwrap();
   let (ok, server_api, _) = docker_cli(&["version", "-f", "{{.Server.APIVersion}}"]);
@@ -37,48 +79,58 @@ async fn negotiates_api_version_with_old_daemon() {
   assert_eq!(engine.api_version(), server_api.trim());
   // A versioned call works after negotiation (without it bollard 0.21 sends 1.53 → HTTP 400).
   assert!(engine.image("farm-test/definitely-absent:0").await.unwrap().is_none());
+  // /_ping's Builder-Version, compared with what curl sees on the socket.
+  let kind = engine.builder_kind().await.unwrap();
+  let out = std::process::Command::new("curl")
+    .args(["-s", "-i", "--unix-socket", "/var/run/docker.sock", "http://docker/_ping"])
+    .output()
+    .unwrap();
+  let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+  let expected =
+    if head.contains("builder-version: 2") { BuilderKind::BuildKit } else { BuilderKind::Classic };
+  assert_eq!(kind, expected, "{head}");
 }
 
+/// The production image is made from the outputs, holds exactly them, passes its checks and its
+/// smoke run, answers /health from inside the container and serves the built index.html at /.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn builds_runs_skips_and_rebuilds_the_production_image() {
+async fn production_image_from_the_outputs_runs_and_serves() {
   need_engine!();
-  let engine = Engine::connect(None).await.unwrap();
-  base_images(&engine).await;
+  require_python_base();
   let root = tempfile::tempdir().unwrap();
   project(root.path());
-  let mut info = project_info();
-  info.app_name = "farm-it-build".into();
-  let cfg = config("");
-  let ctx = cfg.deploy_context(&info, root.path());
-  assert_eq!(
-    ctx.ollama.as_ref().unwrap().pull_models,
-    Vec::<String>::new(),
-    "model comes from the export"
-  );
+  let info = project_info("farm-it-build");
+  let cfg = config(r#", "smoke": true"#);
+  let ctx = cfg.deploy_context(&info);
   let app = sanitize_app_name(&info.app_name);
-  let refs: Vec<String> = ["1.0.0", "latest"]
-    .iter()
-    .flat_map(|t| [format!("{app}:{t}"), format!("{app}-ollama:{t}")])
-    .collect();
+  let refs: Vec<String> = ["1.0.0", "latest"].iter().map(|t| format!("{app}:{t}")).collect();
   remove_images(&refs);
 
-  let lines = Mutex::new(Vec::<String>::new());
-  let log = |l: String| lines.lock().unwrap().push(l);
-  let out = run_docker_task(&cfg, &ctx, root.path(), &log).await.unwrap();
-  assert_eq!(out.images.len(), 2);
-  let app_img = &out.images[0].image;
-  assert!(!app_img.skipped);
-  assert_eq!(app_img.size, inspect_size("farm-it-build:1.0.0"), "artifact size = inspect size");
-  assert_eq!(out.images[1].image.size, inspect_size("farm-it-build-ollama:1.0.0"));
-  assert_eq!(inspect_size("farm-it-build:latest"), app_img.size, ":latest tag exists");
-  {
-    let l = lines.lock().unwrap();
-    assert!(
-      l.iter().any(|l| l.starts_with("Step ") && l.contains("RUN npm ci")),
-      "build log streamed"
-    );
-    assert!(l.iter().any(|l| l.starts_with("Step ") && l.contains("RUN npm run build")));
-  }
+  let t0 = Instant::now();
+  let (out, lines) = run_task(&cfg, &ctx, root.path()).await;
+  let out = out.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+  eprintln!("first build + checks + smoke: {:?}", t0.elapsed());
+  assert_eq!(out.images.len(), 1);
+  let img = &out.images[0];
+  assert!(!img.image.skipped);
+  assert_eq!(img.image.size, inspect_size("farm-it-build:1.0.0"), "artifact size = inspect size");
+  assert_eq!(inspect_size("farm-it-build:latest"), img.image.size, ":latest tag exists");
+  let checks = img.checks.as_ref().unwrap();
+  assert_eq!(checks.static_files, 3);
+  assert!(checks.pyc_files >= 1);
+  let smoke = img.smoke.as_ref().expect("smoke report");
+  assert!(smoke.checks >= 1);
+  assert!(containers_of("farm-it-build:1.0.0").is_empty(), "smoke container removed");
+  let deps = out.deps.as_ref().unwrap();
+  assert!(deps.wheels >= 5, "{deps:?}");
+  // The build log: no npm, no vite; dependencies installed offline from the wheelhouse.
+  assert!(lines
+    .iter()
+    .any(|l| l.starts_with("Step ") && l.contains("--no-index --find-links ./wheels")));
+  assert!(!lines
+    .iter()
+    .any(|l| l.starts_with("Step ") && (l.contains("npm") || l.contains("vite"))));
+  assert!(lines.iter().any(|l| l.starts_with("image builder: ")), "builder logged");
   let (_, label, _) = docker_cli(&[
     "image",
     "inspect",
@@ -86,61 +138,227 @@ async fn builds_runs_skips_and_rebuilds_the_production_image() {
     &format!("{{{{index .Config.Labels \"{CONTEXT_HASH_LABEL}\"}}}}"),
     "farm-it-build:1.0.0",
   ]);
-  assert_eq!(label.trim(), app_img.context_hash);
+  assert_eq!(label.trim(), img.image.context_hash);
 
-  // The container runs without network and prints the expected line as the non-root user.
-  let (ok, stdout, stderr) =
-    docker_cli(&["run", "--rm", "--network", "none", "farm-it-build:1.0.0"]);
-  assert!(ok, "run failed: {stdout} {stderr}");
-  assert_eq!(stdout.trim(), "FARM-SERVE uid=10001 app=main:app env=production head=# farm-api v1");
-  // The Ollama image has the exported model store at OLLAMA_MODELS.
-  let (ok, stdout, _) = docker_cli(&[
+  // Run it without network; /health answers 200 from inside; / serves the built index.html.
+  let (ok, cid, err) =
+    docker_cli(&["run", "-d", "--rm", "--network", "none", "farm-it-build:1.0.0"]);
+  assert!(ok, "{err}");
+  let cid = cid.trim().to_string();
+  let deadline = Instant::now() + Duration::from_secs(60);
+  let health = loop {
+    let (ok, out) = http_get_inside(&cid, "/health");
+    if ok && out.starts_with("200") || Instant::now() > deadline {
+      break out;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+  };
+  assert!(health.starts_with("200\n") && health.contains("\"version\":\"v1\""), "{health}");
+  let (ok, index) = http_get_inside(&cid, "/");
+  let (_, user, _) = docker_cli(&["exec", &cid, "id", "-u"]);
+  let (_, net, _) = docker_cli(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &cid]);
+  docker_cli(&["rm", "-f", &cid]);
+  assert!(ok, "{index}");
+  let built = std::fs::read_to_string(root.path().join("dist/web/index.html")).unwrap();
+  assert_eq!(index.strip_prefix("200\n").unwrap().trim_end(), built.trim_end());
+  let hashed = |html: &str| -> Vec<String> {
+    html.split('"').filter(|s| s.starts_with("/assets/")).map(String::from).collect()
+  };
+  assert_eq!(hashed(&index), vec![format!("/{ASSET}")]);
+  assert!(root.path().join("dist/web").join(ASSET).is_file());
+  assert_eq!(user.trim(), "10001");
+  assert_eq!(net.trim(), "none");
+
+  // Nothing changed: skipped. An ignored file (the machine-bound venv) changes: still skipped.
+  let (out2, _) = run_task(&cfg, &ctx, root.path()).await;
+  let out2 = out2.unwrap();
+  assert!(out2.images[0].image.skipped && out2.images[0].image.id == img.image.id);
+  assert!(out2.deps.as_ref().unwrap().reused, "wheelhouse reused");
+  write(root.path(), "dist/api/.venv/bin/python", "#!/bin/sh\necho other machine\n");
+  let (out3, _) = run_task(&cfg, &ctx, root.path()).await;
+  assert!(out3.unwrap().images[0].image.skipped);
+
+  // The frontend output changes: rebuilt, and the new bytes are in the image.
+  write(root.path(), &format!("dist/web/{ASSET}"), "console.log('farm web v2');\n");
+  let (out4, _) = run_task(&cfg, &ctx, root.path()).await;
+  let out4 = out4.unwrap();
+  assert!(!out4.images[0].image.skipped);
+  assert_ne!(out4.images[0].image.context_hash, img.image.context_hash);
+  let (ok, js, _) = docker_cli(&[
     "run",
     "--rm",
     "--network",
     "none",
-    "--entrypoint",
-    "/bin/sh",
-    "farm-it-build-ollama:1.0.0",
-    "-c",
-    "cat $OLLAMA_MODELS/manifests/registry.ollama.ai/library/tiny/latest",
+    "farm-it-build:latest",
+    "cat",
+    &format!("/app/static/{ASSET}"),
   ]);
-  assert!(ok);
-  assert_eq!(stdout.trim(), "{\"schemaVersion\":2}");
-
-  // Nothing changed: both builds are skipped.
-  let out2 = run_docker_task(&cfg, &ctx, root.path(), &|_| {}).await.unwrap();
-  assert!(out2.images.iter().all(|i| i.image.skipped), "{:?}", out2.images);
-  assert_eq!(out2.images[0].image.id, app_img.id);
-  assert_eq!(out2.images[0].image.size, app_img.size);
-
-  // An ignored file changes: still skipped.
-  write(root.path(), "apps/api/.env", "OPENAI_API_KEY=changed\n");
-  let out3 = run_docker_task(&cfg, &ctx, root.path(), &|_| {}).await.unwrap();
-  assert!(out3.images[0].image.skipped);
-
-  // A source file changes: the app image is rebuilt, the Ollama image is not.
-  write(root.path(), "apps/api/main.py", "# farm-api v2\napp = object()\n");
-  let out4 = run_docker_task(&cfg, &ctx, root.path(), &|_| {}).await.unwrap();
-  assert!(!out4.images[0].image.skipped);
-  assert_ne!(out4.images[0].image.context_hash, app_img.context_hash);
-  assert!(out4.images[1].image.skipped, "ollama context is only the export");
-  let (ok, stdout, _) = docker_cli(&["run", "--rm", "--network", "none", "farm-it-build:latest"]);
-  assert!(ok);
-  assert!(stdout.contains("head=# farm-api v2"), "{stdout}");
+  assert!(ok && js.contains("farm web v2"), "{js}");
 
   // The image was removed: rebuilt even though the hash matches.
   remove_images(&["farm-it-build:1.0.0".to_string()]);
-  let out5 = run_docker_task(&cfg, &ctx, root.path(), &|_| {}).await.unwrap();
-  assert!(!out5.images[0].image.skipped);
+  let (out5, _) = run_task(&cfg, &ctx, root.path()).await;
+  assert!(!out5.unwrap().images[0].image.skipped);
+  remove_images(&refs);
+}
+
+/// The checks catch what must not ship: tests and conftest in the backend output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_checks_fail_on_tests_in_the_output() {
+  need_engine!();
+  require_python_base();
+  let root = tempfile::tempdir().unwrap();
+  project(root.path());
+  write(root.path(), "dist/api/conftest.py", "import pytest\n");
+  write(root.path(), "dist/api/tests/test_api.py", "def test_x():\n    pass\n");
+  let info = project_info("farm-it-checks");
+  let cfg = config("");
+  let ctx = cfg.deploy_context(&info);
+  let (r, _) = run_task(&cfg, &ctx, root.path()).await;
+  let err = r.unwrap_err();
+  assert_eq!(err.code(), "DOCKER_IMAGE_CHECK_FAILED", "{err}");
+  let msg = err.to_string();
+  assert!(
+    msg.contains("/app/api/conftest.py") && msg.contains("/app/api/tests/test_api.py"),
+    "{msg}"
+  );
+  assert!(containers_of("farm-it-checks:1.0.0").is_empty(), "check containers removed");
+  remove_images(&["farm-it-checks:1.0.0".into(), "farm-it-checks:latest".into()]);
+}
+
+/// A failing health check fails the smoke run with the container's output; no container is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_health_check_fails_the_smoke_run() {
+  need_engine!();
+  require_python_base();
+  let root = tempfile::tempdir().unwrap();
+  project(root.path());
+  write(root.path(), "dist/api/main.py", &main_py("v-broken", 503));
+  compile_api(root.path());
+  let info = project_info("farm-it-smoke");
+  let cfg = config(r#", "smoke": true"#);
+  let ctx = cfg.deploy_context(&info);
+
+  // Cancelled while waiting for the health check (the task's future is dropped): the container
+  // is removed all the same.
+  {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let j = job(&cfg, &ctx, root.path());
+    let cancel = CancellationToken::new();
+    let log = move |l: String| {
+      let _ = tx.send(l);
+    };
+    let task = run_docker_task(&j, &log, &cancel);
+    tokio::pin!(task);
+    loop {
+      tokio::select! {
+        r = &mut task => panic!("the task ended before the smoke run started: {:?}", r.map(|_| ())),
+        Some(line) = rx.recv() => if line.starts_with("smoke: started") { break },
+      }
+    }
+    assert_eq!(containers_of("farm-it-smoke:1.0.0").lines().count(), 1, "smoke container running");
+  }
+  let deadline = Instant::now() + Duration::from_secs(20);
+  while !containers_of("farm-it-smoke:1.0.0").is_empty() && Instant::now() < deadline {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+  }
+  assert!(containers_of("farm-it-smoke:1.0.0").is_empty(), "cancelled smoke container removed");
+
+  let (r, _) = run_task(&cfg, &ctx, root.path()).await;
+  let err = r.unwrap_err();
+  assert_eq!(err.code(), "DOCKER_SMOKE_FAILED", "{err}");
+  let msg = err.to_string();
+  assert!(msg.contains("HEALTHCHECK failed"), "{msg}");
+  // uvicorn's access log of the failing probe is among the last lines.
+  assert!(msg.contains("GET /health") && msg.contains("503"), "{msg}");
+  assert!(containers_of("farm-it-smoke:1.0.0").is_empty(), "smoke container removed");
+  remove_images(&["farm-it-smoke:1.0.0".into(), "farm-it-smoke:latest".into()]);
+}
+
+/// The Ollama image from an exported model: the ai-models task exports from a model store, the
+/// docker task bakes it in with `ollama create` (the stand-in records the call) and pulls nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_image_bakes_the_exported_model() {
+  need_engine!();
+  require_python_base();
+  let engine = Engine::connect(None).await.unwrap();
+  standin_images(&engine).await;
+  let root = tempfile::tempdir().unwrap();
+  project(root.path());
+  let store = root.path().join("ollama-store");
+  let weights = ollama_store(&store, "tiny");
+
+  // The ai-models task, with no server (warning), exporting from the store.
+  let ai: farm_build_native::builders::ai::config::AiConfig = serde_json::from_value(serde_json::json!({
+    "providers": {"ollama": {"url": "http://127.0.0.1:9", "models": ["tiny"], "timeoutMs": 500, "retries": 0, "export": true}}
+  }))
+  .unwrap();
+  let actx = AiContext {
+    output_dir: root.path().join("dist"),
+    project_root: root.path().to_path_buf(),
+    environment: "production".into(),
+    version: "1.0.0".into(),
+    ollama_models_dir: Some(store.clone()),
+  };
+  build_ai(&ai, &actx, &|_| {}).await.unwrap();
+  let index = read_index(root.path()).expect("exported-models.json");
+  let entry = index.get("tiny").unwrap().clone();
+  let gguf = entry.files.iter().find(|f| f.path.ends_with("/model.gguf")).unwrap();
+  assert_eq!(gguf.sha256, sha256_hex(&weights));
+
+  let mut info = project_info("farm-it-ollama");
+  info.ollama_models = Some(vec!["tiny".into()]);
+  info.ollama_export = Some(index);
+  let cfg = config("");
+  let ctx = cfg.deploy_context(&info);
+  let dockerfile = farm_build_native::deploy::dockerfile::ollama(&ctx).unwrap();
+  assert!(!dockerfile.contains("ollama pull"), "{dockerfile}");
+  let refs: Vec<String> = ["farm-it-ollama", "farm-it-ollama-ollama"]
+    .iter()
+    .flat_map(|r| [format!("{r}:1.0.0"), format!("{r}:latest")])
+    .collect();
+  remove_images(&refs);
+  let (out, lines) = run_task(&cfg, &ctx, root.path()).await;
+  let out = out.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+  let oll = out.images.iter().find(|i| i.name == "ollama").unwrap();
+  assert_eq!(oll.baked_models, vec!["tiny:latest".to_string()]);
+  assert_eq!(oll.image.size, inspect_size("farm-it-ollama-ollama:1.0.0"));
+  assert!(!lines.iter().any(|l| l.contains("ollama pull")), "no pull in the build");
+
+  // The image holds the model, created from the exported files (same sha256).
+  let (ok, listing, err) = docker_cli(&[
+    "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", "farm-it-ollama-ollama:1.0.0", "-c",
+    "cat /models/standin/calls.log; cd /models/standin/tiny-latest && sha256sum *; ls /tmp/farm-models 2>&1 || true",
+  ]);
+  assert!(ok, "{err}");
+  assert!(
+    listing.contains("create tiny:latest -f /tmp/farm-models/tiny-latest/Modelfile"),
+    "{listing}"
+  );
+  for f in &entry.files {
+    let name = f.path.rsplit('/').next().unwrap();
+    assert!(listing.contains(&format!("{}  {name}", f.sha256)), "{name} in\n{listing}");
+  }
+  assert!(listing.contains("No such file"), "the staging copy is removed: {listing}");
+
+  // Unchanged: both skipped. A model file changed after the export: refused, naming it.
+  let (out2, _) = run_task(&cfg, &ctx, root.path()).await;
+  assert!(out2.unwrap().images.iter().all(|i| i.image.skipped));
+  let mf = root.path().join("dist/models/tiny-latest/Modelfile");
+  let text = std::fs::read_to_string(&mf).unwrap();
+  std::fs::write(&mf, format!("{text}PARAMETER num_ctx 1024\n")).unwrap();
+  let (r, _) = run_task(&cfg, &ctx, root.path()).await;
+  let err = r.unwrap_err();
+  assert_eq!(err.code(), "DOCKER_EXPORT_INDEX", "a file changed after the export: {err}");
+  assert!(err.to_string().contains("Modelfile"), "{err}");
   remove_images(&refs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_run_names_the_step_and_its_output() {
   need_engine!();
+  require_python_base();
   let engine = Engine::connect(None).await.unwrap();
-  base_images(&engine).await;
   let d = tempfile::tempdir().unwrap();
   write(
     d.path(),
@@ -149,7 +367,7 @@ async fn failing_run_names_the_step_and_its_output() {
   );
   let req = BuildRequest {
     context_root: d.path().to_path_buf(),
-    dockerfile_rel: "Dockerfile".into(),
+    dockerfile: d.path().join("Dockerfile"),
     ignore: IgnoreMatcher::default(),
     repository: "farm-it-fail".into(),
     tags: vec!["1".into()],
@@ -170,14 +388,12 @@ async fn failing_run_names_the_step_and_its_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_to_a_local_registry_with_htpasswd_auth() {
   need_engine!();
+  require_python_base();
   let engine = Engine::connect(None).await.unwrap();
-  base_images(&engine).await;
   let reg = Registry::start(5001, "farm-push-user", "farm-push-pass-8h2k");
   let root = tempfile::tempdir().unwrap();
   project(root.path());
-  let mut info = project_info();
-  info.app_name = "farm-it-push".into();
-  info.ollama_models = None;
+  let info = project_info("farm-it-push");
   // Credentials come from environment variables named in the config (unique to this test).
   std::env::set_var("FARM_IT_PUSH_USER", "farm-push-user");
   std::env::set_var("FARM_IT_PUSH_PASS", "farm-push-pass-8h2k");
@@ -185,10 +401,9 @@ async fn pushes_to_a_local_registry_with_htpasswd_auth() {
     r#", "registry": {{ "url": "127.0.0.1:{}", "namespace": "farm", "usernameEnv": "FARM_IT_PUSH_USER", "passwordEnv": "FARM_IT_PUSH_PASS" }}"#,
     reg.port
   ));
-  let ctx = cfg.deploy_context(&info, root.path());
-  let lines = Mutex::new(Vec::<String>::new());
-  let out =
-    run_docker_task(&cfg, &ctx, root.path(), &|l| lines.lock().unwrap().push(l)).await.unwrap();
+  let ctx = cfg.deploy_context(&info);
+  let (out, lines) = run_task(&cfg, &ctx, root.path()).await;
+  let out = out.unwrap();
   let pushed: Vec<&str> = out.images[0].pushed.iter().map(|p| p.reference.as_str()).collect();
   assert_eq!(
     pushed,
@@ -210,7 +425,7 @@ async fn pushes_to_a_local_registry_with_htpasswd_auth() {
   let body = String::from_utf8_lossy(&catalog.stdout);
   assert!(body.contains("1.0.0") && body.contains("latest"), "{body}");
   // No log line carries the password.
-  assert!(!lines.lock().unwrap().iter().any(|l| l.contains("farm-push-pass-8h2k")));
+  assert!(!lines.iter().any(|l| l.contains("farm-push-pass-8h2k")));
 
   // Wrong credentials: a clear authentication error naming the env vars.
   let bad = RegistryAuth {
@@ -225,7 +440,6 @@ async fn pushes_to_a_local_registry_with_htpasswd_auth() {
     .await
     .unwrap_err();
   assert_eq!(err.code(), "DOCKER_REGISTRY_AUTH", "{err}");
-  eprintln!("wrong credentials → {err}");
   let msg = err.to_string();
   assert!(
     msg.contains("FARM_IT_PUSH_USER")
@@ -236,8 +450,8 @@ async fn pushes_to_a_local_registry_with_htpasswd_auth() {
 
   // Missing credential variable: fails before building.
   std::env::remove_var("FARM_IT_PUSH_PASS");
-  let err = run_docker_task(&cfg, &ctx, root.path(), &|_| {}).await.unwrap_err();
-  assert_eq!(err.code(), "DOCKER_MISSING_CREDENTIAL");
+  let (r, _) = run_task(&cfg, &ctx, root.path()).await;
+  assert_eq!(r.unwrap_err().code(), "DOCKER_MISSING_CREDENTIAL");
   remove_images(&[
     "farm-it-push:1.0.0".into(),
     "farm-it-push:latest".into(),

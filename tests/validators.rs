@@ -13,14 +13,28 @@ use farm_build_native::deploy::context::{DatabaseSpec, DeployContext};
 use farm_build_native::deploy::files::{generate_all, write_all};
 
 /// Variants covering every generator branch.
-fn variants(root: &Path) -> Vec<(&'static str, DeployContext)> {
+fn variants(_root: &Path) -> Vec<(&'static str, DeployContext)> {
+  use farm_build_native::builders::ai::export_index::{ExportIndex, IndexedModel, INDEX_VERSION};
+  use farm_build_native::deploy::context::{Lockfile, PackageManager};
   let cfg = config(r#", "registry": {"url": "registry.example.com:5000", "namespace": "acme"}"#);
   let mut out = Vec::new();
-  let base = cfg.deploy_context(&project_info(), root);
+  let mut info = project_info("farm-validate");
+  info.ollama_models = Some(vec!["tiny".into(), "nomic-embed-text".into()]);
+  info.ollama_export = Some(ExportIndex {
+    version: INDEX_VERSION,
+    models: vec![IndexedModel {
+      name: "tiny:latest".into(),
+      dir: "tiny-latest".into(),
+      modelfile: "tiny-latest/Modelfile".into(),
+      manifest_digest: "0".repeat(64),
+      files: vec![],
+    }],
+  });
+  let base = cfg.deploy_context(&info);
   out.push(("full", base.clone()));
   let mut pulls = base.clone();
   if let Some(o) = pulls.ollama.as_mut() {
-    o.exported_models_rel = None;
+    o.baked.clear();
     o.pull_models = vec!["llama3.1:8b".into(), "nomic-embed-text".into()];
   }
   pulls.images.ollama = "ollama/ollama:0.12.0".into();
@@ -34,19 +48,24 @@ fn variants(root: &Path) -> Vec<(&'static str, DeployContext)> {
   out.push(("minimal", minimal));
   let mut pnpm = base.clone();
   if let Some(f) = pnpm.frontend.as_mut() {
-    f.lockfile = Some("pnpm-lock.yaml".into());
+    f.lockfile = Some(Lockfile { file: "pnpm-lock.yaml".into(), manager: PackageManager::Pnpm });
   }
   pnpm.images.node = "node:22-slim".into();
   pnpm.images.python = "python:3.12-slim".into();
   out.push(("pnpm", pnpm));
   let pg = config(r#", "database": "postgres", "postgres": {"urlScheme": "postgresql+psycopg"}"#);
-  let pg = pg.deploy_context(&project_info(), root);
+  let pg = pg.deploy_context(&info);
   assert!(matches!(pg.database, DatabaseSpec::Postgres(_)));
   out.push(("postgres", pg));
   let mut no_db = base.clone();
   no_db.database = DatabaseSpec::None;
   no_db.ollama = None;
   out.push(("no-database", no_db));
+  let mut nolock = base.clone();
+  if let Some(f) = nolock.frontend.as_mut() {
+    f.lockfile = None;
+  }
+  out.push(("no-lockfile", nolock));
   out
 }
 

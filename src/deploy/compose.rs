@@ -66,7 +66,8 @@ pub fn app_environment(ctx: &DeployContext) -> Vec<(String, Yaml)> {
 
 /// The compose file as a YAML tree.
 pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
-  let context = ctx.context_from_output();
+  // Build contexts are relative to this file (in the output directory): see `build_spec`.
+  let app_build = ctx.build_spec(super::context::ImageKind::App);
   let networks = || Yaml::strs([NETWORK]);
   let probe = format!(
     "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{}{}', timeout=5).status == 200 else 1)",
@@ -82,8 +83,8 @@ pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
     (
       "build",
       Yaml::map([
-        ("context", Yaml::s(&context)),
-        ("dockerfile", Yaml::s(ctx.out_path("Dockerfile"))),
+        ("context", Yaml::s(&app_build.context_rel)),
+        ("dockerfile", Yaml::s(&app_build.dockerfile_rel)),
         ("target", Yaml::s(super::dockerfile::PRODUCTION_TARGET)),
       ]),
     ),
@@ -113,6 +114,7 @@ pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
     DatabaseSpec::None => {}
   }
   if ctx.ollama.is_some() {
+    let ollama_build = ctx.build_spec(super::context::ImageKind::Ollama);
     services.push((
       "ollama".into(),
       Yaml::map([
@@ -120,8 +122,8 @@ pub fn compose_yaml(ctx: &DeployContext) -> Yaml {
         (
           "build",
           Yaml::map([
-            ("context", Yaml::s(&context)),
-            ("dockerfile", Yaml::s(ctx.out_path("Dockerfile.ollama"))),
+            ("context", Yaml::s(&ollama_build.context_rel)),
+            ("dockerfile", Yaml::s(&ollama_build.dockerfile_rel)),
           ]),
         ),
         ("restart", Yaml::s("unless-stopped")),
@@ -235,8 +237,10 @@ mod tests {
     let s = &v["services"];
     assert_eq!(s["mongodb"]["image"].as_str(), Some("mongo:7"));
     assert_eq!(s["app"]["image"].as_str(), Some("127.0.0.1:5000/farm/farm-demo:1.2.0"));
-    assert_eq!(s["app"]["build"]["context"].as_str(), Some("../.."));
-    assert_eq!(s["app"]["build"]["dockerfile"].as_str(), Some("dist/docker/Dockerfile"));
+    assert_eq!(s["app"]["build"]["context"].as_str(), Some("."));
+    assert_eq!(s["app"]["build"]["dockerfile"].as_str(), Some("Dockerfile"));
+    assert_eq!(s["ollama"]["build"]["context"].as_str(), Some("models"));
+    assert_eq!(s["ollama"]["build"]["dockerfile"].as_str(), Some("../Dockerfile.ollama"));
     assert_eq!(
       s["app"]["environment"]["OPENAI_API_KEY"].as_str(),
       Some("${OPENAI_API_KEY:?OPENAI_API_KEY must be set}")

@@ -13,8 +13,8 @@ pub struct DeployContext {
   pub version: String,
   /// Build environment written as `FARM_ENV` (e.g. `production`).
   pub environment: String,
-  /// The output directory relative to the build context (the project root), e.g. `dist/docker`.
-  /// Generated files are written there; the build context is the project root.
+  /// The output directory relative to the project root, e.g. `dist`. Generated files are written
+  /// there, and it is the production image's build context (see [`DeployContext::build_spec`]).
   pub output_rel: String,
   /// The React/Vite frontend, when the project has one.
   pub frontend: Option<FrontendSpec>,
@@ -40,28 +40,75 @@ pub struct DeployContext {
   pub replicas: u32,
 }
 
-/// The frontend package that the Node stage builds.
+/// The React/Vite frontend: built by the `frontend` task into `<outputDir>/<out_rel>` (copied into
+/// the production image as built); its sources and lockfile serve the development image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrontendSpec {
-  /// Directory of the frontend `package.json`, e.g. `apps/web`.
+  /// Directory of the frontend `package.json`, relative to the project root, e.g. `apps/web`.
   pub dir_rel: String,
-  /// Build output relative to `dir_rel`, e.g. `dist`.
-  pub dist_rel: String,
-  /// Lock file name inside `dir_rel` (`package-lock.json`, `pnpm-lock.yaml`, `yarn.lock`), if any.
-  pub lockfile: Option<String>,
-  /// npm script that builds the frontend, e.g. `build`.
-  pub build_script: String,
+  /// The lockfile found in `dir_rel`; the development image installs with it (never a bare
+  /// `npm install`). `None`: the development image has no `web-dev` stage.
+  pub lockfile: Option<Lockfile>,
+  /// The built bundle relative to the output directory, e.g. `web`.
+  pub out_rel: String,
+}
+
+/// A JavaScript package manager, known by its lockfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+  /// `package-lock.json` / `npm-shrinkwrap.json` → `npm ci`.
+  Npm,
+  /// `pnpm-lock.yaml` → `pnpm install --frozen-lockfile`.
+  Pnpm,
+  /// `yarn.lock` → `yarn install --frozen-lockfile`.
+  Yarn,
+  /// `bun.lock` / `bun.lockb` → `bun install --frozen-lockfile`.
+  Bun,
+}
+
+/// A lockfile and the package manager it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lockfile {
+  /// Its file name inside the frontend directory.
+  pub file: String,
+  /// The manager that reads it.
+  pub manager: PackageManager,
+}
+
+/// Lockfile names in detection order.
+pub const LOCKFILES: &[(&str, PackageManager)] = &[
+  ("package-lock.json", PackageManager::Npm),
+  ("npm-shrinkwrap.json", PackageManager::Npm),
+  ("pnpm-lock.yaml", PackageManager::Pnpm),
+  ("yarn.lock", PackageManager::Yarn),
+  ("bun.lock", PackageManager::Bun),
+  ("bun.lockb", PackageManager::Bun),
+];
+
+impl Lockfile {
+  /// The first lockfile of [`LOCKFILES`] that exists in `dir`.
+  pub fn detect(dir: &std::path::Path) -> Option<Lockfile> {
+    LOCKFILES
+      .iter()
+      .find(|(f, _)| dir.join(f).is_file())
+      .map(|(f, m)| Lockfile { file: f.to_string(), manager: *m })
+  }
 }
 
 /// The FastAPI backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiSpec {
-  /// Directory of the API sources, e.g. `apps/api`; copied to `/app/api`.
+  /// Directory of the API sources relative to the project root, e.g. `apps/api` (development image).
   pub dir_rel: String,
   /// ASGI app import string relative to `dir_rel`, e.g. `main:app` or `src.main:app`.
   pub app: String,
-  /// Requirements file relative to `dir_rel` (e.g. `requirements.txt`), if any.
+  /// Requirements file relative to `dir_rel` (e.g. `requirements.txt`), if any: the one the
+  /// backend task installed. The production image installs it from a wheelhouse staged in
+  /// [`IMAGE_DIR`](super::dockerfile::IMAGE_DIR).
   pub requirements_rel: Option<String>,
+  /// The backend task's output relative to the output directory, e.g. `api` (compiled, tidied,
+  /// import-checked; copied into the production image without its `.venv`).
+  pub out_rel: String,
 }
 
 /// Base images with explicit tags.
@@ -80,10 +127,10 @@ pub struct BaseImages {
 pub struct OllamaSpec {
   /// All models the app uses (e.g. `llama3.1:8b`).
   pub models: Vec<String>,
-  /// An Ollama model store (`manifests/`, `blobs/`) exported by the AI task, relative to the build
-  /// context; copied into the image when present.
-  pub exported_models_rel: Option<String>,
-  /// Models not in the export: pulled while the image is built.
+  /// Models the ai-models task exported (listed in `models/exported-models.json`): copied into
+  /// the image and created there with `ollama create`.
+  pub baked: Vec<BakedModel>,
+  /// Models not exported: pulled while the image is built.
   pub pull_models: Vec<String>,
 }
 
@@ -117,6 +164,35 @@ impl DatabaseSpec {
       DatabaseSpec::None => Vec::new(),
     }
   }
+}
+
+/// An exported model baked into the Ollama image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BakedModel {
+  /// Ollama's short name, e.g. `llama3.2:latest`.
+  pub name: String,
+  /// Its directory inside the models directory (the Ollama image's build context).
+  pub dir: String,
+  /// Its Modelfile relative to the models directory.
+  pub modelfile: String,
+}
+
+/// Which image a build context is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+  /// The production app image (`Dockerfile`, target `production`).
+  App,
+  /// The Ollama image (`Dockerfile.ollama`).
+  Ollama,
+}
+
+/// Where an image's build context is and where its Dockerfile is, seen from the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+  /// The context directory relative to the output directory (`.` or `models`).
+  pub context_rel: String,
+  /// The Dockerfile relative to the context directory (may start with `../`).
+  pub dockerfile_rel: String,
 }
 
 /// MongoDB service.
@@ -251,7 +327,24 @@ impl DeployContext {
     }
   }
 
-  /// Relative path from the output directory back to the build context (e.g. `../..`).
+  /// The build context of an image: the output directory itself for the app image (its
+  /// `.dockerignore` keeps only the built outputs); for the Ollama image the models directory
+  /// when models are baked in, else the output directory.
+  pub fn build_spec(&self, kind: ImageKind) -> BuildSpec {
+    let baked = self.ollama.as_ref().is_some_and(|o| !o.baked.is_empty());
+    match kind {
+      ImageKind::Ollama if baked => BuildSpec {
+        context_rel: crate::builders::ai::export_index::MODELS_DIR.into(),
+        dockerfile_rel: "../Dockerfile.ollama".into(),
+      },
+      ImageKind::Ollama => {
+        BuildSpec { context_rel: ".".into(), dockerfile_rel: "Dockerfile.ollama".into() }
+      }
+      ImageKind::App => BuildSpec { context_rel: ".".into(), dockerfile_rel: "Dockerfile".into() },
+    }
+  }
+
+  /// Relative path from the output directory back to the project root (e.g. `../..`).
   pub fn context_from_output(&self) -> String {
     let depth = self.output_rel.split('/').filter(|c| !c.is_empty() && *c != ".").count();
     if depth == 0 {
@@ -276,14 +369,14 @@ pub(crate) mod tests {
       output_rel: "dist/docker".into(),
       frontend: Some(FrontendSpec {
         dir_rel: "apps/web".into(),
-        dist_rel: "dist".into(),
-        lockfile: Some("package-lock.json".into()),
-        build_script: "build".into(),
+        lockfile: Some(Lockfile { file: "package-lock.json".into(), manager: PackageManager::Npm }),
+        out_rel: "web".into(),
       }),
       api: ApiSpec {
         dir_rel: "apps/api".into(),
         app: "main:app".into(),
         requirements_rel: Some("requirements.txt".into()),
+        out_rel: "api".into(),
       },
       images: BaseImages {
         node: "node:22-slim".into(),
@@ -294,7 +387,11 @@ pub(crate) mod tests {
       health_path: "/health".into(),
       ollama: Some(OllamaSpec {
         models: vec!["llama3.1:8b".into(), "nomic-embed-text".into()],
-        exported_models_rel: Some("dist/ai-models/exported".into()),
+        baked: vec![BakedModel {
+          name: "llama3.1:8b".into(),
+          dir: "llama3.1-8b".into(),
+          modelfile: "llama3.1-8b/Modelfile".into(),
+        }],
         pull_models: vec!["nomic-embed-text".into()],
       }),
       database: DatabaseSpec::Mongo(MongoSpec {
@@ -369,6 +466,13 @@ pub(crate) mod tests {
     assert_eq!(c.image_ref("-ollama"), "127.0.0.1:5000/farm/farm-demo-ollama:1.2.0");
     assert_eq!(c.out_path("Dockerfile"), "dist/docker/Dockerfile");
     assert_eq!(c.context_from_output(), "../..");
+    assert_eq!(
+      c.build_spec(ImageKind::Ollama),
+      BuildSpec { context_rel: "models".into(), dockerfile_rel: "../Dockerfile.ollama".into() }
+    );
+    assert_eq!(c.build_spec(ImageKind::App).context_rel, ".");
+    c.ollama.as_mut().unwrap().baked.clear();
+    assert_eq!(c.build_spec(ImageKind::Ollama).dockerfile_rel, "Dockerfile.ollama");
     c.registry = None;
     c.output_rel = ".".into();
     assert_eq!(c.image_ref(""), "farm-demo:1.2.0");

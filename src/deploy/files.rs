@@ -36,8 +36,9 @@ fn file(rel_path: &str, contents: String, kind: &'static str) -> GeneratedFile {
 }
 
 /// All deployment files for `ctx`: Dockerfile, Dockerfile.dev, Dockerfile.ollama (with Ollama),
-/// .dockerignore, docker-compose.yml, k8s-manifests.yaml (when `generate_k8s`) and the deploy
-/// scripts (deploy-k8s.sh only with `generate_k8s`).
+/// .dockerignore (the production context's), Dockerfile.dev.dockerignore, the production image's
+/// entry point (`image/farm_serve.py`), docker-compose.yml, k8s-manifests.yaml (when
+/// `generate_k8s`) and the deploy scripts (deploy-k8s.sh only with `generate_k8s`).
 pub fn generate_all(ctx: &DeployContext, generate_k8s: bool) -> Vec<GeneratedFile> {
   let mut files = vec![
     file("Dockerfile", dockerfile::production(ctx), "dockerfile"),
@@ -47,6 +48,16 @@ pub fn generate_all(ctx: &DeployContext, generate_k8s: bool) -> Vec<GeneratedFil
     files.push(file("Dockerfile.ollama", text, "dockerfile"));
   }
   files.push(file(".dockerignore", dockerfile::dockerignore(ctx), "dockerignore"));
+  files.push(file(
+    "Dockerfile.dev.dockerignore",
+    dockerfile::dev_dockerignore(ctx),
+    "dockerignore",
+  ));
+  files.push(file(
+    &format!("{}/{}", dockerfile::IMAGE_DIR, dockerfile::SERVE_MODULE),
+    dockerfile::serve_module(ctx),
+    "entrypoint",
+  ));
   files.push(file("docker-compose.yml", compose::docker_compose(ctx), "compose"));
   files.push(file("deploy/deploy-compose.sh", scripts::deploy_compose(ctx), "script"));
   if generate_k8s {
@@ -96,6 +107,8 @@ mod tests {
         "Dockerfile.dev",
         "Dockerfile.ollama",
         ".dockerignore",
+        "Dockerfile.dev.dockerignore",
+        "image/farm_serve.py",
         "docker-compose.yml",
         "deploy/deploy-compose.sh",
         "k8s-manifests.yaml",
@@ -110,6 +123,8 @@ mod tests {
         "Dockerfile",
         "Dockerfile.dev",
         ".dockerignore",
+        "Dockerfile.dev.dockerignore",
+        "image/farm_serve.py",
         "docker-compose.yml",
         "deploy/deploy-compose.sh"
       ]

@@ -13,8 +13,9 @@ pub mod scripts;
 pub mod yaml;
 
 pub use context::{
-  ApiSpec, BaseImages, DatabaseSpec, DeployContext, FrontendSpec, MongoSpec, OllamaSpec,
-  PostgresSpec, RegistryRef, ResourceSpec, Resources,
+  ApiSpec, BakedModel, BaseImages, BuildSpec, DatabaseSpec, DeployContext, FrontendSpec, ImageKind,
+  Lockfile, MongoSpec, OllamaSpec, PackageManager, PostgresSpec, RegistryRef, ResourceSpec,
+  Resources,
 };
 pub use env::{classify_env, EnvValue, EnvVar};
 pub use files::{generate_all, write_all, GeneratedFile};

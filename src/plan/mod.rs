@@ -331,6 +331,23 @@ mod tests {
   }
 
   #[test]
+  fn docker_waits_for_the_outputs_it_ships() {
+    let c = FarmConfig::from_json(
+      json!({ "appName": "x", "frontend": {}, "backend": {}, "ai": {}, "docker": {} }),
+      "f",
+    )
+    .unwrap();
+    let p = full_plan(&c, PlanFacts { typecheck: true }).unwrap();
+    let deps = &p.get("docker").unwrap().deps;
+    for d in ["backend", "frontend", "ai-models"] {
+      assert!(deps.iter().any(|x| x == d), "docker must wait for {d}: {deps:?}");
+    }
+    assert_eq!(names(&p).last(), Some(&"docker"));
+    let p = plan_for_targets(&c, PlanFacts::default(), &["docker".into()]).unwrap();
+    assert_eq!(names(&p), ["backend", "ai-models", "types", "frontend", "docker"]);
+  }
+
+  #[test]
   fn target_pulls_in_dependencies() {
     let p = plan_for_targets(&cfg(), PlanFacts { typecheck: true }, &["frontend".into()]).unwrap();
     assert_eq!(names(&p), ["backend", "types", "frontend"]);

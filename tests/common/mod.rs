@@ -1,22 +1,34 @@
-//! Shared fixtures for the integration tests: a FARM project on disk, local busybox base images
-//! standing in for node/python/ollama (nothing can be pulled in CI), and skip helpers.
+//! Shared fixtures for the integration tests: a FARM project whose outputs are on disk, the base
+//! images (a real Debian Python image made by `.ci/base-images.sh`; a busybox STAND-IN for
+//! Ollama, since no image can be pulled here), a small Ollama model store, and engine helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use farm_build_native::builders::ai::export_index::{ExportIndex, MODELS_DIR};
+use farm_build_native::builders::ai::store::{media, Layer, Manifest, ModelName};
 use farm_build_native::builders::docker::config::{DockerConfig, ProjectInfo};
 use farm_build_native::builders::docker::engine::{BuildRequest, Engine};
 use farm_build_native::builders::docker::ignore::IgnoreMatcher;
+use farm_build_native::builders::docker::task::DockerJob;
 use farm_build_native::builders::docker::toolchain::Toolchain;
-use farm_build_native::deploy::context::{ApiSpec, FrontendSpec};
+use farm_build_native::deploy::context::{
+  ApiSpec, DeployContext, FrontendSpec, Lockfile, PackageManager,
+};
+use sha2::{Digest, Sha256};
 
-/// Base images the test config uses (built locally FROM scratch + busybox-static).
+/// The real Python base image (Debian bookworm python3 3.11 + venv + pip, by `.ci/base-images.sh`).
+pub const PYTHON_IMAGE: &str = "farm-base/python:3.11-bookworm";
+/// Node is only named by Dockerfile.dev, which the tests do not build.
 pub const NODE_IMAGE: &str = "farm-test/node:20";
-pub const PYTHON_IMAGE: &str = "farm-test/python:3.11";
-pub const OLLAMA_IMAGE: &str = "farm-test/ollama:0.5.1";
+/// A STAND-IN for the Ollama image: busybox with an `ollama` shell script that records calls.
+pub const OLLAMA_IMAGE: &str = "farm-test/ollama-standin:1";
 
-/// Secret values of the test config: none may appear in any generated file.
+/// The hashed asset of the fixture's built frontend.
+pub const ASSET: &str = "assets/index-B7x9QzP1.js";
+
+/// Secret values of the test config: none may appear in any generated file or image layer.
 pub const SECRETS: &[(&str, &str)] = &[
   ("OPENAI_API_KEY", "sk-test-4f9a8b7c6d5e4f3a2b1c0d9e"),
   ("JWT_SECRET", "Zq7mN2pX9rT4vW8yB3cF6hJ1kL5"),
@@ -50,55 +62,88 @@ pub fn validators_bin() -> Option<PathBuf> {
 }
 
 pub fn write(root: &Path, rel: &str, text: &str) {
-  let p = root.join(rel);
-  std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-  std::fs::write(p, text).unwrap();
+  write_bytes(root, rel, text.as_bytes());
 }
 
-/// A FARM project: apps/web (package.json + lock + index.html), apps/api (main.py,
-/// requirements.txt, a local .env with a secret), junk that must stay out of the context, and an
-/// exported Ollama model store.
+pub fn write_bytes(root: &Path, rel: &str, bytes: &[u8]) {
+  let p = root.join(rel);
+  std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+  std::fs::write(p, bytes).unwrap();
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+  Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fixture's FastAPI app; `health_status` is what `/health` answers.
+pub fn main_py(version: &str, health_status: u16) -> String {
+  format!(
+    "# farm-api {version}\nfrom fastapi import FastAPI, Response\n\napp = FastAPI()\n\n\n\
+     @app.get(\"/health\")\ndef health(response: Response) -> dict[str, str]:\n    \
+     response.status_code = {health_status}\n    return {{\"status\": \"ok\", \"version\": \"{version}\"}}\n"
+  )
+}
+
+/// Requirements of the fixture (the example app's pins, so pip's cache is shared).
+pub const REQUIREMENTS: &str = "fastapi==0.165.0\nuvicorn==0.54.0\n";
+
+/// A FARM project after `backend` and `frontend` ran: sources with a requirements file and a
+/// secret `.env`, and the outputs `dist/api` (compiled with `python3 -m compileall -b`, plus a
+/// machine-bound `.venv` that must stay out of the image) and `dist/web` (a built bundle).
 pub fn project(root: &Path) {
   write(root, "apps/web/package.json", r#"{"name":"web","scripts":{"build":"vite build"}}"#);
   write(root, "apps/web/package-lock.json", r#"{"lockfileVersion":3}"#);
-  write(root, "apps/web/index.html", "<!doctype html><title>farm</title>\n");
-  write(root, "apps/web/node_modules/huge/index.js", "junk\n");
-  write(root, "apps/api/main.py", "# farm-api v1\napp = object()\n");
-  write(root, "apps/api/requirements.txt", "fastapi==0.165.0\nuvicorn==0.54.0\n");
+  write(root, "apps/api/main.py", &main_py("v1", 200));
+  write(root, "apps/api/requirements.txt", REQUIREMENTS);
   write(root, "apps/api/.env", &format!("OPENAI_API_KEY={}\n", SECRETS[0].1));
-  write(root, "apps/api/__pycache__/main.cpython-311.pyc", "junk");
+  write(root, "apps/api/tests/test_main.py", "def test_x():\n    assert True\n");
+  // Outputs.
+  write(root, "dist/api/main.py", &main_py("v1", 200));
+  write(root, "dist/api/requirements.txt", REQUIREMENTS);
+  write(root, "dist/api/.venv/bin/python", "#!/bin/sh\necho machine-bound venv\n");
+  write(root, "dist/api/.venv/pyvenv.cfg", "home = /usr/bin\n");
+  compile_api(root);
   write(
     root,
-    "dist/ai-models/exported/manifests/registry.ollama.ai/library/tiny/latest",
-    "{\"schemaVersion\":2}\n",
+    "dist/web/index.html",
+    &format!("<!doctype html><html><head><script type=\"module\" src=\"/{ASSET}\"></script></head><body><div id=\"root\"></div></body></html>\n"),
   );
-  write(root, "dist/ai-models/exported/blobs/sha256-0000000000000000000000000000000000000000000000000000000000000000", "gguf");
+  write(root, &format!("dist/web/{ASSET}"), "console.log('farm web v1');\n");
+  let png: Vec<u8> =
+    b"\x89PNG\r\n\x1a\n".iter().copied().chain((0..200u8).map(|i| i.wrapping_mul(7))).collect();
+  write_bytes(root, "dist/web/assets/hero-Qw3rTy12.png", &png);
 }
 
-pub fn project_info() -> ProjectInfo {
+/// `python3 -m compileall -b` on `dist/api` (as the backend task does).
+pub fn compile_api(root: &Path) {
+  let out = Command::new("python3")
+    .args(["-m", "compileall", "-b", "-q", "-f", "-x", r"\.venv"])
+    .arg(root.join("dist/api"))
+    .output()
+    .expect("python3");
+  assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn project_info(app_name: &str) -> ProjectInfo {
   ProjectInfo {
-    app_name: "placeholder".into(),
+    app_name: app_name.into(),
     version: "1.0.0".into(),
     environment: "production".into(),
-    output_rel: "dist/docker".into(),
+    output_rel: "dist".into(),
     frontend: Some(FrontendSpec {
       dir_rel: "apps/web".into(),
-      dist_rel: "dist".into(),
-      lockfile: Some("package-lock.json".into()),
-      build_script: "build".into(),
+      lockfile: Some(Lockfile { file: "package-lock.json".into(), manager: PackageManager::Npm }),
+      out_rel: "web".into(),
     }),
     api: ApiSpec {
       dir_rel: "apps/api".into(),
       app: "main:app".into(),
       requirements_rel: Some("requirements.txt".into()),
+      out_rel: "api".into(),
     },
-    ollama_models: Some(vec!["tiny".into()]),
-    ollama_export_rel: Some("dist/ai-models/exported".into()),
-    toolchain: Toolchain {
-      node_major: Some(20),
-      python: Some((3, 11)),
-      ollama_version: Some("0.5.1".into()),
-    },
+    ollama_models: None,
+    ollama_export: None,
+    toolchain: Toolchain { node_major: Some(20), python: Some((3, 11)), ollama_version: None },
   }
 }
 
@@ -119,95 +164,126 @@ pub fn config(extra: &str) -> DockerConfig {
   c
 }
 
-const FAKE_NPM: &str = r#"#!/bin/sh
-# Fake npm for tests: `ci`/`install` mark deps installed, `run build` copies index.html to dist/.
+/// Wheelhouses shared by the tests of one machine (keyed by requirements and interpreter).
+pub fn wheel_cache() -> PathBuf {
+  std::env::temp_dir().join("farm-test-wheelhouses")
+}
+
+/// The docker task's input for a fixture project.
+pub fn job<'a>(cfg: &'a DockerConfig, ctx: &'a DeployContext, root: &'a Path) -> DockerJob<'a> {
+  DockerJob {
+    config: cfg,
+    ctx,
+    project_root: root,
+    requirements: Some(root.join("apps/api/requirements.txt")),
+    python: "python3".into(),
+    wheel_cache: wheel_cache(),
+  }
+}
+
+/// Fails loudly when the real Python base image is missing.
+pub fn require_python_base() {
+  let (ok, key, _) = docker_cli(&[
+    "image",
+    "inspect",
+    "-f",
+    "{{index .Config.Labels \"farm.base-image.key\"}}",
+    PYTHON_IMAGE,
+  ]);
+  assert!(
+    ok && !key.trim().is_empty() && key.trim() != "<no value>",
+    "base image {PYTHON_IMAGE} is missing (or not the one .ci/base-images.sh makes): run `bash .ci/base-images.sh` (mmdebstrap + docker import; .ci/run does it)"
+  );
+}
+
+const OLLAMA_STANDIN: &str = r#"#!/bin/sh
+# STAND-IN for the ollama CLI, used only by farm's tests (no Ollama image can be pulled here).
+# `create NAME -f Modelfile` checks the Modelfile's FROM weights (GGUF magic), copies the model's
+# directory to $OLLAMA_MODELS/standin/<name> and records the call; `pull` fails (no network).
+calls="$OLLAMA_MODELS/standin/calls.log"
 case "$1" in
-  ci|install) mkdir -p node_modules && echo ok > node_modules/.installed ;;
-  run)
-    [ "$2" = build ] || { echo "fake npm: unknown script $2" >&2; exit 1; }
-    [ -f node_modules/.installed ] || { echo "fake npm: dependencies not installed" >&2; exit 1; }
-    [ ! -d node_modules/huge ] || { echo "fake npm: host node_modules leaked into the context" >&2; exit 1; }
-    mkdir -p dist && cp index.html dist/index.html && echo "fake npm: built dist/index.html" ;;
-  *) echo "fake npm: unsupported $*" >&2; exit 1 ;;
+  serve) while :; do sleep 3600; done ;;
+  list) exit 0 ;;
+  create)
+    name="$2"; [ "$3" = "-f" ] || { echo "stand-in: usage: create NAME -f Modelfile" >&2; exit 2; }
+    mf="$4"; dir="$(dirname "$mf")"
+    from="$(sed -n 's/^FROM //p' "$mf" | head -n 1)"
+    case "$from" in ./*) from="$dir/${from#./}" ;; esac
+    [ -f "$from" ] || { echo "stand-in: FROM $from does not exist" >&2; exit 1; }
+    [ "$(head -c 4 "$from")" = "GGUF" ] || { echo "stand-in: $from is not GGUF" >&2; exit 1; }
+    dest="$OLLAMA_MODELS/standin/$(echo "$name" | tr ':/' '--')"
+    mkdir -p "$dest" && cp "$dir"/* "$dest"/ && echo "create $name -f $mf" >> "$calls" ;;
+  pull) echo "stand-in: ollama pull $2 is not possible without network" >&2; exit 1 ;;
+  *) echo "stand-in: unsupported: $*" >&2; exit 2 ;;
 esac
 "#;
 
-const FAKE_PIP: &str = r#"#!/bin/sh
-# Fake pip for tests: `pip install --no-cache-dir --prefix=P -r FILE` records FILE under P.
-prefix=/usr/local; req=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --prefix=*) prefix="${1#--prefix=}" ;;
-    -r) shift; req="$1" ;;
-  esac
-  shift
-done
-[ -n "$req" ] || { echo "fake pip: no -r file" >&2; exit 1; }
-mkdir -p "$prefix/lib/fake-site-packages" && cp "$req" "$prefix/lib/fake-site-packages/requirements.txt"
-echo "fake pip: installed $(wc -l < "$req") requirements into $prefix"
-"#;
-
-const FAKE_PYTHON: &str = r#"#!/bin/sh
-# Fake python for tests: `python -m uvicorn APP ...` checks the image layout and prints a line.
-if [ "$1" = "-m" ] && [ "$2" = "uvicorn" ]; then
-  [ -f /app/static/index.html ] || { echo "FAIL: /app/static/index.html missing"; exit 1; }
-  [ -f /usr/local/lib/fake-site-packages/requirements.txt ] || { echo "FAIL: requirements not installed"; exit 1; }
-  [ ! -e /app/api/.env ] || { echo "FAIL: .env is in the image"; exit 1; }
-  [ ! -e /app/api/__pycache__ ] || { echo "FAIL: __pycache__ is in the image"; exit 1; }
-  echo "FARM-SERVE uid=$(id -u) app=$3 env=$FARM_ENV head=$(head -n 1 /app/api/main.py)"
-  exit 0
-fi
-echo "fake python: unsupported $*" >&2; exit 1
-"#;
-
-/// Builds the three busybox base images (idempotent thanks to the context hash).
-pub async fn base_images(engine: &Engine) {
+/// Builds the busybox Ollama STAND-IN image (idempotent thanks to the context hash).
+pub async fn standin_images(engine: &Engine) {
   let busybox = std::fs::read("/usr/bin/busybox")
     .expect("busybox-static is required: apt-get install -y busybox-static");
-  for (tag, tools) in [
-    (NODE_IMAGE, vec![("npm", FAKE_NPM)]),
-    (PYTHON_IMAGE, vec![("pip", FAKE_PIP), ("python", FAKE_PYTHON)]),
-    (OLLAMA_IMAGE, vec![]),
-  ] {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("busybox"), &busybox).unwrap();
-    {
-      use std::os::unix::fs::PermissionsExt;
-      std::fs::set_permissions(d.path().join("busybox"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
-    }
-    let mut df = String::from(
-      "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-       ENV PATH=/usr/local/bin:/bin\nRUN mkdir -p /tmp /usr/local/bin && chmod 1777 /tmp\n",
-    );
-    for (name, text) in &tools {
-      write(d.path(), &format!("tools/{name}"), text);
-      use std::os::unix::fs::PermissionsExt;
-      std::fs::set_permissions(
-        d.path().join("tools").join(name),
-        std::fs::Permissions::from_mode(0o755),
-      )
-      .unwrap();
-      df.push_str(&format!("COPY tools/{name} /usr/local/bin/{name}\n"));
-    }
-    if tag == OLLAMA_IMAGE {
-      // Stand-in for /bin/ollama so the image's ENTRYPOINT exists.
-      df.push_str("RUN printf '#!/bin/sh\\necho fake-ollama \"$@\"\\n' > /bin/ollama && chmod 755 /bin/ollama\n");
-    }
-    std::fs::write(d.path().join("Dockerfile"), df).unwrap();
-    let (repo, t) = tag.rsplit_once(':').unwrap();
-    let req = BuildRequest {
-      context_root: d.path().to_path_buf(),
-      dockerfile_rel: "Dockerfile".into(),
-      ignore: IgnoreMatcher::default(),
-      repository: repo.into(),
-      tags: vec![t.into()],
-      target: None,
-      labels: Default::default(),
-      no_cache: false,
-    };
-    engine.build(&req, &|_| {}).await.unwrap_or_else(|e| panic!("base image {tag}: {e}"));
+  let d = tempfile::tempdir().unwrap();
+  write_bytes(d.path(), "busybox", &busybox);
+  write(d.path(), "ollama", OLLAMA_STANDIN);
+  use std::os::unix::fs::PermissionsExt;
+  for f in ["busybox", "ollama"] {
+    std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
   }
+  let df =
+    "FROM scratch\nLABEL farm.test.stand-in=\"busybox + a shell-script ollama; NOT Ollama\"\n\
+     COPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+     ENV PATH=/usr/local/bin:/bin\nRUN mkdir -p /tmp /usr/local/bin && chmod 1777 /tmp\n\
+     COPY ollama /bin/ollama\n";
+  write(d.path(), "Dockerfile", df);
+  let (repo, t) = OLLAMA_IMAGE.rsplit_once(':').unwrap();
+  let req = BuildRequest {
+    context_root: d.path().to_path_buf(),
+    dockerfile: d.path().join("Dockerfile"),
+    ignore: IgnoreMatcher::default(),
+    repository: repo.into(),
+    tags: vec![t.into()],
+    target: None,
+    labels: Default::default(),
+    no_cache: false,
+  };
+  engine
+    .build(&req, &|_| {})
+    .await
+    .unwrap_or_else(|e| panic!("stand-in image {OLLAMA_IMAGE}: {e}"));
+}
+
+/// Writes a small Ollama model store (GGUF weights, template, params) under `store`; returns the
+/// weights' bytes.
+pub fn ollama_store(store: &Path, name: &str) -> Vec<u8> {
+  let mut weights = b"GGUF".to_vec();
+  weights.extend_from_slice(&3u32.to_le_bytes());
+  weights.extend((0..4000u32).map(|i| (i % 251) as u8));
+  let blob = |bytes: &[u8], media_type: &str| {
+    let h = sha256_hex(bytes);
+    write_bytes(store, &format!("blobs/sha256-{h}"), bytes);
+    Layer {
+      media_type: media_type.into(),
+      digest: format!("sha256:{h}"),
+      size: bytes.len() as u64,
+      from: None,
+    }
+  };
+  let layers = vec![
+    blob(&weights, media::MODEL),
+    blob(b"{{ .Prompt }}", media::TEMPLATE),
+    blob(br#"{"temperature":0.5}"#, media::PARAMS),
+  ];
+  let config = blob(br#"{"model_format":"gguf","model_family":"llama"}"#, media::CONFIG);
+  let manifest =
+    Manifest { schema_version: 2, media_type: Some(media::MANIFEST.into()), config, layers };
+  let rel = ModelName::parse(name).unwrap().manifest_rel_path();
+  write_bytes(store, &rel.to_string_lossy(), &serde_json::to_vec(&manifest).unwrap());
+  weights
+}
+
+/// The export index under `<root>/dist/models`, if any.
+pub fn read_index(root: &Path) -> Option<ExportIndex> {
+  ExportIndex::read(&root.join("dist").join(MODELS_DIR)).unwrap()
 }
 
 /// `docker <args>` → (success, stdout, stderr).
@@ -220,10 +296,11 @@ pub fn docker_cli(args: &[&str]) -> (bool, String, String) {
   )
 }
 
-/// Removes images by reference, ignoring missing ones.
+/// Removes images by reference, ignoring missing ones. `--no-prune`: their untagged parents are
+/// the layer cache other tests build on at the same time (.ci/run prunes dangling images at exit).
 pub fn remove_images(refs: &[String]) {
   for r in refs {
-    let _ = Command::new("docker").args(["rmi", "-f", r]).output();
+    let _ = Command::new("docker").args(["rmi", "-f", "--no-prune", r]).output();
   }
 }
 

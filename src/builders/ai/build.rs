@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::{AiConfig, OllamaProvider};
 use super::custom::{bundle_custom_model, CustomModelError};
+use super::export_index::{ExportIndex, IndexError, INDEX_FILE, INDEX_VERSION, MODELS_DIR};
 use super::fsutil::{sha256_hex, write_atomic};
 use super::ollama::{parse_parameters, Client, ClientOptions, OllamaError, ShowResponse, TagModel};
 use super::secrets::scrub;
@@ -139,6 +140,9 @@ pub enum AiError {
     #[source]
     source: io::Error,
   },
+  /// The exported-models index could not be written.
+  #[error(transparent)]
+  Index(#[from] IndexError),
   /// A blocking worker failed to run.
   #[error("internal error in the ai-models task: {0}")]
   Internal(String),
@@ -334,10 +338,12 @@ async fn ollama_models(
   }
   // Exports.
   let mut exported: BTreeMap<String, String> = BTreeMap::new();
+  let models_dir = ctx.output_dir.join(MODELS_DIR);
+  let mut index = ExportIndex { version: INDEX_VERSION, models: Vec::new() };
   if o.export && !available.is_empty() {
     let store = store?;
     for (name, digest) in &available {
-      let rel = format!("models/{}", name.file_stem());
+      let rel = format!("{MODELS_DIR}/{}", name.file_stem());
       run.info(format!("exporting {} from {} to {rel}", name.short(), store.root().display()));
       let (s, n, dest) = (store.clone(), name.clone(), ctx.output_dir.join(&rel));
       let ex = tokio::task::spawn_blocking(move || export_model(&s, &n, &dest))
@@ -368,8 +374,25 @@ async fn ollama_models(
           "files": ex.files, "hardlinked": hardlinked, "format": "gguf",
         }),
       });
+      index.models.push(ExportIndex::entry(&models_dir, &name.file_stem(), &ex)?);
       exported.insert(name.short(), rel);
     }
+  }
+  // The index the docker task reads: written when something was exported, else removed.
+  if index.models.is_empty() {
+    ExportIndex::remove(&models_dir)?;
+  } else {
+    index.write(&models_dir)?;
+    let rel = format!("{MODELS_DIR}/{INDEX_FILE}");
+    let size = std::fs::metadata(ExportIndex::path(&models_dir)).map(|m| m.len()).unwrap_or(0);
+    run.info(format!("{rel}: {} exported model(s) for the docker task", index.models.len()));
+    run.out.artifacts.push(AiArtifact {
+      kind: "ollama-export-index".into(),
+      name: INDEX_FILE.into(),
+      path: rel,
+      size,
+      metadata: json!({"models": index.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>()}),
+    });
   }
   // Pull script.
   let script_rel = "ai/scripts/pull-models.sh";

@@ -4,12 +4,14 @@
 //! - [`config`]: the farm config's `ai` section ([`config::AiConfig`]) and its validation.
 //! - [`ollama`]: async HTTP/1.1 client for Ollama's API (no TLS).
 //! - [`store`]: Ollama's on-disk model store, digest verification, export with a Modelfile.
+//! - [`export_index`]: `models/exported-models.json`, the export format the docker task reads.
 //! - [`custom`]: custom model directories copied with checksums (never converted).
 //! - [`secrets`]: the recursive secret scrubber.
 //! - [`build_ai`] runs the task; [`model_digests`] and [`cache_key`] give its cache key.
 
 pub mod config;
 pub mod custom;
+pub mod export_index;
 pub mod ollama;
 pub mod secrets;
 pub mod store;

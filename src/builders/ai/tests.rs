@@ -622,3 +622,64 @@ async fn invalid_config_is_rejected_before_any_work() {
   assert!(e.to_string().contains("ai.providers.ollama.url"), "{e}");
   assert!(!env.p("out/ai-config.json").exists());
 }
+
+/// Through both tasks: the ai-models task exports from the (fake) Ollama server's store and
+/// writes `models/exported-models.json`; the docker task reads that index and bakes the exported
+/// model into `Dockerfile.ollama` (`ollama create`), pulling only the model that was not exported.
+#[tokio::test]
+async fn exported_models_reach_the_ollama_dockerfile() {
+  use super::export_index::{ExportIndex, MODELS_DIR};
+  use crate::builders::docker::config::{DockerConfig, ProjectInfo};
+  use crate::builders::docker::toolchain::Toolchain;
+  use crate::deploy::context::ApiSpec;
+
+  let env = Env::new();
+  let tiny = TestModel::tiny("tiny", 21);
+  write_model(&env.p("store"), &tiny);
+  let fake = FakeOllama::start(&env.p("store"), None).await;
+  let c = full_cfg(&fake.url, &["tiny", "absent:7b"], false, true, false);
+  let (r, _) = run(&c, &env.ctx()).await;
+  let out = r.unwrap();
+  assert!(out.artifacts.iter().any(|a| a.kind == "ollama-export-index"));
+
+  // The index lists the export with the files' sha256.
+  let models_dir = env.p("out").join(MODELS_DIR);
+  let index = ExportIndex::read(&models_dir).unwrap().unwrap();
+  index.verify(&models_dir).unwrap();
+  let entry = index.get("tiny").unwrap();
+  let weights = entry.files.iter().find(|f| f.path == "tiny-latest/model.gguf").unwrap();
+  assert_eq!(weights.sha256, sha256_hex(&tiny.weights));
+  assert!(index.get("absent:7b").is_none());
+
+  // The docker task's view of it.
+  let project = ProjectInfo {
+    app_name: "shop".into(),
+    version: "1.0.0".into(),
+    environment: "production".into(),
+    output_rel: "dist".into(),
+    frontend: None,
+    api: ApiSpec {
+      dir_rel: "apps/api".into(),
+      app: "main:app".into(),
+      requirements_rel: None,
+      out_rel: "api".into(),
+    },
+    ollama_models: Some(vec!["tiny".into(), "absent:7b".into()]),
+    ollama_export: Some(index),
+    toolchain: Toolchain::default(),
+  };
+  let dctx = DockerConfig::default().deploy_context(&project);
+  let df = crate::deploy::dockerfile::ollama(&dctx).unwrap();
+  assert!(df.contains("COPY tiny-latest/ /tmp/farm-models/tiny-latest/\n"), "{df}");
+  assert!(
+    df.contains("ollama create tiny:latest -f /tmp/farm-models/tiny-latest/Modelfile"),
+    "{df}"
+  );
+  assert!(df.contains("ollama pull absent:7b"), "{df}");
+  assert!(!df.contains("ollama pull tiny"), "{df}");
+
+  // Exporting nothing removes the index: then every model is pulled.
+  let (r, _) = run(&full_cfg(&fake.url, &["tiny"], false, false, false), &env.ctx()).await;
+  r.unwrap();
+  assert!(ExportIndex::read(&models_dir).unwrap().is_none());
+}

@@ -2,12 +2,13 @@
 //! then builds (and pushes) the images through the Engine API.
 
 use super::config::ProjectInfo;
-use super::task::run_docker_task;
+use super::task::{run_docker_task, DockerJob};
 use super::toolchain::Toolchain;
+use crate::builders::ai::export_index::{ExportIndex, MODELS_DIR};
 use crate::builders::backend::python_for;
 use crate::builders::{Builder, IoContext, Output, TaskContext, TaskIo, Uncached};
 use crate::config::resolve;
-use crate::deploy::context::{ApiSpec, FrontendSpec};
+use crate::deploy::context::{ApiSpec, FrontendSpec, Lockfile};
 use crate::report;
 use crate::run::{TaskError, TaskOutcome};
 use futures_util::future::BoxFuture;
@@ -23,9 +24,11 @@ pub const GENERATED: &[&str] = &[
   "Dockerfile.dev",
   "Dockerfile.ollama",
   ".dockerignore",
+  "Dockerfile.dev.dockerignore",
   "docker-compose.yml",
   "k8s-manifests.yaml",
   "deploy",
+  crate::deploy::dockerfile::IMAGE_DIR,
 ];
 
 impl Builder for DockerBuilder {
@@ -58,20 +61,26 @@ impl Builder for DockerBuilder {
         .ok_or_else(|| TaskError::Failed("the docker task needs a `backend` section".into()))?;
       let api_dir = resolve(ctx.root, &be.root);
       let python = python_for(ctx.root, be);
-      let frontend = cfg.frontend.as_ref().map(|fe| {
-        let dir = resolve(ctx.root, &fe.root);
-        FrontendSpec {
-          dir_rel: fe.root.clone(),
-          dist_rel: "dist".into(),
-          lockfile: ["package-lock.json", "pnpm-lock.yaml", "yarn.lock"]
-            .iter()
-            .find(|l| dir.join(l).is_file())
-            .map(|l| l.to_string()),
-          build_script: "build".into(),
-        }
+      let frontend = cfg.frontend.as_ref().map(|fe| FrontendSpec {
+        dir_rel: fe.root.clone(),
+        lockfile: Lockfile::detect(&resolve(ctx.root, &fe.root)),
+        out_rel: fe.out_dir.clone(),
       });
+      if let Some(fe) = frontend.as_ref().filter(|f| f.lockfile.is_none()) {
+        ctx.log(&format!(
+          "Dockerfile.dev has no web-dev stage: {} has no lockfile (create one, e.g. `npm install`, and rebuild)",
+          fe.dir_rel
+        ));
+      }
+      let req_rel = be.requirements.clone().unwrap_or_else(|| "requirements.txt".into());
+      let requirements = resolve(&api_dir, &req_rel);
+      let requirements = requirements.is_file().then_some(requirements);
       let ollama = cfg.ai.as_ref().and_then(|a| a.providers.ollama.as_ref()).filter(|o| o.enabled);
-      let export_rel = format!("{}/models", cfg.output_dir.trim_end_matches('/'));
+      let ollama_export = match ollama {
+        Some(_) => ExportIndex::read(&ctx.output_dir.join(MODELS_DIR))
+          .map_err(|e| TaskError::Failed(format!("DOCKER_EXPORT_INDEX: {e}")))?,
+        None => None,
+      };
       let project = ProjectInfo {
         app_name: cfg.app_name.clone(),
         version: cfg.version.clone(),
@@ -81,20 +90,25 @@ impl Builder for DockerBuilder {
         api: ApiSpec {
           dir_rel: be.root.clone(),
           app: be.app.clone(),
-          requirements_rel: api_dir
-            .join("requirements.txt")
-            .is_file()
-            .then(|| "requirements.txt".into()),
+          requirements_rel: requirements.as_ref().map(|_| req_rel.clone()),
+          out_rel: be.out_dir.clone(),
         },
         ollama_models: ollama.map(|o| o.models.clone()),
-        ollama_export_rel: (ollama.is_some() && resolve(ctx.root, &export_rel).is_dir())
-          .then_some(export_rel),
+        ollama_export,
         toolchain: Toolchain::detect(ctx.root, &api_dir, Some(Path::new(&python))),
       };
-      let dctx = docker.deploy_context(&project, ctx.root);
+      let dctx = docker.deploy_context(&project);
+      let job = DockerJob {
+        config: docker,
+        ctx: &dctx,
+        project_root: ctx.root,
+        requirements,
+        python,
+        wheel_cache: resolve(ctx.root, &cfg.cache_dir).join("wheelhouses"),
+      };
       let log = |line: String| ctx.log(&line);
       let out = tokio::select! {
-        r = run_docker_task(docker, &dctx, ctx.root, &log) => r.map_err(|e| TaskError::Failed(format!("{}: {e}", e.code())))?,
+        r = run_docker_task(&job, &log, &ctx.cancel) => r.map_err(|e| TaskError::Failed(format!("{}: {e}", e.code())))?,
         _ = ctx.cancel.cancelled() => return Err(TaskError::Cancelled),
       };
       let mut outcome = TaskOutcome::default();
@@ -106,14 +120,45 @@ impl Builder for DockerBuilder {
       for img in &out.images {
         let mut metadata = serde_json::Map::new();
         metadata.insert("imageId".into(), img.image.id.clone().into());
+        metadata.insert("imageSize".into(), img.image.size.into());
         metadata.insert("tags".into(), json!(img.image.tags));
         metadata.insert("contextHash".into(), img.image.context_hash.clone().into());
         metadata.insert("skipped".into(), img.image.skipped.into());
         metadata.insert("dockerfile".into(), img.dockerfile_rel.clone().into());
+        if let Some(b) = out.builder {
+          metadata.insert("builder".into(), b.as_str().into());
+        }
         metadata.insert(
           "pushed".into(),
-          json!(img.pushed.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>()),
+          json!(img
+            .pushed
+            .iter()
+            .map(|p| json!({"reference": p.reference, "digest": p.digest}))
+            .collect::<Vec<_>>()),
         );
+        if let Some(c) = &img.checks {
+          metadata.insert(
+            "checks".into(),
+            json!({"staticFiles": c.static_files, "staticBytes": c.static_bytes, "apiFiles": c.api_files,
+                   "pycFiles": c.pyc_files, "historyLayers": c.layers, "passed": true}),
+          );
+        }
+        if let Some(s) = &img.smoke {
+          metadata.insert(
+            "smoke".into(),
+            json!({"healthy": true, "healthyAfterMs": s.healthy_after_ms, "checks": s.checks, "network": "none"}),
+          );
+        }
+        if img.name == "app" {
+          if let Some(d) = &out.deps {
+            metadata.insert(
+              "pythonDeps".into(),
+              json!({"requirements": d.files, "wheels": d.wheels, "wheelhouseKey": d.key, "wheelhouseReused": d.reused}),
+            );
+          }
+        } else {
+          metadata.insert("bakedModels".into(), json!(img.baked_models));
+        }
         if img.image.skipped {
           ctx.log(&format!(
             "image {} unchanged (context hash {}): build skipped",

@@ -11,15 +11,16 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::builders::ai::export_index::ExportIndex;
+use crate::builders::ai::store::ModelName;
 use crate::config::{Database, PostgresConfig};
 use crate::deploy::context::{
-  ApiSpec, BaseImages, DatabaseSpec, DeployContext, FrontendSpec, MongoSpec, OllamaSpec,
-  PostgresSpec, RegistryRef, ResourceSpec, Resources,
+  ApiSpec, BakedModel, BaseImages, DatabaseSpec, DeployContext, FrontendSpec, MongoSpec,
+  OllamaSpec, PostgresSpec, RegistryRef, ResourceSpec, Resources,
 };
 use crate::deploy::env::classify_env;
 
@@ -95,6 +96,11 @@ pub struct DockerConfig {
   /// Always rebuild, ignoring the context hash and the engine's layer cache (default `false`).
   #[serde(default)]
   pub no_cache: bool,
+  /// After building, run the production image (`--network none`), wait for its HEALTHCHECK to
+  /// pass, then remove the container; a failing check fails the task (default `false`; needs
+  /// `build: true`).
+  #[serde(default)]
+  pub smoke: bool,
 }
 
 impl Default for DockerConfig {
@@ -117,6 +123,7 @@ impl Default for DockerConfig {
       host: None,
       tag_latest: true,
       no_cache: false,
+      smoke: false,
     }
   }
 }
@@ -129,7 +136,7 @@ pub struct BaseImagesConfig {
   pub node: Option<String>,
   /// Backend/runtime image.
   pub python: Option<String>,
-  /// Ollama image.
+  /// Ollama image (`Dockerfile.ollama`'s `FROM`).
   pub ollama: Option<String>,
 }
 
@@ -264,8 +271,8 @@ pub struct ProjectInfo {
   pub api: ApiSpec,
   /// Ollama models when AI with Ollama is enabled (`None` = no Ollama).
   pub ollama_models: Option<Vec<String>>,
-  /// Ollama model store exported by the AI task, relative to the project root, if it exists.
-  pub ollama_export_rel: Option<String>,
+  /// The ai-models task's export index (`<outputDir>/models/exported-models.json`), if any.
+  pub ollama_export: Option<ExportIndex>,
   /// Detected toolchain.
   pub toolchain: Toolchain,
 }
@@ -437,6 +444,9 @@ impl DockerConfig {
         err("mongo.database", "a MongoDB database name without / \\ . space \" $");
       }
     }
+    if self.smoke && !self.build {
+      err("smoke", "false when `build` is false (the smoke run starts the built image)");
+    }
     if let Some(h) = &self.host {
       if !(h.starts_with("unix://") || h.starts_with("tcp://") || h.starts_with("http://")) {
         err("host", "unix:///path/to/docker.sock or tcp://host:port");
@@ -446,9 +456,9 @@ impl DockerConfig {
     errs
   }
 
-  /// Resolves the config and project facts into the generators' input. `project_root` is used to
-  /// find which Ollama models the export already contains.
-  pub fn deploy_context(&self, project: &ProjectInfo, project_root: &Path) -> DeployContext {
+  /// Resolves the config and project facts into the generators' input: models listed in the
+  /// export index are baked into the Ollama image, the other configured models are pulled.
+  pub fn deploy_context(&self, project: &ProjectInfo) -> DeployContext {
     let app_name = sanitize_app_name(&project.app_name);
     let tc = &project.toolchain;
     let images = BaseImages {
@@ -457,15 +467,20 @@ impl DockerConfig {
       ollama: self.base_images.ollama.clone().unwrap_or_else(|| tc.ollama_image()),
     };
     let ollama = project.ollama_models.as_ref().map(|models| {
-      let export = project
-        .ollama_export_rel
-        .clone()
-        .filter(|rel| project_root.join(rel).join("manifests").is_dir());
-      let present =
-        export.as_ref().map(|rel| exported_models(&project_root.join(rel))).unwrap_or_default();
-      let pull_models =
-        models.iter().filter(|m| !present.contains(&normalize_model(m))).cloned().collect();
-      OllamaSpec { models: models.clone(), exported_models_rel: export, pull_models }
+      let mut baked: Vec<BakedModel> = Vec::new();
+      let mut pull_models = Vec::new();
+      for m in models {
+        match project.ollama_export.as_ref().and_then(|i| i.get(m)) {
+          Some(e) if !baked.iter().any(|b| b.name == e.name) => baked.push(BakedModel {
+            name: e.name.clone(),
+            dir: e.dir.clone(),
+            modelfile: e.modelfile.clone(),
+          }),
+          Some(_) => {}
+          None => pull_models.push(m.clone()),
+        }
+      }
+      OllamaSpec { models: models.clone(), baked, pull_models }
     });
     DeployContext {
       version: sanitize_tag(&project.version),
@@ -514,54 +529,10 @@ impl DockerConfig {
   }
 }
 
-/// Ollama's default registry host and namespace (see ollama `types/model/name.go`).
-const OLLAMA_DEFAULT_HOST: &str = "registry.ollama.ai";
-const OLLAMA_DEFAULT_NAMESPACE: &str = "library";
-
-/// `llama3.1` → `llama3.1:latest`; `ns/m:t` unchanged.
+/// `llama3.1` → `llama3.1:latest`; `ns/m:t` unchanged (Ollama's short form; unparsable names are
+/// returned as given).
 pub fn normalize_model(m: &str) -> String {
-  let last = m.rsplit('/').next().unwrap_or(m);
-  if last.contains(':') {
-    m.to_string()
-  } else {
-    format!("{m}:latest")
-  }
-}
-
-/// Display names (`model:tag`, `ns/model:tag`, `host/ns/model:tag`) of the models in an Ollama
-/// store (`manifests/<host>/<namespace>/<model>/<tag>`).
-pub fn exported_models(store: &Path) -> Vec<String> {
-  let mut out = Vec::new();
-  let list = |p: &Path| -> Vec<(String, std::path::PathBuf)> {
-    std::fs::read_dir(p)
-      .map(|rd| {
-        rd.filter_map(Result::ok)
-          .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
-          .collect()
-      })
-      .unwrap_or_default()
-  };
-  for (host, hp) in list(&store.join("manifests")) {
-    for (ns, np) in list(&hp) {
-      for (model, mp) in list(&np) {
-        for (tag, tp) in list(&mp) {
-          if !tp.is_file() {
-            continue;
-          }
-          let name = if host == OLLAMA_DEFAULT_HOST && ns == OLLAMA_DEFAULT_NAMESPACE {
-            format!("{model}:{tag}")
-          } else if host == OLLAMA_DEFAULT_HOST {
-            format!("{ns}/{model}:{tag}")
-          } else {
-            format!("{host}/{ns}/{model}:{tag}")
-          };
-          out.push(name);
-        }
-      }
-    }
-  }
-  out.sort();
-  out
+  ModelName::parse(m).map(|n| n.short()).unwrap_or_else(|_| m.to_string())
 }
 
 #[cfg(test)]
@@ -642,17 +613,21 @@ mod tests {
     assert_eq!(sanitize_tag("-x"), "v-x");
   }
 
-  fn project(root: &Path) -> ProjectInfo {
-    let _ = root;
+  fn project(export: Option<ExportIndex>) -> ProjectInfo {
     ProjectInfo {
       app_name: "@acme/Shop".into(),
       version: "2.0.0".into(),
       environment: "production".into(),
       output_rel: "dist/docker/".into(),
       frontend: None,
-      api: ApiSpec { dir_rel: "apps/api".into(), app: "main:app".into(), requirements_rel: None },
+      api: ApiSpec {
+        dir_rel: "apps/api".into(),
+        app: "main:app".into(),
+        requirements_rel: None,
+        out_rel: "api".into(),
+      },
       ollama_models: Some(vec!["llama3.1".into(), "acme/tiny:q4".into()]),
-      ollama_export_rel: Some("dist/ai-models/exported".into()),
+      ollama_export: export,
       toolchain: Toolchain {
         node_major: Some(23),
         python: Some((3, 11)),
@@ -663,17 +638,23 @@ mod tests {
 
   #[test]
   fn deploy_context_resolution() {
-    let d = tempfile::tempdir().unwrap();
-    let store =
-      d.path().join("dist/ai-models/exported/manifests/registry.ollama.ai/library/llama3.1");
-    std::fs::create_dir_all(&store).unwrap();
-    std::fs::write(store.join("latest"), "{}").unwrap();
+    use crate::builders::ai::export_index::{IndexedModel, INDEX_VERSION};
+    let index = ExportIndex {
+      version: INDEX_VERSION,
+      models: vec![IndexedModel {
+        name: "llama3.1:latest".into(),
+        dir: "llama3.1-latest".into(),
+        modelfile: "llama3.1-latest/Modelfile".into(),
+        manifest_digest: "0".repeat(64),
+        files: vec![],
+      }],
+    };
     let c = parse(
       r#"{"environment": {"LOG_LEVEL": "info", "STRIPE_SECRET": "sk_live_abcdefghijklmnop"},
           "baseImages": {"python": "python:3.12-slim"}}"#,
     )
     .unwrap();
-    let ctx = c.deploy_context(&project(d.path()), d.path());
+    let ctx = c.deploy_context(&project(Some(index)));
     assert_eq!(ctx.app_name, "acme-shop");
     assert_eq!(ctx.output_rel, "dist/docker");
     assert_eq!(ctx.images.node, "node:22-slim");
@@ -681,14 +662,27 @@ mod tests {
     assert_eq!(ctx.images.ollama, "ollama/ollama:0.5.1");
     assert!(matches!(&ctx.database, DatabaseSpec::Mongo(m) if m.database == "acme_shop"));
     let o = ctx.ollama.unwrap();
-    assert_eq!(o.exported_models_rel.as_deref(), Some("dist/ai-models/exported"));
+    assert_eq!(
+      o.baked,
+      vec![BakedModel {
+        name: "llama3.1:latest".into(),
+        dir: "llama3.1-latest".into(),
+        modelfile: "llama3.1-latest/Modelfile".into()
+      }]
+    );
     assert_eq!(o.pull_models, vec!["acme/tiny:q4".to_string()]);
     assert!(ctx.env.iter().find(|e| e.name == "STRIPE_SECRET").unwrap().is_secret());
     assert!(!ctx.env.iter().find(|e| e.name == "LOG_LEVEL").unwrap().is_secret());
-    // Export missing on disk: everything is pulled.
-    let e = tempfile::tempdir().unwrap();
-    let ctx = c.deploy_context(&project(e.path()), e.path());
+    // No export index: everything is pulled.
+    let ctx = c.deploy_context(&project(None));
     assert_eq!(ctx.ollama.unwrap().pull_models.len(), 2);
+  }
+
+  #[test]
+  fn smoke_needs_build() {
+    let c = parse(r#"{"build": false, "smoke": true}"#).unwrap();
+    assert_eq!(c.validate()[0].0, "docker.smoke");
+    assert!(parse(r#"{"smoke": true}"#).unwrap().validate().is_empty());
   }
 
   #[test]

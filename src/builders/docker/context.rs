@@ -31,8 +31,10 @@ pub enum EntryKind {
 /// One path of the build context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextEntry {
-  /// `/`-separated path relative to the context root.
+  /// `/`-separated path relative to the context root (its name in the archive).
   pub rel: String,
+  /// Where the bytes come from when not `<root>/<rel>` (a Dockerfile outside the context).
+  pub source: Option<PathBuf>,
   /// What it is.
   pub kind: EntryKind,
   /// Permission bits.
@@ -79,7 +81,31 @@ fn entry_for(root: &Path, rel: &str) -> Result<Option<ContextEntry>, DockerError
     // Sockets, FIFOs, devices: Docker cannot use them in a context either.
     return Ok(None);
   };
-  Ok(Some(ContextEntry { rel: rel.to_string(), kind, mode: mode_of(&meta), mtime }))
+  Ok(Some(ContextEntry { rel: rel.to_string(), source: None, kind, mode: mode_of(&meta), mtime }))
+}
+
+/// An entry for a regular file outside the context root, archived as `rel`.
+pub fn external_file(path: &Path, rel: &str) -> Result<ContextEntry, DockerError> {
+  let meta = std::fs::metadata(path).map_err(ctx_err(path))?;
+  let mtime = meta
+    .modified()
+    .ok()
+    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    .map_or(0, |d| d.as_secs());
+  Ok(ContextEntry {
+    rel: rel.to_string(),
+    source: Some(path.to_path_buf()),
+    kind: EntryKind::File { size: meta.len() },
+    mode: mode_of(&meta),
+    mtime,
+  })
+}
+
+impl ContextEntry {
+  /// The file this entry's bytes are read from.
+  pub fn path(&self, root: &Path) -> PathBuf {
+    self.source.clone().unwrap_or_else(|| root.join(&self.rel))
+  }
 }
 
 /// Walks `root` and returns the entries `ignore` keeps, sorted by path; `force` paths (the
@@ -154,7 +180,7 @@ pub fn context_hash(
       }
       EntryKind::File { .. } => {
         h.update(b"f");
-        let path = root.join(&e.rel);
+        let path = e.path(root);
         let mut f = std::fs::File::open(&path).map_err(ctx_err(&path))?;
         let mut fh = Xxh3::new();
         let mut n_total = 0u64;
@@ -204,7 +230,7 @@ pub fn write_tar<W: Write>(root: &Path, entries: &[ContextEntry], w: W) -> Resul
         b.append_link(&mut header, &e.rel, target).map_err(io)?;
       }
       EntryKind::File { .. } => {
-        let path = root.join(&e.rel);
+        let path = e.path(root);
         let f = std::fs::File::open(&path).map_err(ctx_err(&path))?;
         let size = f.metadata().map_err(ctx_err(&path))?.len();
         header.set_entry_type(tar::EntryType::Regular);

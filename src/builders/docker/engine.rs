@@ -46,13 +46,37 @@ pub struct ImageInfo {
   pub labels: BTreeMap<String, String>,
 }
 
+/// The image builder the engine uses by default, from `/_ping`'s `Builder-Version` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuilderKind {
+  /// The classic builder (`Builder-Version: 1`, or no header, as Docker 20.10 answers).
+  Classic,
+  /// BuildKit (`Builder-Version: 2`).
+  BuildKit,
+}
+
+impl BuilderKind {
+  /// `classic` or `buildkit`.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      BuilderKind::Classic => "classic",
+      BuilderKind::BuildKit => "buildkit",
+    }
+  }
+}
+
+/// Name under which a Dockerfile outside the context is put into the context archive.
+pub const OUTSIDE_DOCKERFILE: &str = ".farm-dockerfile";
+
 /// An image build request.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-  /// Build context root (the project root).
+  /// Build context root (the directory whose files the context filter selects).
   pub context_root: PathBuf,
-  /// Dockerfile path relative to the context root.
-  pub dockerfile_rel: String,
+  /// The Dockerfile. Inside the context it is sent at its path; outside (e.g.
+  /// `../Dockerfile.ollama`) it is added to the archive as [`OUTSIDE_DOCKERFILE`], as the Docker
+  /// CLI does.
+  pub dockerfile: PathBuf,
   /// Context filter.
   pub ignore: IgnoreMatcher,
   /// Repository without tag, e.g. `farm-demo`.
@@ -202,6 +226,18 @@ impl BuildLog {
   }
 }
 
+/// [`BuilderKind`] from the header block of a `/_ping` response.
+pub fn builder_kind_from_headers(head: &str) -> BuilderKind {
+  let version = head.lines().find_map(|l| {
+    let (k, v) = l.split_once(':')?;
+    k.trim().eq_ignore_ascii_case("builder-version").then(|| v.trim().to_string())
+  });
+  match version.as_deref() {
+    Some("2") => BuilderKind::BuildKit,
+    _ => BuilderKind::Classic,
+  }
+}
+
 /// `FROM` images of a Dockerfile that are not earlier stage names (for hashing base image ids).
 pub fn base_images(dockerfile: &str) -> Vec<String> {
   let mut stages: Vec<String> = Vec::new();
@@ -292,6 +328,50 @@ impl Engine {
     &self.docker
   }
 
+  /// The engine's default image builder, read from the `Builder-Version` header of `GET /_ping`
+  /// (bollard's `ping` returns only the body, so this one request is made on the socket directly).
+  pub async fn builder_kind(&self) -> Result<BuilderKind, DockerError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fail = |m: String| DockerError::Engine { call: "GET /_ping".into(), message: m };
+    let request = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
+    let mut response = Vec::new();
+    let io = async {
+      if let Some(path) = self.endpoint.strip_prefix("unix://") {
+        let mut s = tokio::net::UnixStream::connect(path).await?;
+        s.write_all(request).await?;
+        s.read_to_end(&mut response).await?;
+      } else {
+        let addr = self
+          .endpoint
+          .trim_start_matches("tcp://")
+          .trim_start_matches("http://")
+          .trim_end_matches('/')
+          .to_string();
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(request).await?;
+        s.read_to_end(&mut response).await?;
+      }
+      Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), io)
+      .await
+      .map_err(|_| fail("no answer within 10 s".into()))?
+      .map_err(|e| fail(e.to_string()))?;
+    let text = String::from_utf8_lossy(&response);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    Ok(builder_kind_from_headers(head))
+  }
+
+  /// The `created_by` line of every layer of `reference` (`docker history --no-trunc`).
+  pub async fn history(&self, reference: &str) -> Result<Vec<String>, DockerError> {
+    let items = self
+      .docker
+      .image_history(reference)
+      .await
+      .map_err(engine_err(format!("image_history {reference}")))?;
+    Ok(items.into_iter().map(|i| i.created_by).collect())
+  }
+
   /// Inspects an image; `Ok(None)` when it does not exist.
   pub async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, DockerError> {
     match self.docker.inspect_image(reference).await {
@@ -321,10 +401,17 @@ impl Engine {
   pub async fn build(&self, req: &BuildRequest, log: LogFn<'_>) -> Result<BuiltImage, DockerError> {
     let primary_tag = req.tags.first().cloned().unwrap_or_else(|| "latest".to_string());
     let primary = format!("{}:{}", req.repository, primary_tag);
-    let dockerfile_path = req.context_root.join(&req.dockerfile_rel);
+    let dockerfile_path = req.dockerfile.clone();
     let dockerfile = tokio::fs::read(&dockerfile_path)
       .await
       .map_err(|source| DockerError::Context { path: dockerfile_path.clone(), source })?;
+    let inside = dockerfile_path
+      .strip_prefix(&req.context_root)
+      .ok()
+      .and_then(|p| p.to_str())
+      .map(|p| p.replace('\\', "/"))
+      .filter(|p| !p.is_empty() && !p.split('/').any(|c| c == ".."));
+    let dockerfile_rel = inside.clone().unwrap_or_else(|| OUTSIDE_DOCKERFILE.to_string());
 
     let mut extra = vec![format!("target={}", req.target.as_deref().unwrap_or(""))];
     for (k, v) in &req.labels {
@@ -336,9 +423,16 @@ impl Engine {
     }
     let root = req.context_root.clone();
     let ignore = req.ignore.clone();
-    let df_rel = req.dockerfile_rel.clone();
+    let outside = inside.is_none().then(|| dockerfile_path.clone());
+    let df_force = inside.clone();
     let (entries, hash) = tokio::task::spawn_blocking(move || {
-      let entries = collect(&root, &ignore, &[df_rel.as_str()])?;
+      let force: Vec<&str> = df_force.iter().map(String::as_str).collect();
+      let mut entries = collect(&root, &ignore, &force)?;
+      if let Some(path) = outside {
+        entries.retain(|e| e.rel != OUTSIDE_DOCKERFILE);
+        entries.push(super::context::external_file(&path, OUTSIDE_DOCKERFILE)?);
+        entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+      }
       let hash = context_hash(&root, &entries, &dockerfile, &extra)?;
       Ok::<_, DockerError>((entries, hash))
     })
@@ -375,7 +469,7 @@ impl Engine {
     let mut labels: HashMap<String, String> = req.labels.clone().into_iter().collect();
     labels.insert(CONTEXT_HASH_LABEL.to_string(), hash.clone());
     let mut opts = BuildImageOptionsBuilder::default()
-      .dockerfile(&req.dockerfile_rel)
+      .dockerfile(&dockerfile_rel)
       .t(&primary)
       .rm(true)
       .forcerm(true)
@@ -417,7 +511,16 @@ impl Engine {
             bollard::errors::Error::DockerResponseServerError { status_code, message } => {
               format!("{message} (HTTP {status_code})")
             }
-            other => other.to_string(),
+            other => {
+              // The body stream's own error (e.g. an unreadable context file) is in the chain.
+              let mut m = other.to_string();
+              let mut src = std::error::Error::source(&other);
+              while let Some(e) = src {
+                m.push_str(&format!(": {e}"));
+                src = e.source();
+              }
+              m
+            }
           };
           return Err(DockerError::BuildFailed {
             image: primary,
@@ -540,6 +643,22 @@ mod tests {
   fn base_images_skip_stages_and_scratch() {
     let df = "FROM --platform=linux/amd64 node:20-slim AS web\nFROM python:3.11-slim as build\nFROM build AS final\nFROM scratch\nfrom web\n";
     assert_eq!(base_images(df), vec!["node:20-slim", "python:3.11-slim"]);
+  }
+
+  #[test]
+  fn builder_kind_from_ping_headers() {
+    assert_eq!(
+      builder_kind_from_headers("HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nBuilder-Version: 2"),
+      BuilderKind::BuildKit
+    );
+    assert_eq!(
+      builder_kind_from_headers("HTTP/1.1 200 OK\r\nbuilder-version: 1"),
+      BuilderKind::Classic
+    );
+    assert_eq!(
+      builder_kind_from_headers("HTTP/1.1 200 OK\r\nApi-Version: 1.41"),
+      BuilderKind::Classic
+    );
   }
 
   #[test]

@@ -90,6 +90,30 @@ pub enum DockerError {
     /// Why it is invalid.
     message: String,
   },
+  /// The smoke run of the production image failed.
+  #[error("smoke run of {image} failed: {reason}\n--- last container output ---\n{}", last_lines.join("\n"))]
+  SmokeFailed {
+    /// The image.
+    image: String,
+    /// What went wrong.
+    reason: String,
+    /// The container's last output lines (and the last health check's output).
+    last_lines: Vec<String>,
+  },
+  /// The built image does not hold what it must (or holds what it must not).
+  #[error("image check of {image} failed:\n  - {}", problems.join("\n  - "))]
+  ImageCheck {
+    /// The image.
+    image: String,
+    /// Each problem found.
+    problems: Vec<String>,
+  },
+  /// Staging the production context (requirements, wheelhouse) failed.
+  #[error("preparing the production image's context: {0}")]
+  Stage(String),
+  /// The ai-models task's export index is unusable.
+  #[error(transparent)]
+  ExportIndex(#[from] crate::builders::ai::export_index::IndexError),
   /// Writing generated files failed.
   #[error(transparent)]
   Write(#[from] crate::deploy::files::WriteError),
@@ -107,6 +131,10 @@ impl DockerError {
       DockerError::Engine { .. } => "DOCKER_ENGINE_ERROR",
       DockerError::Context { .. } => "DOCKER_CONTEXT_ERROR",
       DockerError::IgnorePattern { .. } => "DOCKER_IGNORE_PATTERN",
+      DockerError::SmokeFailed { .. } => "DOCKER_SMOKE_FAILED",
+      DockerError::ImageCheck { .. } => "DOCKER_IMAGE_CHECK_FAILED",
+      DockerError::Stage(_) => "DOCKER_STAGE_FAILED",
+      DockerError::ExportIndex(_) => "DOCKER_EXPORT_INDEX",
       DockerError::Write(_) => "DOCKER_WRITE_FAILED",
     }
   }

@@ -219,14 +219,14 @@ mod tests {
   }
 
   #[test]
-  fn generated_dockerignore_behaves() {
+  fn generated_dockerignores_behave() {
     let ctx = crate::deploy::context::tests::sample();
-    let i = m(&crate::deploy::dockerfile::dockerignore(&ctx));
+    // The development context (project root).
+    let i = m(&crate::deploy::dockerfile::dev_dockerignore(&ctx));
     for ex in [
       "apps/api/.env",
       ".git/HEAD",
       "apps/web/node_modules/x",
-      "apps/web/dist/index.html",
       "dist/docker/Dockerfile",
       "keys/server.pem",
       "apps/api/__pycache__/m.cpython-311.pyc",
@@ -234,13 +234,12 @@ mod tests {
     ] {
       assert!(i.is_excluded(ex), "{ex}");
     }
-    for inc in [
-      "apps/api/main.py",
-      "apps/web/src/App.tsx",
-      "apps/web/package.json",
-      "dist/ai-models/exported/blobs/sha256-aa",
-    ] {
+    for inc in ["apps/api/main.py", "apps/web/src/App.tsx", "apps/web/package.json"] {
       assert!(!i.is_excluded(inc), "{inc}");
     }
+    // The production context (the output directory).
+    let p = m(&crate::deploy::dockerfile::dockerignore(&ctx));
+    assert!(p.is_excluded("api/.venv/lib/site.py") && p.is_excluded("api/.env"));
+    assert!(p.is_excluded("models/x/model.gguf") && !p.is_excluded("web/index.html"));
   }
 }

@@ -1,16 +1,30 @@
-//! The docker task: writes the deployment files, then (with `docker.build`) builds the app and
-//! Ollama images through the engine, skipping unchanged ones, and pushes them to the registry.
+//! The docker task: writes the deployment files, then (with `docker.build`) stages the production
+//! context (requirements + wheelhouse), builds the app image from the outputs and the Ollama image
+//! from the exported models through the engine (skipping unchanged ones), checks the app image
+//! against the outputs, runs it (`docker.smoke`) and pushes the images to the registry.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::deploy::context::DeployContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::builders::ai::export_index::{ExportIndex, INDEX_FILE, MODELS_DIR};
+use crate::deploy::context::{DeployContext, ImageKind};
+use crate::deploy::dockerfile::{IMAGE_DIR, PRODUCTION_TARGET};
+use crate::deploy::env::EnvValue;
 use crate::deploy::files::{generate_all, write_all};
 
+use super::checks::{check_app_image, ImageCheckReport, SecretValue};
 use super::config::DockerConfig;
-use super::engine::{BuildRequest, BuiltImage, Engine, LogFn, RegistryAuth};
+use super::container::SmokeReport;
+use super::engine::{BuildRequest, BuilderKind, BuiltImage, Engine, LogFn, RegistryAuth};
 use super::error::DockerError;
 use super::ignore::IgnoreMatcher;
+use super::stage::{stage_python_deps, StagedDeps};
+
+/// How long the smoke run waits for the HEALTHCHECK to pass.
+pub const SMOKE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +33,7 @@ pub struct FileArtifact {
   pub path: PathBuf,
   /// Path relative to the output directory.
   pub rel_path: String,
-  /// Kind (`dockerfile`, `dockerignore`, `compose`, `k8s`, `script`).
+  /// Kind (`dockerfile`, `dockerignore`, `entrypoint`, `compose`, `k8s`, `script`).
   pub kind: &'static str,
   /// Size in bytes.
   pub size: u64,
@@ -45,6 +59,12 @@ pub struct ImageArtifact {
   pub dockerfile_rel: String,
   /// Registry pushes.
   pub pushed: Vec<PushedImage>,
+  /// The app image's checks against the outputs (`None` for the Ollama image).
+  pub checks: Option<ImageCheckReport>,
+  /// The smoke run (`docker.smoke`), app image only.
+  pub smoke: Option<SmokeReport>,
+  /// Models created in the Ollama image from the export (Ollama image only).
+  pub baked_models: Vec<String>,
 }
 
 /// Everything the task produced.
@@ -56,6 +76,10 @@ pub struct DockerTaskOutput {
   pub images: Vec<ImageArtifact>,
   /// Negotiated Engine API version when the engine was used.
   pub api_version: Option<String>,
+  /// The engine's default builder (from `/_ping`) when the engine was used.
+  pub builder: Option<BuilderKind>,
+  /// The staged Python dependencies, when the backend has requirements.
+  pub deps: Option<StagedDeps>,
 }
 
 impl DockerTaskOutput {
@@ -65,50 +89,93 @@ impl DockerTaskOutput {
   }
 }
 
-/// Loads the build context filter: the project's own `.dockerignore` (if any) followed by the
-/// generated one (whose patterns win).
-pub fn load_ignore(project_root: &Path, generated: &Path) -> Result<IgnoreMatcher, DockerError> {
-  let mut m = IgnoreMatcher::default();
-  for path in [project_root.join(".dockerignore"), generated.to_path_buf()] {
-    match std::fs::read_to_string(&path) {
-      Ok(text) => m.extend(IgnoreMatcher::parse(&text, &path.display().to_string())?),
-      Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-      Err(source) => return Err(DockerError::Context { path, source }),
-    }
-  }
-  Ok(m)
+/// What the docker task works on.
+#[derive(Debug, Clone)]
+pub struct DockerJob<'a> {
+  /// The `docker` config section.
+  pub config: &'a DockerConfig,
+  /// The resolved deployment description.
+  pub ctx: &'a DeployContext,
+  /// The project root (absolute); `ctx.output_rel` is relative to it.
+  pub project_root: &'a Path,
+  /// The requirements file the backend task installed (absolute), if any.
+  pub requirements: Option<PathBuf>,
+  /// The project's Python interpreter (makes the wheelhouse).
+  pub python: String,
+  /// Where wheelhouses are cached (e.g. `<cacheDir>/wheelhouses`).
+  pub wheel_cache: PathBuf,
 }
 
-/// Context filter of the app image: [`load_ignore`] of the output's `.dockerignore`, plus the
-/// Ollama model export (re-included there for `Dockerfile.ollama` only) excluded again.
-pub fn app_ignore(project_root: &Path, ctx: &DeployContext) -> Result<IgnoreMatcher, DockerError> {
-  let mut ignore =
-    load_ignore(project_root, &project_root.join(&ctx.output_rel).join(".dockerignore"))?;
-  if let Some(export) = ctx.ollama.as_ref().and_then(|o| o.exported_models_rel.as_deref()) {
-    ignore
-      .extend(IgnoreMatcher::from_patterns([export.trim_end_matches('/')], "(app image context)")?);
+impl DockerJob<'_> {
+  /// `<project>/<outputDir>`.
+  pub fn output_dir(&self) -> PathBuf {
+    self.project_root.join(&self.ctx.output_rel)
   }
-  Ok(ignore)
 }
 
-/// Context filter of the Ollama image: everything except the exported model store, so that its
-/// context hash (and the upload) only covers the models.
-pub fn ollama_ignore(export_rel: Option<&str>) -> Result<IgnoreMatcher, DockerError> {
-  let keep = export_rel.map(|e| format!("!{}", e.trim_end_matches('/')));
+/// The production context's filter: the generated `<outputDir>/.dockerignore`.
+pub fn app_ignore(output_dir: &Path) -> Result<IgnoreMatcher, DockerError> {
+  let path = output_dir.join(".dockerignore");
+  let text = std::fs::read_to_string(&path)
+    .map_err(|source| DockerError::Context { path: path.clone(), source })?;
+  IgnoreMatcher::parse(&text, &path.display().to_string())
+}
+
+/// The Ollama context's filter (the models directory): the index and the listed model
+/// directories only, so stale exports neither travel nor change the context hash.
+pub fn ollama_ignore(dirs: &[String]) -> Result<IgnoreMatcher, DockerError> {
+  let keep: Vec<String> =
+    std::iter::once(format!("!{INDEX_FILE}")).chain(dirs.iter().map(|d| format!("!{d}"))).collect();
   IgnoreMatcher::from_patterns(
-    std::iter::once("*").chain(keep.as_deref()),
+    std::iter::once("*").chain(keep.iter().map(String::as_str)),
     "(ollama image context)",
   )
 }
 
-/// Runs the docker task for `ctx` (see the module docs). `project_root` is the build context.
-pub async fn run_docker_task(
+/// Secret values that must not appear in an image's history: the secret-classified entries of
+/// `docker.environment` (a `${VAR}` reference is looked up in the environment) and the registry
+/// password.
+pub fn secret_values(
   config: &DockerConfig,
   ctx: &DeployContext,
-  project_root: &Path,
+  auth: Option<&RegistryAuth>,
+) -> Vec<SecretValue> {
+  let mut out = Vec::new();
+  for var in &ctx.env {
+    if let EnvValue::Secret { var: source } = &var.value {
+      let raw = config.environment.get(&var.name).cloned().unwrap_or_default();
+      let value = match raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(_) => std::env::var(source).unwrap_or_default(),
+        None => raw,
+      };
+      if !value.is_empty() {
+        out.push(SecretValue { label: format!("docker.environment.{}", var.name), value });
+      }
+    }
+  }
+  if let Some(a) = auth {
+    out.push(SecretValue { label: format!("${}", a.password_env), value: a.password.clone() });
+  }
+  out
+}
+
+fn tags_for(config: &DockerConfig, ctx: &DeployContext) -> Vec<String> {
+  let mut tags = vec![ctx.version.clone()];
+  if config.tag_latest && ctx.version != "latest" {
+    tags.push("latest".into());
+  }
+  tags
+}
+
+/// Runs the docker task (see the module docs). Cancelling `cancel` stops pip; dropping the future
+/// removes any container it started.
+pub async fn run_docker_task(
+  job: &DockerJob<'_>,
   log: LogFn<'_>,
+  cancel: &CancellationToken,
 ) -> Result<DockerTaskOutput, DockerError> {
-  let out_dir = project_root.join(&ctx.output_rel);
+  let (config, ctx) = (job.config, job.ctx);
+  let out_dir = job.output_dir();
   let files = generate_all(ctx, config.generate_k8s);
   let paths = write_all(&out_dir, &files)?;
   let mut output = DockerTaskOutput::default();
@@ -126,6 +193,17 @@ pub async fn run_docker_task(
     return Ok(output);
   }
 
+  // What the images are made of must exist before anything is built.
+  let api_dir = out_dir.join(&ctx.api.out_rel);
+  let web_dir = ctx.frontend.as_ref().map(|fe| out_dir.join(&fe.out_rel));
+  for (dir, task) in [(Some(&api_dir), "backend"), (web_dir.as_ref(), "frontend")] {
+    if let Some(d) = dir.filter(|d| !d.is_dir()) {
+      return Err(DockerError::Stage(format!(
+        "{} does not exist: the production image is made from the `{task}` task's output (build it first, e.g. `farm build --target docker`)",
+        d.display()
+      )));
+    }
+  }
   // Fail on missing credentials before spending minutes on builds.
   let auth = match &ctx.registry {
     Some(r) => Some(RegistryAuth::from_env(&r.url, &r.username_env, &r.password_env)?),
@@ -134,71 +212,173 @@ pub async fn run_docker_task(
   let engine = Engine::connect(config.host.as_deref()).await?;
   log(format!("Docker engine at {} (API {})", engine.endpoint(), engine.api_version()));
   output.api_version = Some(engine.api_version());
-  let ignore = app_ignore(project_root, ctx)?;
+  let builder = engine.builder_kind().await?;
+  output.builder = Some(builder);
+  log(match builder {
+    BuilderKind::Classic => "image builder: classic (the engine's default, /_ping Builder-Version); the Python dependencies install offline from the staged wheelhouse with a plain `pip install --no-cache-dir` (no cache mount)".to_string(),
+    BuilderKind::BuildKit => "image builder: the engine's default is BuildKit, but farm builds through the Engine API's classic builder (bollard without its gRPC BuildKit session); the Python dependencies install offline from the staged wheelhouse with a plain `pip install --no-cache-dir` (no cache mount)".to_string(),
+  });
 
-  let mut tags = vec![ctx.version.clone()];
-  if config.tag_latest && ctx.version != "latest" {
-    tags.push("latest".into());
+  if let Some(req) = &job.requirements {
+    let image_dir = out_dir.join(IMAGE_DIR);
+    output.deps =
+      Some(stage_python_deps(req, &job.python, &image_dir, &job.wheel_cache, log, cancel).await?);
   }
-  let mut builds: Vec<(&'static str, String, String, Option<String>, IgnoreMatcher)> = vec![(
-    "app",
-    ctx.app_name.clone(),
-    ctx.out_path("Dockerfile"),
-    Some(crate::deploy::dockerfile::PRODUCTION_TARGET.into()),
-    ignore,
-  )];
-  if let Some(ollama) = ctx.ollama.as_ref().filter(|_| config.build_ollama_image) {
-    builds.push((
-      "ollama",
-      format!("{}-ollama", ctx.app_name),
-      ctx.out_path("Dockerfile.ollama"),
-      None,
-      ollama_ignore(ollama.exported_models_rel.as_deref())?,
-    ));
-  }
-  for (name, repository, dockerfile_rel, target, ignore) in builds {
-    let labels = BTreeMap::from([
-      ("org.opencontainers.image.title".to_string(), repository.clone()),
+
+  let tags = tags_for(config, ctx);
+  let secrets = secret_values(config, ctx, auth.as_ref());
+  let labels = |repository: &str| {
+    BTreeMap::from([
+      ("org.opencontainers.image.title".to_string(), repository.to_string()),
       ("org.opencontainers.image.version".to_string(), ctx.version.clone()),
-    ]);
+    ])
+  };
+
+  // The app image, from the outputs.
+  let app_spec = ctx.build_spec(ImageKind::App);
+  let app_req = BuildRequest {
+    context_root: out_dir.join(&app_spec.context_rel),
+    dockerfile: out_dir.join(&app_spec.context_rel).join(&app_spec.dockerfile_rel),
+    ignore: app_ignore(&out_dir)?,
+    repository: ctx.app_name.clone(),
+    tags: tags.clone(),
+    target: Some(PRODUCTION_TARGET.into()),
+    labels: labels(&ctx.app_name),
+    no_cache: config.no_cache,
+  };
+  let image = engine.build(&app_req, log).await?;
+  let primary = format!("{}:{}", image.repository, ctx.version);
+  log(format!(
+    "{primary} {} ({} bytes, {})",
+    if image.skipped { "up to date" } else { "built" },
+    image.size,
+    image.id
+  ));
+  let checks = check_app_image(&engine, &primary, web_dir.as_deref(), &secrets).await?;
+  log(format!(
+    "image checks passed: /app/static = {} ({} files, {} bytes), {} .pyc in /app/api, no tests/.env/.venv, no secret in {} layers",
+    web_dir.as_deref().map_or("-".into(), |w| w.display().to_string()),
+    checks.static_files,
+    checks.static_bytes,
+    checks.pyc_files,
+    checks.layers
+  ));
+  let smoke = if config.smoke {
+    let env: Vec<String> = ctx
+      .env
+      .iter()
+      .filter_map(|e| match &e.value {
+        EnvValue::Plain(v) => Some(format!("{}={v}", e.name)),
+        EnvValue::Secret { .. } => None,
+      })
+      .collect();
+    Some(engine.smoke(&primary, env, SMOKE_TIMEOUT, log).await?)
+  } else {
+    None
+  };
+  let pushed = push_all(&engine, ctx, &image.repository, "", &tags, auth.as_ref(), log).await?;
+  output.images.push(ImageArtifact {
+    name: "app",
+    image,
+    dockerfile_rel: ctx.out_path("Dockerfile"),
+    pushed,
+    checks: Some(checks),
+    smoke,
+    baked_models: vec![],
+  });
+
+  // The Ollama image, from the exported models.
+  if let Some(ollama) = ctx.ollama.as_ref().filter(|_| config.build_ollama_image) {
+    let spec = ctx.build_spec(ImageKind::Ollama);
+    let context_root = out_dir.join(&spec.context_rel);
+    let ignore = if ollama.baked.is_empty() {
+      IgnoreMatcher::from_patterns(["*"], "(ollama image context)")?
+    } else {
+      // The files must be what the ai-models task exported.
+      let models_dir = out_dir.join(MODELS_DIR);
+      let index = ExportIndex::read(&models_dir)?.ok_or_else(|| {
+        DockerError::Stage(format!(
+          "{} is missing: rebuild the ai-models task",
+          ExportIndex::path(&models_dir).display()
+        ))
+      })?;
+      index.verify(&models_dir)?;
+      let dirs: Vec<String> = ollama.baked.iter().map(|b| b.dir.clone()).collect();
+      ollama_ignore(&dirs)?
+    };
+    let repository = format!("{}-ollama", ctx.app_name);
     let req = BuildRequest {
-      context_root: project_root.to_path_buf(),
-      dockerfile_rel: dockerfile_rel.clone(),
+      context_root: context_root.clone(),
+      dockerfile: out_dir.join("Dockerfile.ollama"),
       ignore,
       repository: repository.clone(),
       tags: tags.clone(),
-      target,
-      labels,
+      target: None,
+      labels: labels(&repository),
       no_cache: config.no_cache,
     };
     let image = engine.build(&req, log).await?;
     log(format!(
-      "{}:{} {} ({} bytes, {})",
-      repository,
+      "{repository}:{} {} ({} bytes; created from the export: {}; pulled: {})",
       ctx.version,
       if image.skipped { "up to date" } else { "built" },
       image.size,
-      image.id
+      if ollama.baked.is_empty() {
+        "none".into()
+      } else {
+        ollama.baked.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+      },
+      if ollama.pull_models.is_empty() { "none".into() } else { ollama.pull_models.join(", ") },
     ));
-    let mut pushed = Vec::new();
-    if let Some(auth) = &auth {
-      let suffix = repository.strip_prefix(&ctx.app_name).unwrap_or("");
-      let remote = ctx.repository(suffix);
-      for t in &tags {
-        engine.tag(&format!("{repository}:{}", tags[0]), &remote, t).await?;
-        let digest = engine.push(&remote, t, Some(auth), log).await?;
-        log(format!("pushed {remote}:{t}"));
-        pushed.push(PushedImage { reference: format!("{remote}:{t}"), digest });
-      }
-    }
-    output.images.push(ImageArtifact { name, image, dockerfile_rel, pushed });
+    let pushed = push_all(&engine, ctx, &repository, "-ollama", &tags, auth.as_ref(), log).await?;
+    output.images.push(ImageArtifact {
+      name: "ollama",
+      image,
+      dockerfile_rel: ctx.out_path("Dockerfile.ollama"),
+      pushed,
+      checks: None,
+      smoke: None,
+      baked_models: ollama.baked.iter().map(|b| b.name.clone()).collect(),
+    });
   }
   Ok(output)
+}
+
+async fn push_all(
+  engine: &Engine,
+  ctx: &DeployContext,
+  repository: &str,
+  suffix: &str,
+  tags: &[String],
+  auth: Option<&RegistryAuth>,
+  log: LogFn<'_>,
+) -> Result<Vec<PushedImage>, DockerError> {
+  let mut pushed = Vec::new();
+  let Some(auth) = auth else { return Ok(pushed) };
+  let remote = ctx.repository(suffix);
+  for t in tags {
+    engine.tag(&format!("{repository}:{}", tags[0]), &remote, t).await?;
+    let digest = engine.push(&remote, t, Some(auth), log).await?;
+    log(format!("pushed {remote}:{t}"));
+    pushed.push(PushedImage { reference: format!("{remote}:{t}"), digest });
+  }
+  Ok(pushed)
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  fn job<'a>(cfg: &'a DockerConfig, ctx: &'a DeployContext, root: &'a Path) -> DockerJob<'a> {
+    DockerJob {
+      config: cfg,
+      ctx,
+      project_root: root,
+      requirements: None,
+      python: "python3".into(),
+      wheel_cache: root.join(".farm/cache/wheelhouses"),
+    }
+  }
 
   #[tokio::test]
   async fn build_false_only_writes_files() {
@@ -212,22 +392,38 @@ mod tests {
       ..Default::default()
     };
     let lines = std::sync::Mutex::new(Vec::new());
-    let out =
-      run_docker_task(&cfg, &ctx, d.path(), &|l| lines.lock().unwrap().push(l)).await.unwrap();
-    assert_eq!(out.files.len(), 8);
+    let out = run_docker_task(
+      &job(&cfg, &ctx, d.path()),
+      &|l| lines.lock().unwrap().push(l),
+      &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.files.len(), 10);
     assert!(out.images.is_empty());
     assert!(d.path().join("dist/docker/k8s-manifests.yaml").is_file());
+    assert!(d.path().join("dist/docker/image/farm_serve.py").is_file());
     assert!(lines.lock().unwrap().iter().any(|l| l.contains("files only")));
   }
 
   #[tokio::test]
-  async fn no_engine_fails_with_docker_unavailable() {
+  async fn missing_outputs_and_engine_are_clear_errors() {
     let d = tempfile::tempdir().unwrap();
     let mut ctx = crate::deploy::context::tests::sample();
     ctx.registry = None;
     let cfg =
       DockerConfig { host: Some("unix:///nonexistent/docker.sock".into()), ..Default::default() };
-    let err = run_docker_task(&cfg, &ctx, d.path(), &|_| {}).await.unwrap_err();
+    let err = run_docker_task(&job(&cfg, &ctx, d.path()), &|_| {}, &CancellationToken::new())
+      .await
+      .unwrap_err();
+    assert_eq!(err.code(), "DOCKER_STAGE_FAILED");
+    assert!(err.to_string().contains("`backend` task's output"), "{err}");
+    for o in ["dist/docker/api", "dist/docker/web"] {
+      std::fs::create_dir_all(d.path().join(o)).unwrap();
+    }
+    let err = run_docker_task(&job(&cfg, &ctx, d.path()), &|_| {}, &CancellationToken::new())
+      .await
+      .unwrap_err();
     assert_eq!(err.code(), "DOCKER_UNAVAILABLE");
     assert!(err.to_string().contains("docker.build: false"));
     // The files are still written before the failure.
@@ -235,35 +431,92 @@ mod tests {
   }
 
   #[test]
-  fn ollama_context_is_only_the_export() {
-    let m = ollama_ignore(Some("dist/ai-models/exported/")).unwrap();
-    assert!(m.is_excluded("apps/api/main.py"));
-    assert!(m.is_excluded("dist/docker/Dockerfile.ollama"));
-    assert!(!m.is_excluded("dist/ai-models/exported/blobs/sha256-00"));
-    assert!(!m.can_skip_dir("dist"));
-    assert!(m.can_skip_dir("apps"));
-    assert!(ollama_ignore(None).unwrap().is_excluded("anything"));
+  fn ollama_context_is_only_the_listed_exports() {
+    let m = ollama_ignore(&["tiny-latest".into()]).unwrap();
+    assert!(!m.is_excluded("tiny-latest/model.gguf"));
+    assert!(!m.is_excluded(INDEX_FILE));
+    assert!(m.is_excluded("old-model-latest/model.gguf"));
   }
 
   #[test]
-  fn app_context_excludes_the_model_export() {
+  fn ollama_archive_holds_the_outside_dockerfile_and_the_listed_export() {
+    use super::super::context::{collect, external_file, write_tar};
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    for (rel, text) in [
+      ("tiny-latest/model.gguf", "GGUF...."),
+      ("tiny-latest/Modelfile", "FROM ./model.gguf\n"),
+      ("old-latest/model.gguf", "GGUF"),
+      (INDEX_FILE, "{}"),
+    ] {
+      std::fs::create_dir_all(models.join(rel).parent().unwrap()).unwrap();
+      std::fs::write(models.join(rel), text).unwrap();
+    }
+    std::fs::write(d.path().join("Dockerfile.ollama"), "FROM x\n").unwrap();
+    let mut entries =
+      collect(&models, &ollama_ignore(&["tiny-latest".into()]).unwrap(), &[]).unwrap();
+    entries.push(external_file(&d.path().join("Dockerfile.ollama"), ".farm-dockerfile").unwrap());
+    let tar = write_tar(&models, &entries, Vec::new()).unwrap();
+    let mut names: Vec<String> = tar::Archive::new(&tar[..])
+      .entries()
+      .unwrap()
+      .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+      .collect();
+    names.sort();
+    assert_eq!(
+      names,
+      [
+        ".farm-dockerfile",
+        INDEX_FILE,
+        "tiny-latest/",
+        "tiny-latest/Modelfile",
+        "tiny-latest/model.gguf"
+      ]
+    );
+  }
+
+  #[test]
+  fn app_context_keeps_only_the_outputs() {
     let d = tempfile::tempdir().unwrap();
     let ctx = crate::deploy::context::tests::sample();
-    write_all(&d.path().join(&ctx.output_rel), &generate_all(&ctx, false)).unwrap();
-    let m = app_ignore(d.path(), &ctx).unwrap();
-    assert!(m.is_excluded("dist/ai-models/exported/blobs/sha256-00"));
-    assert!(m.is_excluded("apps/api/.env"));
-    assert!(!m.is_excluded("apps/api/main.py"));
+    let out = d.path().join(&ctx.output_rel);
+    write_all(&out, &generate_all(&ctx, false)).unwrap();
+    let m = app_ignore(&out).unwrap();
+    for inc in [
+      "web/index.html",
+      "web/assets/a-1234abcd.js",
+      "api/main.pyc",
+      "image/wheels/x.whl",
+      "image/farm_serve.py",
+    ] {
+      assert!(!m.is_excluded(inc), "{inc}");
+    }
+    for ex in [
+      "api/.venv/bin/python",
+      "api/.env",
+      "models/tiny-latest/model.gguf",
+      "build-manifest.json",
+      "openapi/openapi.json",
+      "api/__pycache__/m.pyc",
+      "docker-compose.yml",
+    ] {
+      assert!(m.is_excluded(ex), "{ex}");
+    }
   }
 
   #[test]
-  fn ignore_merges_project_and_generated() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join(".dockerignore"), "secret-dir\n").unwrap();
-    std::fs::write(d.path().join("gen.ignore"), "**/.env\n").unwrap();
-    let m = load_ignore(d.path(), &d.path().join("gen.ignore")).unwrap();
-    assert!(m.is_excluded("secret-dir/x"));
-    assert!(m.is_excluded("a/.env"));
-    assert_eq!(load_ignore(d.path(), &d.path().join("missing")).unwrap().len(), 1);
+  fn secrets_come_from_the_config_and_the_environment() {
+    let mut ctx = crate::deploy::context::tests::sample();
+    let cfg: DockerConfig = serde_json::from_str(
+      r#"{"environment": {"LOG_LEVEL": "info", "OPENAI_API_KEY": "sk-test-1234567890abcdef", "JWT_SECRET": "${FARM_TEST_JWT_FOR_SECRETS}"}}"#,
+    )
+    .unwrap();
+    ctx.env = crate::deploy::env::classify_env(&cfg.environment);
+    std::env::set_var("FARM_TEST_JWT_FOR_SECRETS", "jwt-value-xyz");
+    let s = secret_values(&cfg, &ctx, None);
+    let labels: Vec<&str> = s.iter().map(|s| s.label.as_str()).collect();
+    assert!(labels.contains(&"docker.environment.OPENAI_API_KEY"), "{labels:?}");
+    assert!(s.iter().any(|s| s.value == "jwt-value-xyz"));
+    assert!(!s.iter().any(|s| s.value == "info"));
   }
 }

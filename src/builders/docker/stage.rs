@@ -1,0 +1,214 @@
+//! What the production image needs besides the outputs, staged under
+//! `<outputDir>/`[`IMAGE_DIR`](crate::deploy::dockerfile::IMAGE_DIR): the requirements file the
+//! backend task installed (with the files it includes), and a wheelhouse made from it on the host
+//! with the project's interpreter (`pip wheel`), so that the image's builder stage installs
+//! offline (`pip install --no-index --find-links`). The build itself needs no network.
+//!
+//! Wheelhouses are cached in `<cacheDir>/wheelhouses/<key>/`, keyed like the backend's venvs
+//! (requirements with their includes, the interpreter's identity): unchanged requirements never
+//! run pip and give byte-identical wheels, so the image's context hash stays the same.
+
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use super::engine::LogFn;
+use super::error::DockerError;
+use crate::run::process::Cmd;
+
+/// What [`stage_python_deps`] staged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedDeps {
+  /// Requirement files, relative to `<IMAGE_DIR>/requirements` (the main one first).
+  pub files: Vec<String>,
+  /// Wheels in `<IMAGE_DIR>/wheels`.
+  pub wheels: usize,
+  /// The wheelhouse's cache key.
+  pub key: String,
+  /// Whether the wheelhouse came from the cache (pip did not run).
+  pub reused: bool,
+}
+
+fn stage_err(m: impl Into<String>) -> DockerError {
+  DockerError::Stage(m.into())
+}
+
+/// The requirements file and the files it includes (`-r`, `-c`, long forms), as
+/// (absolute path, path relative to the main file's directory). An include outside that
+/// directory is an error (it could not be staged with its relative path intact).
+pub fn requirement_files(main: &Path) -> Result<Vec<(PathBuf, String)>, DockerError> {
+  let base = main.parent().unwrap_or(Path::new("."));
+  let mut out: Vec<(PathBuf, String)> = Vec::new();
+  let mut stack = vec![main.to_path_buf()];
+  while let Some(path) = stack.pop() {
+    if out.iter().any(|(p, _)| p == &path) || out.len() > 64 {
+      continue;
+    }
+    let text = std::fs::read_to_string(&path)
+      .map_err(|source| DockerError::Context { path: path.clone(), source })?;
+    let rel = path
+      .strip_prefix(base)
+      .ok()
+      .map(|p| p.to_string_lossy().replace('\\', "/"))
+      .filter(|r| !r.split('/').any(|c| c == ".."))
+      .ok_or_else(|| {
+        stage_err(format!(
+          "{} is included by {} but lies outside {}: move it next to the requirements file",
+          path.display(),
+          main.display(),
+          base.display()
+        ))
+      })?;
+    out.push((path.clone(), rel));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for line in text.lines() {
+      let Some((flag, inc)) = line.trim().split_once([' ', '\t', '=']) else { continue };
+      let inc = inc.trim();
+      if ["-r", "--requirement", "-c", "--constraint"].contains(&flag)
+        && !inc.is_empty()
+        && !inc.contains("://")
+      {
+        let p = dir.join(inc);
+        // Normalise `a/../b` lexically so the outside check sees the real location.
+        let mut norm = PathBuf::new();
+        for c in p.components() {
+          match c {
+            std::path::Component::ParentDir => {
+              norm.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => norm.push(other),
+          }
+        }
+        stack.push(norm);
+      }
+    }
+  }
+  Ok(out)
+}
+
+fn copy_dir_files(from: &Path, to: &Path, ext: &str) -> std::io::Result<usize> {
+  std::fs::create_dir_all(to)?;
+  let mut n = 0;
+  let mut names: Vec<_> =
+    std::fs::read_dir(from)?.filter_map(Result::ok).map(|e| e.path()).collect();
+  names.sort();
+  for p in names.into_iter().filter(|p| p.is_file() && p.to_string_lossy().ends_with(ext)) {
+    if let Some(name) = p.file_name() {
+      std::fs::copy(&p, to.join(name))?;
+      n += 1;
+    }
+  }
+  Ok(n)
+}
+
+/// Stages the requirements and the wheelhouse into `image_dir` (replacing what was there).
+/// `python` is the project's interpreter (the backend's), used for `pip wheel`.
+pub async fn stage_python_deps(
+  requirements: &Path,
+  python: &str,
+  image_dir: &Path,
+  cache: &Path,
+  log: LogFn<'_>,
+  cancel: &CancellationToken,
+) -> Result<StagedDeps, DockerError> {
+  let files = requirement_files(requirements)?;
+  let req_dir = image_dir.join("requirements");
+  let wheels_dir = image_dir.join("wheels");
+  for d in [&req_dir, &wheels_dir] {
+    if d.exists() {
+      std::fs::remove_dir_all(d)
+        .map_err(|source| DockerError::Context { path: d.clone(), source })?;
+    }
+  }
+  for (abs, rel) in &files {
+    let dest = req_dir.join(rel);
+    let io = |source| DockerError::Context { path: dest.clone(), source };
+    std::fs::create_dir_all(dest.parent().unwrap_or(&req_dir)).map_err(io)?;
+    std::fs::copy(abs, &dest).map_err(io)?;
+  }
+
+  let probe = Cmd::new(python)
+    .args([
+      "-c",
+      "import sys, sysconfig; print(sys.version); print(sysconfig.get_platform()); print(sys.implementation.cache_tag)",
+    ])
+    .capture_stdout()
+    .run(&|_| {}, cancel)
+    .await
+    .map_err(|e| stage_err(format!("running {python}: {e}")))?;
+  if !probe.success() {
+    return Err(stage_err(format!("{python} failed: {}", probe.tail(10))));
+  }
+  let key = crate::builders::backend::venv::venv_key(requirements, &probe.stdout, "pip-wheel")
+    .map_err(|e| stage_err(e.to_string()))?;
+  let entry = cache.join(&key);
+  let reused = entry.join(".complete").is_file();
+  if reused {
+    log(format!("wheelhouse {key}: unchanged requirements, reused from {}", cache.display()));
+  } else {
+    std::fs::create_dir_all(cache)
+      .map_err(|source| DockerError::Context { path: cache.to_path_buf(), source })?;
+    let tmp = cache.join(format!(".tmp-{key}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    log(format!("wheelhouse {key}: {python} -m pip wheel -r {}", requirements.display()));
+    let out = Cmd::new(python)
+      .args(["-m", "pip", "wheel", "--disable-pip-version-check", "--quiet", "--wheel-dir"])
+      .arg_path(&tmp)
+      .args(["-r"])
+      .arg_path(requirements)
+      .cwd(requirements.parent().unwrap_or(Path::new(".")))
+      .run(&|l| log(l.to_string()), cancel)
+      .await
+      .map_err(|e| stage_err(format!("running pip wheel: {e}")))?;
+    if !out.success() {
+      let _ = std::fs::remove_dir_all(&tmp);
+      return Err(stage_err(format!(
+        "`{python} -m pip wheel -r {}` failed (exit {}): the image's dependencies come from this wheelhouse\n{}",
+        requirements.display(),
+        out.code.map_or("signal".into(), |c| c.to_string()),
+        out.tail(30)
+      )));
+    }
+    std::fs::write(tmp.join(".complete"), &key)
+      .map_err(|source| DockerError::Context { path: tmp.clone(), source })?;
+    if std::fs::rename(&tmp, &entry).is_err() {
+      // Another build made the same entry meanwhile: use it.
+      let _ = std::fs::remove_dir_all(&tmp);
+    }
+  }
+  let wheels = copy_dir_files(&entry, &wheels_dir, ".whl")
+    .map_err(|source| DockerError::Context { path: wheels_dir.clone(), source })?;
+  log(format!(
+    "staged {} requirement file(s) and {wheels} wheel(s) for the image's builder stage",
+    files.len()
+  ));
+  Ok(StagedDeps { files: files.into_iter().map(|(_, r)| r).collect(), wheels, key, reused })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn includes_are_followed_and_must_stay_inside() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    std::fs::create_dir_all(r.join("api/reqs")).unwrap();
+    std::fs::write(
+      r.join("api/requirements.txt"),
+      "-r reqs/base.txt\n-c ./reqs/../constraints.txt\nfastapi\n",
+    )
+    .unwrap();
+    std::fs::write(r.join("api/reqs/base.txt"), "uvicorn\n").unwrap();
+    std::fs::write(r.join("api/constraints.txt"), "uvicorn<1\n").unwrap();
+    let files = requirement_files(&r.join("api/requirements.txt")).unwrap();
+    let rels: Vec<&str> = files.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(rels[0], "requirements.txt");
+    assert!(rels.contains(&"reqs/base.txt") && rels.contains(&"constraints.txt"), "{rels:?}");
+    std::fs::write(r.join("api/reqs/base.txt"), "-r ../../shared.txt\n").unwrap();
+    std::fs::write(r.join("shared.txt"), "x\n").unwrap();
+    let e = requirement_files(&r.join("api/requirements.txt")).unwrap_err();
+    assert!(e.to_string().contains("shared.txt") && e.to_string().contains("outside"), "{e}");
+  }
+}
