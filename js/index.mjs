@@ -20,8 +20,10 @@ export const {
   generateTypes,
   optimizeImages,
   TaskStatus,
+  unwatchProcess,
   validateConfig,
   version,
+  watchProcess,
 } = native;
 export { ConfigError, loadConfig, splitConfig };
 
