@@ -448,6 +448,13 @@ export interface DockerConfig {
    * @default false
    */
   noCache?: boolean
+  /**
+   * After building, run the production image (`--network none`), wait for its HEALTHCHECK to
+   * pass, then remove the container; a failing check fails the task (default `false`; needs
+   * `build: true`).
+   * @default false
+   */
+  smoke?: boolean
 }
 
 /** Base image overrides (each `None` = from the toolchain). */
@@ -456,7 +463,7 @@ export interface BaseImagesConfig {
   node?: string | null
   /** Backend/runtime image. */
   python?: string | null
-  /** Ollama image. */
+  /** Ollama image (`Dockerfile.ollama`'s `FROM`). */
   ollama?: string | null
 }
 
