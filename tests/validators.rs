@@ -120,6 +120,8 @@ fn generated_files_pass_all_validators() {
     assert!(!report.contains("WARN") && !report.contains("ERROR"), "{name}: {report}");
 
     if Path::new("/usr/bin/docker-compose").exists() {
+      // The Ollama image's build context is the models directory the ai-models task writes.
+      std::fs::create_dir_all(out_dir.join("models")).unwrap();
       let mut cmd = Command::new("docker-compose");
       cmd
         .args(["-f", "docker-compose.yml", "config", "-q"])
