@@ -135,6 +135,41 @@ test('farm init on a full-stack layout: backend/app/main.py, ../.env, pyproject 
   assert.doesNotMatch(text, /changethis/, 'no value of the env file lands in the config');
 });
 
+// The issue's "done when": a FastAPI + Vite repo shaped like full-stack-fastapi-template
+// (backend/app/main.py, settings from ../.env, pyproject.toml pinned by a real uv.lock, SQLModel +
+// psycopg) builds with `farm init && farm build` and nothing else. Needs uv (`.ci/run` installs it).
+test('farm init && farm build on the full-stack fixture (pyproject + uv.lock + Postgres): green as written', async () => {
+  const uv = spawnSync('uv', ['--version'], { encoding: 'utf8' });
+  assert.equal(uv.status, 0, 'uv is required for this test (pip install uv); .ci/run installs it');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-init-fullstack-'));
+  cpSync(path.join(import.meta.dirname, 'fixtures/fullstack'), dir, { recursive: true });
+  symlinkSync(path.join(EXAMPLE, 'node_modules'), path.join(dir, 'frontend/node_modules'));
+  const { config } = await init(dir);
+  assert.deepEqual(config.backend, { root: 'backend', app: 'app.main:app', installer: 'uv', envFile: '../.env' });
+  assert.equal(config.docker.database, 'postgres');
+
+  const b = farm(dir, 'build');
+  assert.equal(b.status, 0, b.stdout + b.stderr);
+  for (const task of ['backend', 'types', 'typecheck', 'frontend', 'docker']) assert.match(b.stdout, new RegExp(`✓ ${task}\\b`), task);
+  assert.ok(existsSync(path.join(dir, 'dist/api/app/main.pyc')), 'compiled backend');
+  assert.ok(!existsSync(path.join(dir, 'dist/api/app/tests')), 'no tests in the output');
+  // The production venv has the locked dependencies: the app imports in it (the import check did).
+  const lock = readFileSync(path.join(dir, 'backend/uv.lock'), 'utf8');
+  const locked = lock.match(/name = "sqlmodel"\nversion = "([^"]+)"/)[1];
+  const venvPy = path.join(dir, 'dist/api/.venv/bin/python');
+  const v = spawnSync(venvPy, ['-c', 'import importlib.metadata as m; print(m.version("sqlmodel"))'], { encoding: 'utf8' });
+  assert.equal(v.stdout.trim(), locked, v.stderr);
+  const openapi = JSON.parse(readFileSync(path.join(dir, 'dist/openapi/openapi.json'), 'utf8'));
+  assert.equal(openapi.info.title, 'Full Stack FastAPI Project', 'the settings came from ../.env');
+  assert.ok(openapi.paths['/api/v1/items/'], 'the router is in the exported schema');
+  const compose = readFileSync(path.join(dir, 'dist/docker-compose.yml'), 'utf8');
+  assert.match(compose, /postgres/);
+  assert.doesNotMatch(compose, /mongo/);
+  // No value of the env file lands in the outputs.
+  const out = spawnSync('grep', ['-rlF', 'changethis', path.join(dir, 'dist'), path.join(dir, '.farm')], { encoding: 'utf8' });
+  assert.equal(out.stdout, '', 'a secret of ../.env was copied into an output or the cache');
+});
+
 test('farm init on a frontend-only repo: the config it writes builds green as it is', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-init-web-'));
   cpSync(path.join(EXAMPLE, 'apps/web'), dir, { recursive: true, filter: (src) => !/node_modules|dist$/.test(src) });

@@ -323,7 +323,8 @@ fn kill_group(pid: Option<u32>, sig: libc::c_int) {
   }
 }
 
-#[cfg(test)]
+// The tests read /proc to see whether a process is gone.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
   use super::*;
 
