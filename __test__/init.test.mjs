@@ -80,26 +80,8 @@ test = ["pytest<8.0.0,>=7.4.3"]
 dev-dependencies = ["mypy<2.0.0,>=1.8.0"]
 `;
 
-const CONFIG_PY = `import secrets
-
-from pydantic import PostgresDsn, computed_field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        # Use top level .env file (one level above ./backend/)
-        env_file="../.env",
-        env_ignore_empty=True,
-        extra="ignore",
-    )
-    PROJECT_NAME: str
-    POSTGRES_SERVER: str
-    POSTGRES_PORT: int = 5432
-
-
-settings = Settings()  # type: ignore
-`;
+// The settings module of the full-stack fixture (pydantic-settings reading ../.env).
+const CONFIG_PY = readFileSync(path.join(import.meta.dirname, 'fixtures/fullstack/backend/app/core/config.py'), 'utf8');
 
 test('farm init on a full-stack layout: backend/app/main.py, ../.env, pyproject + uv.lock, Postgres', async () => {
   const dir = project({
