@@ -263,7 +263,7 @@ impl DryRunDiff {
           out.push(format!("= {}: same key {}{bound}", t.task, short(&t.first_key)))
         }
         TaskDiffKind::Uncached => out.push(format!(
-          "= {}: not cached on either side ({})",
+          "= {}: uncached on both sides: {}",
           t.task,
           t.reason.as_deref().unwrap_or("no reason given")
         )),

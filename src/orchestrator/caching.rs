@@ -133,9 +133,7 @@ impl BuildCache {
     if let Some(v) = self.python_versions.lock().ok().and_then(|m| m.get(python).cloned()) {
       return v;
     }
-    const PROBE: &str = "import sys, hashlib\ntry:\n  import importlib.metadata as m\n  d = sorted('%s==%s' % (x.metadata['Name'], x.version) for x in m.distributions())\nexcept Exception:\n  d = []\nprint('%d.%d.%d' % sys.version_info[:3], 'pkgs:' + hashlib.sha256('\\n'.join(d).encode()).hexdigest()[:16])";
-    let v = crate::run::process::probe(python, &["-c", PROBE], None)
-      .unwrap_or_else(|| "unavailable".into());
+    let v = python_probe(python, None);
     if let Ok(mut m) = self.python_versions.lock() {
       m.insert(python.to_string(), v.clone());
     }
@@ -231,6 +229,15 @@ impl BuildCache {
     }
     Ok(manifest)
   }
+}
+
+/// What [`BuildCache`] keys a Python interpreter on: `3.11.7 pkgs:<16 hex>` (the version, and a
+/// digest of the names and versions of the distributions it can import), or `unavailable`. The
+/// current directory is dropped from `sys.path`, so where farm runs from (`cwd`, default this
+/// process's) does not change it.
+pub(crate) fn python_probe(python: &str, cwd: Option<&Path>) -> String {
+  const PROBE: &str = "import sys, hashlib\nsys.path[:] = [p for p in sys.path if p not in ('', '.')]\ntry:\n  import importlib.metadata as m\n  d = sorted('%s==%s' % (x.metadata['Name'], x.version) for x in m.distributions())\nexcept Exception:\n  d = []\nprint('%d.%d.%d' % sys.version_info[:3], 'pkgs:' + hashlib.sha256('\\n'.join(d).encode()).hexdigest()[:16])";
+  crate::run::process::probe(python, &["-c", PROBE], cwd).unwrap_or_else(|| "unavailable".into())
 }
 
 /// `path` relative to `base`, `/`-separated, with `..` where it lies outside (keys never hold an

@@ -123,3 +123,18 @@ fn a_manifest_without_machine_facts_keeps_its_encoding() {
   bound.machine.insert("outputPath".into(), "/x".into());
   assert_ne!(bound.compute_key(), back.key, "machine facts enter the key");
 }
+
+#[test]
+fn the_python_key_does_not_depend_on_the_current_directory() {
+  // A distribution's metadata in the directory farm runs from is not the interpreter's.
+  let t = tempfile::tempdir().unwrap();
+  let (with, without) = (t.path().join("with"), t.path().join("without"));
+  let meta = with.join("farm_stray-1.0.dist-info");
+  std::fs::create_dir_all(&meta).unwrap();
+  std::fs::create_dir_all(&without).unwrap();
+  std::fs::write(meta.join("METADATA"), "Metadata-Version: 2.1\nName: farm-stray\nVersion: 1.0\n")
+    .unwrap();
+  let a = super::caching::python_probe("python3", Some(&with));
+  assert!(a.starts_with("3.") && a.contains(" pkgs:"), "python3 is needed on PATH: {a}");
+  assert_eq!(a, super::caching::python_probe("python3", Some(&without)));
+}
