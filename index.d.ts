@@ -70,8 +70,11 @@ export declare class BuildOrchestrator {
    * `CONFIG_INVALID` for an unknown target.
    */
   plan(targets?: Array<string> | undefined | null): Array<{ name: string; deps: string[]; phase: string }>
-  /** The plan for `targets` with each task's cache key and `hit`/`miss`/`off`; nothing is built. */
-  dryRun(targets?: Array<string> | undefined | null, toolVersions?: Record<string, string> | undefined | null): Array<{ name: string; deps: string[]; cache: CacheState; key?: string; inputs: number; reason?: string }>
+  /**
+   * The plan for `targets` with each task's cache key, `hit`/`miss`/`off`, and the key's manifest
+   * (what it was computed from, for `farm cache diff`); nothing is built.
+   */
+  dryRun(targets?: Array<string> | undefined | null, toolVersions?: Record<string, string> | undefined | null): Array<DryRunTask>
   /**
    * What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,
    * filesModified, env, config, tools, deps, ..., lines }` (`lines`: the report as text).
@@ -244,6 +247,85 @@ export declare function checkBudgets(analysis: Record<string, any>, budgets: { t
 /** Which codecs compute gzip and brotli sizes in this process: `{ gzip, brotli, matchesNode }`. */
 export declare function compressionInfo(): { gzip: string; brotli: string; matchesNode: boolean }
 
+/**
+ * Compares two outputs of `farm build --dry-run --json` (their texts, with the file names used in
+ * messages), task by task: input files, env vars (by name), tool versions, config keys,
+ * dependency keys and machine-bound facts that differ. Throws `DRY_RUN_INVALID` naming the file
+ * and the fix for a text that is not such an output.
+ */
+export declare function diffDryRuns(firstText: string, firstFile: string, secondText: string, secondFile: string): DryRunDiff
+
+/** The comparison of two dry runs. */
+export interface DryRunDiff {
+  /** The first file's name. */
+  first: string
+  /** The second file's name. */
+  second: string
+  /** True when every task has the same key (or is uncached on both sides). */
+  identical: boolean
+  /** Every task of either plan. */
+  tasks: Array<DryRunTaskDiff>
+  /** The comparison as text. */
+  lines: Array<string>
+}
+
+/** How a task compares between two dry runs. */
+export type DryRunDiffKind = 'same' | 'changed' | 'only-in-first' | 'only-in-second' | 'cached-on-one-side' | 'uncached'
+
+/** One task of a dry run. */
+export interface DryRunTask {
+  /** The task. */
+  name: string
+  /** Its dependencies. */
+  deps: Array<string>
+  /** Whether the cache has its key (`hit`), not (`miss`), or it is not cached (`off`). */
+  cache: CacheState
+  /** Its key, when cached. */
+  key?: string
+  /** How many input files went into the key. */
+  inputs: number
+  /** Why it is not cached. */
+  reason?: string
+  /** What the key was computed from (present whenever `key` is). */
+  manifest?: KeyManifest
+}
+
+/** One task of a dry-run diff. */
+export interface DryRunTaskDiff {
+  /** The task. */
+  task: string
+  /** How it compares. */
+  kind: DryRunDiffKind
+  /** Its key in the first dry run. */
+  firstKey?: string
+  /** Its key in the second dry run. */
+  secondKey?: string
+  /** Why it is not cached (on the side where it is not). */
+  reason?: string
+  /** Whether a key holds machine-bound facts. */
+  machineBound: boolean
+  /** `[first, second]` schema versions when they differ. */
+  schemaChanged?: Array<number>
+  /** Input files only in the second dry run. */
+  filesAdded: Array<string>
+  /** Input files only in the first dry run. */
+  filesRemoved: Array<string>
+  /** Input files whose contents differ. */
+  filesModified: Array<string>
+  /** Env vars that differ. */
+  env: Array<KeyChange>
+  /** Config keys (JSON paths) that differ. */
+  config: Array<string>
+  /** Tool versions that differ. */
+  tools: Array<KeyChange>
+  /** Dependency keys that differ. */
+  deps: Array<KeyChange>
+  /** Extra inputs that differ. */
+  extra: Array<KeyChange>
+  /** Machine-bound facts that differ. */
+  machine: Array<KeyChange>
+}
+
 /** What a build event is about. */
 export type EventKind = 'phase-started' | 'phase-finished' | 'task-queued' | 'task-started' | 'task-finished' | 'task-failed' | 'task-skipped' | 'task-cancelled' | 'log' | 'warning'
 
@@ -269,6 +351,56 @@ export interface FarmPluginHooks {
  * from an OpenAPI 3.0/3.1 document. Throws `TYPEGEN_ERROR` naming the JSON pointer of a bad part.
  */
 export declare function generateTypes(openapi: any): string
+
+/** A named value that differs. Env vars show `set`, `unset` or `changed`, never a value. */
+export interface KeyChange {
+  /** The env var, tool, dependency task, extra input or machine fact. */
+  name: string
+  /** In the first dry run (absent = not there). */
+  before?: string
+  /** In the second dry run (absent = not there). */
+  after?: string
+}
+
+/**
+ * One input file of a key: its path (relative to the task's root, `/`-separated; `../` for files
+ * above it) and the xxh3-128 of its bytes.
+ */
+export interface KeyInputFile {
+  /** Relative, `/`-separated path. */
+  path: string
+  /** xxh3-128 of the contents (32 hex). */
+  hash: string
+}
+
+/**
+ * Everything a task's key was computed from. No absolute path enters it unless the task's
+ * outputs embed one (`machine`); env values appear only as digests.
+ */
+export interface KeyManifest {
+  /** Bumped when the meaning of inputs or config subsets changes. */
+  schemaVersion: number
+  /** Version of the key's byte encoding. */
+  encodingVersion: number
+  /** The task. */
+  task: string
+  /** The key (32 hex). */
+  key: string
+  /** Input files, sorted by path. */
+  inputs: Array<KeyInputFile>
+  /** The task's config subset. */
+  config: Record<string, unknown>
+  /** Declared env vars: name → digest of the value (`null` = unset). Never the value. */
+  env: Record<string, string | undefined | null>
+  /** Tool versions (`node`, `vite`, `typescript`, `python`, `@farm/build-native`). */
+  tools: Record<string, string>
+  /** Dependency task → its key. */
+  deps: Record<string, string>
+  /** Extra content digests. */
+  extra: Record<string, string>
+  /** Machine-bound facts the outputs embed (`outputPath`, `pythonHome`); empty for a portable key. */
+  machine: Record<string, string>
+}
 
 /**
  * Losslessly optimizes the PNGs under `dir` (oxipng, in parallel; a file that would grow is kept).

@@ -17,8 +17,8 @@ const COMMANDS = {
     run: async () => (await import('../js/cli/build.mjs')).build,
   },
   cache: {
-    usage: 'farm cache status|clean|why <task>',
-    summary: 'Inspect, trim or explain the build cache',
+    usage: 'farm cache status|clean|why <task>|diff <a.json> <b.json>',
+    summary: 'Inspect, trim or explain the build cache; compare two dry runs',
     run: async () => (await import('../js/cli/cache.mjs')).cache,
   },
   typegen: {

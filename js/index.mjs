@@ -16,6 +16,8 @@ export const {
   CacheState,
   checkBudgets,
   compressionInfo,
+  diffDryRuns,
+  DryRunDiffKind,
   EventKind,
   generateTypes,
   optimizeImages,

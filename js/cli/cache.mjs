@@ -1,6 +1,7 @@
-// `farm cache status | clean | why`: the build cache from the command line.
+// `farm cache status | clean | why | diff`: the build cache from the command line.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BuildOrchestrator } from '../index.mjs';
+import { BuildOrchestrator, diffDryRuns } from '../index.mjs';
 import { out, err, fmtBytes, table, defineCommand } from './util.mjs';
 
 /** `farm cache`'s flags: the parser and the help are made from this one table. */
@@ -13,7 +14,12 @@ export const CACHE = defineCommand({
                                age, then trim to the size (least recently used first); with
                                neither option, empty every store
   why <task>                   What changed since <task>'s last cached build: files added,
-                               removed, modified; env vars; config keys; tool versions`,
+                               removed, modified; env vars; config keys; tool versions
+  diff <a.json> <b.json>       Compare two \`farm build --dry-run --json\` outputs (e.g. a laptop's
+                               and CI's) task by task: input files added, removed or changed, env
+                               vars (by name, never values), tool versions, config keys,
+                               dependency keys, machine-bound facts. Exit 0 when every key
+                               agrees, 1 when a task differs, 2 for a bad file`,
   positionals: true,
   options: [
     { name: 'older-than', type: 'string', arg: 'AGE', help: '`clean`: entries unused for longer, e.g. 3d, 12h' },
@@ -45,6 +51,7 @@ export async function cache(args) {
     (o.help ? out : err)(CACHE_HELP);
     return o.help ? 0 : 2;
   }
+  if (sub === 'diff') return diff(rest, o);
   let orch;
   try {
     orch = await BuildOrchestrator.fromProject(path.resolve(o.root ?? process.cwd()));
@@ -96,4 +103,31 @@ export async function cache(args) {
   err(`farm cache: unknown command \`${sub}\`\n`);
   err(CACHE_HELP);
   return 2;
+}
+
+/** `farm cache diff A B`: 0 when the dry runs agree, 1 when a task differs, 2 for bad input. */
+function diff(files, o) {
+  if (files.length !== 2) {
+    err('farm cache diff: name two files written by `farm build --dry-run --json`, e.g. `farm cache diff laptop.json ci.json`');
+    return 2;
+  }
+  const texts = [];
+  for (const f of files) {
+    try {
+      texts.push(readFileSync(f, 'utf8'));
+    } catch (e) {
+      err(`✗ ${f}: cannot be read (${e.code ?? e.message}): write it with \`farm build --dry-run --json > ${f}\``);
+      return 2;
+    }
+  }
+  let d;
+  try {
+    d = diffDryRuns(texts[0], files[0], texts[1], files[1]);
+  } catch (e) {
+    err(`✗ ${e.message}`);
+    return 2;
+  }
+  if (o.json) out(JSON.stringify(d, null, 2));
+  else for (const l of d.lines) out(l);
+  return d.identical ? 0 : 1;
 }

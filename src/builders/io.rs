@@ -57,6 +57,20 @@ pub enum Tool {
   },
 }
 
+/// A fact of this machine that a task's outputs embed, so it enters the key. Keys holding any are
+/// machine-bound ([`crate::hash::KeyManifest::is_machine_bound`]): their entries agree only with
+/// builds at the same absolute path, with the same interpreter installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineFact {
+  /// An absolute path the outputs name (the production venv's activate scripts and `pyvenv.cfg`
+  /// name the venv's final location). Enters the key as `outputPath`.
+  OutputPath(PathBuf),
+  /// The directory of the interpreter a venv is created from (a name on `PATH` or a path): a venv's
+  /// `pyvenv.cfg` names it as `home`, and its `bin/python` is a copy of it. Enters the key as
+  /// `pythonHome`.
+  PythonHome(String),
+}
+
 /// The files a task reads.
 #[derive(Debug, Clone)]
 pub struct Reads {
@@ -85,6 +99,9 @@ pub struct Reads {
   /// the key, so their key does not (the frontend is keyed on the generated types, not on every
   /// backend edit).
   pub outputs_of: Vec<TaskKind>,
+  /// Machine-bound facts the outputs embed; empty for a task whose outputs are portable (all but
+  /// the backend with a production venv).
+  pub machine: Vec<MachineFact>,
 }
 
 /// One output a task owns: a directory or a single file.
@@ -126,6 +143,7 @@ impl Default for Reads {
       tools: Vec::new(),
       config: Value::Null,
       outputs_of: Vec::new(),
+      machine: Vec::new(),
     }
   }
 }

@@ -19,7 +19,7 @@ use crate::plan::TaskKind;
 use crate::run::events::Emitter;
 use crate::run::{TaskError, TaskOutcome};
 use futures_util::future::BoxFuture;
-pub use io::{IoContext, Output, Reads, TaskIo, Tool, Uncached};
+pub use io::{IoContext, MachineFact, Output, Reads, TaskIo, Tool, Uncached};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

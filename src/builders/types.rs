@@ -56,6 +56,10 @@ impl Builder for TypesBuilder {
     let python = export_python(cx.root, be, &cx.output_dir());
     let reads = super::backend::source_reads(cx, be).map(|mut r| {
       r.tools = vec![super::Tool::Python(python)];
+      // Of the backend's output, only the production venv is used (as the interpreter when there
+      // is no dev venv), and its Python version and installed distributions are in the key: the
+      // backend's key (machine-bound when it builds a venv) is not, so this key travels.
+      r.outputs_of = vec![crate::plan::TaskKind::Backend];
       r.config =
         serde_json::json!({ "root": be.root, "app": be.app, "typesFile": types_file(cx.config) });
       r

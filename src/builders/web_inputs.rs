@@ -84,16 +84,22 @@ pub fn web_reads(cx: &IoContext<'_>, fe: &FrontendConfig) -> Reads {
 
 /// Lockfiles, workspace manifests and shared configs in the folders above `web`: up to the first
 /// folder holding a lockfile or a `.git` (the workspace root), and at least up to `project_root`.
+/// Folders above `project_root` count only when such a workspace root is found among them: a
+/// project in no workspace is not keyed on what happens to lie above it (a home directory's
+/// `.npmrc` or `package.json`), which differs from machine to machine.
 pub fn workspace_files(web: &Path, project_root: &Path) -> Vec<PathBuf> {
   let has_lock = |d: &Path| LOCKFILES.iter().any(|l| d.join(l).is_file());
   let mut out = Vec::new();
+  // Files of the folders above `project_root`, kept once a workspace root is found.
+  let mut above = Vec::new();
   let mut found = has_lock(web);
   for d in web.ancestors().skip(1) {
     let inside = d.starts_with(project_root);
     if !inside && found {
       break;
     }
-    out.extend(LOCKFILES.iter().chain(["package.json"].iter()).map(|l| d.join(l)));
+    let list = if inside { &mut out } else { &mut above };
+    list.extend(LOCKFILES.iter().chain(["package.json"].iter()).map(|l| d.join(l)));
     if let Ok(rd) = std::fs::read_dir(d) {
       let mut shared: Vec<PathBuf> = rd
         .flatten()
@@ -106,10 +112,14 @@ pub fn workspace_files(web: &Path, project_root: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .collect();
       shared.sort();
-      out.extend(shared);
+      list.extend(shared);
     }
     found |= has_lock(d);
-    if !inside && d.join(".git").exists() {
+    let git = d.join(".git").exists();
+    if !inside && (found || git) {
+      out.append(&mut above);
+    }
+    if !inside && git {
       break;
     }
   }
@@ -250,6 +260,47 @@ mod tests {
       .map(|p| p.strip_prefix(d.path()).unwrap().to_string_lossy().into_owned())
       .collect();
     assert_eq!(rel, ["apps/web/local.cjs", "shared/base.ts", "shared/theme.json"]);
+  }
+
+  #[test]
+  fn nothing_above_a_project_in_no_workspace() {
+    // No lockfile or `.git` in the project nor above it (a temp dir): what lies above it, such as
+    // a home directory's `.npmrc`, is not read.
+    let d = tempfile::tempdir().unwrap();
+    let ancestors_have_a_workspace = d
+      .path()
+      .ancestors()
+      .any(|a| a.join(".git").exists() || LOCKFILES.iter().any(|l| a.join(l).is_file()));
+    assert!(
+      !ancestors_have_a_workspace,
+      "the temp dir {} is inside a workspace",
+      d.path().display()
+    );
+    let home = d.path().join("home");
+    let root = home.join("projects/app");
+    let web = root.join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    for f in [".npmrc", "package.json", "tsconfig.json"] {
+      std::fs::write(home.join(f), "{}").unwrap();
+    }
+    std::fs::write(root.join("package.json"), "{}").unwrap();
+    let got: Vec<PathBuf> =
+      workspace_files(&web, &root).into_iter().filter(|p| p.is_file()).collect();
+    assert_eq!(got, [root.join("package.json")]);
+    // A lockfile above makes that folder the workspace root: it and the folders between count.
+    std::fs::write(home.join("package-lock.json"), "{}").unwrap();
+    let got: Vec<PathBuf> =
+      workspace_files(&web, &root).into_iter().filter(|p| p.is_file()).collect();
+    assert_eq!(
+      got,
+      [
+        root.join("package.json"),
+        home.join("package-lock.json"),
+        home.join("package.json"),
+        home.join(".npmrc"),
+        home.join("tsconfig.json")
+      ]
+    );
   }
 
   #[test]

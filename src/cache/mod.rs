@@ -1,5 +1,6 @@
 //! Local build cache: content-addressed blobs, one entry per task key, all-or-nothing verified
-//! restores, the production-venv store, TTL + LRU eviction over every store, and `why` reports.
+//! restores, the production-venv store, TTL + LRU eviction over every store, `why` reports and
+//! dry-run diffs.
 //!
 //! Scheduler wiring, per task (every `Err` becomes a warning; the build goes on):
 //! ```ignore
@@ -17,6 +18,7 @@
 //! let _ = store.evict(SystemTime::now());
 //! ```
 
+mod diff;
 mod entry;
 mod error;
 mod evict;
@@ -35,6 +37,9 @@ mod tests_restore;
 #[cfg(test)]
 mod tests_stores;
 
+pub use diff::{
+  diff_dry_runs, DryRunDiff, DryRunDiffError, DryRunEntry, DryRunFile, TaskDiff, TaskDiffKind,
+};
 pub use entry::{BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
 pub use error::{CacheError, DamageKind, RestoreError, TreeDamage};
 pub use evict::{EvictReport, StoreStatus};

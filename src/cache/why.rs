@@ -61,6 +61,9 @@ pub struct WhyReport {
   pub deps: Vec<Change>,
   /// Extra inputs (e.g. generated API types) that changed.
   pub extra: Vec<Change>,
+  /// Machine-bound facts (`outputPath`, `pythonHome`) that changed: the same sources built at
+  /// another path or with another interpreter installation.
+  pub machine: Vec<Change>,
 }
 
 impl WhyReport {
@@ -91,9 +94,13 @@ impl WhyReport {
       out.extend(list.iter().map(|f| format!("  {sign} {f}")));
     }
     out.extend(self.config.iter().map(|c| format!("  config {c}")));
-    for (what, list) in
-      [("env", &self.env), ("tool", &self.tools), ("dep", &self.deps), ("input", &self.extra)]
-    {
+    for (what, list) in [
+      ("env", &self.env),
+      ("tool", &self.tools),
+      ("dep", &self.deps),
+      ("input", &self.extra),
+      ("machine", &self.machine),
+    ] {
       for c in list {
         let fmt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
         out.push(format!("  {what} {}: {} -> {}", c.name, fmt(&c.before), fmt(&c.after)));
@@ -145,6 +152,7 @@ pub fn diff_manifests(prev: &KeyManifest, cur: &KeyManifest) -> WhyReport {
     tools: Vec::new(),
     deps: Vec::new(),
     extra: Vec::new(),
+    machine: Vec::new(),
   };
   if (prev.schema_version, prev.encoding_version) != (cur.schema_version, cur.encoding_version) {
     r.schema_changed = Some((prev.schema_version, cur.schema_version));
@@ -191,6 +199,7 @@ pub fn diff_manifests(prev: &KeyManifest, cur: &KeyManifest) -> WhyReport {
   r.tools = diff_maps(&prev.tools, &cur.tools, |v| v.clone());
   r.deps = diff_maps(&prev.deps, &cur.deps, |v| v.clone());
   r.extra = diff_maps(&prev.extra, &cur.extra, |v| v.to_hex());
+  r.machine = diff_maps(&prev.machine, &cur.machine, |v| v.clone());
   r
 }
 

@@ -32,6 +32,10 @@ pub struct KeyInput {
   pub deps: BTreeMap<String, String>,
   /// Extra content digests, e.g. `api-types` → digest of the generated TypeScript types.
   pub extra: BTreeMap<String, Digest>,
+  /// Machine-bound facts the outputs embed (`outputPath`, `pythonPrefix`): only for tasks whose
+  /// output names an absolute path of this machine, such as the backend's production venv. A key
+  /// with any is not portable (see [`KeyManifest::is_machine_bound`]).
+  pub machine: BTreeMap<String, String>,
 }
 
 /// Everything that went into a key, safe to persist: env values appear only as digests.
@@ -39,8 +43,10 @@ pub struct KeyInput {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyManifest {
   /// See [`KeyInput::schema_version`].
+  #[serde(alias = "schemaVersion")]
   pub schema_version: u32,
   /// See [`KEY_ENCODING_VERSION`].
+  #[serde(alias = "encodingVersion")]
   pub encoding_version: u32,
   /// Task name.
   pub task: String,
@@ -58,6 +64,9 @@ pub struct KeyManifest {
   pub deps: BTreeMap<String, String>,
   /// Extra content digests.
   pub extra: BTreeMap<String, Digest>,
+  /// Machine-bound facts (see [`KeyInput::machine`]); empty for a portable key.
+  #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+  pub machine: BTreeMap<String, String>,
 }
 
 /// Digest of an env var value as stored in manifests (domain-separated from file digests).
@@ -85,6 +94,7 @@ impl KeyInput {
       tools: self.tools,
       deps: self.deps,
       extra: self.extra,
+      machine: self.machine,
     };
     m.key = m.compute_key();
     m
@@ -166,6 +176,15 @@ impl KeyManifest {
       e.str(k);
       e.digest(*v);
     }
+    // Only when present, so the keys of portable tasks are those of encoding version 1.
+    if !self.machine.is_empty() {
+      e.tag("machine");
+      e.u64(self.machine.len() as u64);
+      for (k, v) in &self.machine {
+        e.str(k);
+        e.str(v);
+      }
+    }
     Digest(e.0.digest128()).to_hex()
   }
 
@@ -182,6 +201,12 @@ impl KeyManifest {
       self.key = self.compute_key();
     }
     self
+  }
+
+  /// True when the key holds machine-bound facts: its outputs embed absolute paths of the machine
+  /// that built them, so the entry must not be shared with another machine (a remote cache).
+  pub fn is_machine_bound(&self) -> bool {
+    !self.machine.is_empty()
   }
 
   /// True when `key` matches the fields (detects a tampered or mis-decoded manifest).

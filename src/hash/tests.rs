@@ -88,6 +88,7 @@ fn key_of(root: &Path, cache: &StatCache, f: impl FnOnce(&mut KeyInput)) -> KeyM
     ]),
     deps: BTreeMap::from([("api:types".to_string(), "0".repeat(32))]),
     extra: BTreeMap::new(),
+    machine: BTreeMap::new(),
   };
   f(&mut k);
   k.into_manifest()

@@ -15,9 +15,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod assets;
+mod dry_run;
 mod enums;
 mod hook;
 
+pub use dry_run::JsDryRunTask;
 pub use enums::{CacheState, EventKind, TaskStatus};
 use hook::HookReturn;
 
@@ -327,15 +329,14 @@ impl BuildOrchestrator {
     ))
   }
 
-  /// The plan for `targets` with each task's cache key and `hit`/`miss`/`off`; nothing is built.
-  #[napi(
-    ts_return_type = "Array<{ name: string; deps: string[]; cache: CacheState; key?: string; inputs: number; reason?: string }>"
-  )]
+  /// The plan for `targets` with each task's cache key, `hit`/`miss`/`off`, and the key's manifest
+  /// (what it was computed from, for `farm cache diff`); nothing is built.
+  #[napi]
   pub fn dry_run(
     &self,
     targets: Option<Vec<String>>,
     tool_versions: Option<HashMap<String, String>>,
-  ) -> napi::Result<serde_json::Value, Code> {
+  ) -> napi::Result<Vec<JsDryRunTask>, Code> {
     let rows = self
       .inner
       .dry_run(
@@ -343,14 +344,7 @@ impl BuildOrchestrator {
         tool_versions.unwrap_or_default().into_iter().collect(),
       )
       .map_err(to_code)?;
-    Ok(serde_json::Value::Array(
-      rows
-        .into_iter()
-        .map(|r| {
-          serde_json::json!({ "name": r.name, "deps": r.deps, "cache": r.cache.as_str(), "key": r.key, "inputs": r.inputs, "reason": r.reason })
-        })
-        .collect(),
-    ))
+    Ok(rows.into_iter().map(Into::into).collect())
   }
 
   /// What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,

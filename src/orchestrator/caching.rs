@@ -9,7 +9,7 @@
 //! types file's content, not on every backend source).
 
 use crate::builders::typecheck::{find_package, package_version};
-use crate::builders::{Output, Reads, Tool, Uncached};
+use crate::builders::{MachineFact, Output, Reads, Tool, Uncached};
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
 use crate::hash::{
@@ -88,6 +88,7 @@ pub struct BuildCache {
   /// Tool versions known for every task (node, the addon).
   pub base_tools: BTreeMap<String, String>,
   python_versions: Mutex<BTreeMap<String, String>>,
+  python_homes: Mutex<BTreeMap<String, String>>,
 }
 
 impl BuildCache {
@@ -121,6 +122,7 @@ impl BuildCache {
       keys: Mutex::new(BTreeMap::new()),
       base_tools,
       python_versions: Mutex::new(BTreeMap::new()),
+      python_homes: Mutex::new(BTreeMap::new()),
     })
   }
 
@@ -131,13 +133,35 @@ impl BuildCache {
     if let Some(v) = self.python_versions.lock().ok().and_then(|m| m.get(python).cloned()) {
       return v;
     }
-    const PROBE: &str = "import sys, hashlib\ntry:\n  import importlib.metadata as m\n  d = sorted('%s==%s' % (x.metadata['Name'], x.version) for x in m.distributions())\nexcept Exception:\n  d = []\nprint('%d.%d.%d' % sys.version_info[:3], 'pkgs:' + hashlib.sha256('\\n'.join(d).encode()).hexdigest()[:16])";
-    let v = crate::run::process::probe(python, &["-c", PROBE], None)
-      .unwrap_or_else(|| "unavailable".into());
+    let v = python_probe(python, None);
     if let Ok(mut m) = self.python_versions.lock() {
       m.insert(python.to_string(), v.clone());
     }
     v
+  }
+
+  /// The directory of the interpreter a venv created by `python` names as its `home` (that of
+  /// `sys._base_executable`, which is the base interpreter when `python` is itself in a venv),
+  /// probed once per build.
+  fn python_home(&self, python: &str) -> String {
+    if let Some(v) = self.python_homes.lock().ok().and_then(|m| m.get(python).cloned()) {
+      return v;
+    }
+    const PROBE: &str = "import os, sys\nprint(os.path.dirname(getattr(sys, '_base_executable', '') or sys.executable))";
+    let v = crate::run::process::probe(python, &["-c", PROBE], None)
+      .unwrap_or_else(|| "unavailable".into());
+    if let Ok(mut m) = self.python_homes.lock() {
+      m.insert(python.to_string(), v.clone());
+    }
+    v
+  }
+
+  /// A machine-bound fact as it enters keys: its name and value.
+  fn machine_fact(&self, fact: &MachineFact) -> (String, String) {
+    match fact {
+      MachineFact::OutputPath(p) => ("outputPath".into(), p.to_string_lossy().into_owned()),
+      MachineFact::PythonHome(python) => ("pythonHome".into(), self.python_home(python)),
+    }
   }
 
   /// The version of a tool, as it enters keys.
@@ -196,6 +220,7 @@ impl BuildCache {
       tools,
       deps: dep_keys,
       extra: BTreeMap::new(),
+      machine: reads.machine.iter().map(|f| self.machine_fact(f)).collect(),
     }
     .into_manifest()
     .with_env_digests(reads.env_digests.iter().cloned());
@@ -204,6 +229,15 @@ impl BuildCache {
     }
     Ok(manifest)
   }
+}
+
+/// What [`BuildCache`] keys a Python interpreter on: `3.11.7 pkgs:<16 hex>` (the version, and a
+/// digest of the names and versions of the distributions it can import), or `unavailable`. The
+/// current directory is dropped from `sys.path`, so where farm runs from (`cwd`, default this
+/// process's) does not change it.
+pub(crate) fn python_probe(python: &str, cwd: Option<&Path>) -> String {
+  const PROBE: &str = "import sys, hashlib\nsys.path[:] = [p for p in sys.path if p not in ('', '.')]\ntry:\n  import importlib.metadata as m\n  d = sorted('%s==%s' % (x.metadata['Name'], x.version) for x in m.distributions())\nexcept Exception:\n  d = []\nprint('%d.%d.%d' % sys.version_info[:3], 'pkgs:' + hashlib.sha256('\\n'.join(d).encode()).hexdigest()[:16])";
+  crate::run::process::probe(python, &["-c", PROBE], cwd).unwrap_or_else(|| "unavailable".into())
 }
 
 /// `path` relative to `base`, `/`-separated, with `..` where it lies outside (keys never hold an

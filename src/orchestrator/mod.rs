@@ -6,9 +6,13 @@ pub mod hermetic;
 pub mod locking;
 pub mod verify;
 
+#[cfg(test)]
+mod travel_tests;
+
 use crate::builders::{builder_for, Builder, Hook, Host, IoContext, TaskContext, TaskIo, Uncached};
 use crate::config::{resolve, FarmConfig};
 use crate::error::BuildError;
+use crate::hash::KeyManifest;
 use crate::plan::{plan_for_targets, Plan, PlanFacts, Task};
 use crate::report::{self, Artifact, Manifest, Metrics};
 use crate::run::events::{Emitter, EventKind};
@@ -977,6 +981,8 @@ pub struct DryRunTask {
   pub inputs: usize,
   /// Why it is not cached.
   pub reason: Option<String>,
+  /// What the key was computed from (env values as digests), for `farm cache diff`.
+  pub manifest: Option<KeyManifest>,
 }
 
 impl Orchestrator {
@@ -1017,6 +1023,7 @@ impl Orchestrator {
               key: Some(m.key.clone()),
               inputs: m.inputs.len(),
               reason: None,
+              manifest: Some(m),
             }
           }
           Err(reason) => DryRunTask {
@@ -1026,6 +1033,7 @@ impl Orchestrator {
             key: None,
             inputs: 0,
             reason: Some(reason.to_string()),
+            manifest: None,
           },
         };
       out.push(row);

@@ -31,7 +31,8 @@ mod build_tests;
 
 use super::staging::StagedDir;
 use super::{
-  process_error, Builder, IoContext, Output, Reads, TaskContext, TaskIo, Tool, Uncached,
+  process_error, Builder, IoContext, MachineFact, Output, Reads, TaskContext, TaskIo, Tool,
+  Uncached,
 };
 use crate::config::{resolve, BackendConfig};
 use crate::report;
@@ -79,12 +80,21 @@ impl Builder for BackendBuilder {
     let Some(be) = cx.config.backend.as_ref() else {
       return TaskIo { reads: Err(Uncached::MissingSection("backend")), writes: Vec::new() };
     };
-    let writes = vec![Output::new("api", resolve(&cx.output_dir(), &be.out_dir))];
+    let out = resolve(&cx.output_dir(), &be.out_dir);
+    let writes = vec![Output::new("api", out.clone())];
     let reads = source_reads(cx, be).map(|mut r| {
       r.config = serde_json::json!({
         "backend": env::key_config(be),
         "environment": cx.config.environment.as_str(),
       });
+      // The production venv names its absolute location (activate scripts, `pyvenv.cfg`) and the
+      // interpreter's (`home`): the output is bound to this machine, and so is its key.
+      if builds_venv(be, cx.root) {
+        r.machine = vec![
+          MachineFact::OutputPath(out.join(".venv")),
+          MachineFact::PythonHome(python_for(cx.root, be)),
+        ];
+      }
       r
     });
     TaskIo { reads, writes }
@@ -543,6 +553,20 @@ pub fn source_reads(cx: &IoContext<'_>, be: &BackendConfig) -> Result<Reads, Unc
     tools: vec![Tool::Python(python_for(cx.root, be))],
     ..Reads::default()
   })
+}
+
+/// Whether the backend task builds a production venv into its output: `backend.venv` is not
+/// `false` and dependencies are declared (a requirements file, or a `[project]` table in
+/// `pyproject.toml`). A broken `pyproject.toml` counts as declared (the build reports it).
+pub fn builds_venv(be: &BackendConfig, root: &Path) -> bool {
+  if be.venv == Some(false) {
+    return false;
+  }
+  match project::dependencies(be, root) {
+    Ok(project::Dependencies::Requirements(p)) => p.is_file() || be.venv == Some(true),
+    Ok(project::Dependencies::PyProject { .. }) | Err(_) => true,
+    Ok(project::Dependencies::None) => be.venv == Some(true),
+  }
 }
 
 /// Copies the files of `reads` (see [`source_reads`]) into `dest`, keeping relative paths;

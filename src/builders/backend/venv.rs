@@ -276,9 +276,14 @@ pub async fn ensure(
       let uv = uv.to_string_lossy().into_owned();
       (
         Cmd::new(&uv).args(["venv", "--quiet", "--python", &spec.python, &tmp_s]),
+        // Copies, not hard links into uv's global cache: the cached venv must be self-contained,
+        // so damage to it (which verification detects and repairs by a rebuild) cannot reach
+        // uv's cache, and a damaged uv cache cannot reach the rebuilt venv.
         Cmd::new(&uv).args([
           "pip",
           "install",
+          "--link-mode",
+          "copy",
           "--python",
           &format!("{tmp_s}/bin/python"),
           "-r",
