@@ -41,7 +41,7 @@ fn variants(_root: &Path) -> Vec<(&'static str, DeployContext)> {
   out.push(("ollama-pulls", pulls));
   let mut minimal = base.clone();
   minimal.frontend = None;
-  minimal.api.requirements_rel = None;
+  minimal.api.deps = farm_build_native::deploy::context::PythonDeps::None;
   minimal.ollama = None;
   minimal.registry = None;
   minimal.output_rel = ".farm/docker".into();
