@@ -479,6 +479,48 @@ mod tests {
   }
 
   #[test]
+  fn development_installs_each_python_layout() {
+    use super::super::context::UvLock;
+    let d = development(&sample());
+    assert!(d.contains(
+      "COPY apps/api/requirements.txt /tmp/requirements.txt\nRUN pip install --no-cache-dir -r /tmp/requirements.txt\n"
+    ));
+    let mut c = sample();
+    c.api.deps = PythonDeps::PyProject {
+      extras: vec!["ai".into()],
+      requirements: vec!["fastapi>=0.110".into(), "httpx; python_version >= '3.8'".into()],
+      uv_lock: Some(UvLock { uv_version: "0.9.5".into() }),
+    };
+    let d = development(&c);
+    assert!(
+      d.contains("ENV UV_PROJECT_ENVIRONMENT=/opt/venv \\\n    PATH=\"/opt/venv/bin:$PATH\"\n"),
+      "{d}"
+    );
+    assert!(d.contains("RUN pip install --no-cache-dir uv==0.9.5\nCOPY apps/api/pyproject.toml apps/api/uv.lock ./\n"), "{d}");
+    assert!(
+      d.contains("RUN uv sync --frozen --no-dev --no-install-project --no-cache --extra ai\n"),
+      "{d}"
+    );
+    assert!(!d.contains("requirements.txt"), "{d}");
+    // The venv is outside the bind-mounted working directory; the sources are copied after it.
+    assert!(d.find("uv sync").unwrap() < d.find("COPY apps/api/ ./").unwrap());
+    if let PythonDeps::PyProject { uv_lock, .. } = &mut c.api.deps {
+      *uv_lock = None;
+    }
+    let d = development(&c);
+    assert!(
+      d.contains(
+        r#"RUN pip install --no-cache-dir 'fastapi>=0.110' 'httpx; python_version >= '\''3.8'\'''"#
+      ),
+      "{d}"
+    );
+    assert!(!d.contains("uv "), "{d}");
+    c.api.deps = PythonDeps::None;
+    let d = development(&c);
+    assert!(!d.contains("pip install"), "{d}");
+  }
+
+  #[test]
   fn lockfiles_are_detected_in_order() {
     let d = tempfile::tempdir().unwrap();
     assert_eq!(Lockfile::detect(d.path()), None);

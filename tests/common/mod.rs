@@ -350,13 +350,16 @@ impl Drop for Registry {
   }
 }
 
-/// `uv` on PATH; `None` (the caller prints SKIPPED) when it is missing, except in CI (`CI=true`),
-/// where a missing uv is a failure (`.ci/run` installs it).
+/// `uv` on PATH; `None` (the caller prints SKIPPED) when it is missing, except in CI (`CI=true`,
+/// or `FARM_REQUIRE_DOCKER` as `.ci/run` sets it), where a missing uv is a failure (`.ci/run`
+/// installs it).
 pub fn require_uv() -> Option<PathBuf> {
   let found = std::env::var_os("PATH")
     .and_then(|p| std::env::split_paths(&p).map(|d| d.join("uv")).find(|p| p.is_file()));
-  if found.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
-    panic!("CI=true but `uv` is not on PATH: .ci/run installs it (pip install uv)");
+  let ci = std::env::var("CI").is_ok_and(|v| v == "true")
+    || std::env::var_os("FARM_REQUIRE_DOCKER").is_some();
+  if found.is_none() && ci {
+    panic!("CI=true or FARM_REQUIRE_DOCKER is set but `uv` is not on PATH: .ci/run installs it (pip install uv)");
   }
   found
 }
