@@ -261,4 +261,47 @@ mod tests {
       "-r requirements/reqs/base.txt\n--constraint requirements/./c.txt\n-r https://x/r.txt\nfastapi==1.0 ; python_version>'3'\n# c\n"
     );
   }
+
+  /// The staged list of a pyproject backend is the backend task's list, byte for byte.
+  #[tokio::test]
+  async fn pyproject_backend_stages_the_backend_tasks_list() {
+    use crate::builders::backend::project::{resolve_requirements, venvs_dir};
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    std::fs::create_dir_all(r.join("apps/api")).unwrap();
+    std::fs::write(
+      r.join("apps/api/pyproject.toml"),
+      "[project]\nname = \"api\"\nversion = \"0\"\ndependencies = [\"six==1.17.0\"]\n\n\
+       [project.optional-dependencies]\nextra = [\"six==1.17.0\"]\n",
+    )
+    .unwrap();
+    let be: crate::config::BackendConfig = serde_json::from_value(serde_json::json!({
+      "root": "apps/api", "extras": ["extra"], "installer": "pip"
+    }))
+    .unwrap();
+    let venvs = venvs_dir(r, ".farm/cache");
+    std::fs::create_dir_all(&venvs).unwrap();
+    let cancel = CancellationToken::new();
+    let resolved = resolve_requirements(&be, r, &venvs, &|_| {}, &cancel).await.unwrap().unwrap();
+    assert!(resolved.file.starts_with(&venvs), "{}", resolved.file.display());
+    let listed = std::fs::read_to_string(&resolved.file).unwrap();
+    assert!(listed.ends_with("\nsix==1.17.0\n"), "{listed}");
+    let image = r.join("dist/image");
+    let staged = stage_python_deps(
+      &resolved.file,
+      &r.join("apps/api"),
+      "python3",
+      &image,
+      &r.join(".farm/cache/wheelhouses"),
+      &|_| {},
+      &cancel,
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(image.join(STAGED_REQUIREMENTS)).unwrap(), listed);
+    assert_eq!(staged.files, [STAGED_REQUIREMENTS]);
+    assert_eq!(staged.wheels, 1);
+    assert!(image.join("wheels/six-1.17.0-py2.py3-none-any.whl").is_file());
+    assert!(image.join("requirements").is_dir(), "always there: the Dockerfile copies it");
+  }
 }
