@@ -459,3 +459,113 @@ async fn pushes_to_a_local_registry_with_htpasswd_auth() {
     format!("127.0.0.1:{}/farm/farm-it-push:latest", reg.port),
   ]);
 }
+
+/// A backend whose dependencies come from `pyproject.toml` (+ an extra group), pinned by
+/// `uv.lock`: the docker task stages exactly the list the backend task installs (the same
+/// `resolve_requirements`), and the image imports the extra's package and passes its smoke run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyproject_uv_lock_backend_ships_its_locked_dependencies() {
+  use farm_build_native::builders::backend::project::{
+    resolve_requirements, venvs_dir, Dependencies,
+  };
+  use farm_build_native::builders::docker::python_deps;
+  use farm_build_native::deploy::context::PythonDeps;
+  need_engine!();
+  require_python_base();
+  let Some(uv) = require_uv() else {
+    eprintln!("SKIPPED: `uv` is not on PATH (pip install uv)");
+    return;
+  };
+  let root = tempfile::tempdir().unwrap();
+  let r = root.path();
+  project(r);
+  std::fs::remove_file(r.join("apps/api/requirements.txt")).unwrap();
+  std::fs::remove_file(r.join("dist/api/requirements.txt")).unwrap();
+  write(
+    r,
+    "apps/api/pyproject.toml",
+    "[project]\nname = \"farm-it-pyproject\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\n\
+     dependencies = [\"fastapi==0.165.0\", \"uvicorn==0.54.0\"]\n\n\
+     [project.optional-dependencies]\nextra = [\"six>=1.16\"]\n",
+  );
+  let main = format!("import six  # noqa: F401\n{}", main_py("v1", 200));
+  write(r, "apps/api/main.py", &main);
+  write(r, "dist/api/main.py", &main);
+  compile_api(r);
+  let out = std::process::Command::new(&uv)
+    .args(["lock", "--quiet"])
+    .current_dir(r.join("apps/api"))
+    .output()
+    .unwrap();
+  assert!(out.status.success(), "uv lock: {}", String::from_utf8_lossy(&out.stderr));
+
+  // What the backend task installs.
+  let be: farm_build_native::config::BackendConfig = serde_json::from_value(serde_json::json!({
+    "root": "apps/api", "app": "main:app", "extras": ["extra"]
+  }))
+  .unwrap();
+  let venvs = venvs_dir(r, ".farm/cache");
+  std::fs::create_dir_all(&venvs).unwrap();
+  let resolved = resolve_requirements(&be, r, &venvs, &|_| {}, &CancellationToken::new())
+    .await
+    .unwrap()
+    .expect("pyproject dependencies");
+  assert!(
+    matches!(&resolved.deps, Dependencies::PyProject { lock: Some(l), .. } if l.ends_with("apps/api/uv.lock")),
+    "{:?}",
+    resolved.deps
+  );
+  let listed = std::fs::read_to_string(&resolved.file).unwrap();
+  let six_pin = listed.lines().find(|l| l.starts_with("six==")).expect("six pinned").to_string();
+  assert!(listed.contains("fastapi==0.165.0") && listed.contains("starlette=="), "{listed}");
+
+  let mut info = project_info("farm-it-pyproject");
+  info.api.deps = python_deps(Some(&resolved), &be, &r.join("apps/api"));
+  assert!(
+    matches!(&info.api.deps, PythonDeps::PyProject { uv_lock: Some(_), extras, .. } if extras == &["extra"]),
+    "{:?}",
+    info.api.deps
+  );
+  let cfg = config(r#", "smoke": true"#);
+  let ctx = cfg.deploy_context(&info);
+  let refs = vec!["farm-it-pyproject:1.0.0".to_string(), "farm-it-pyproject:latest".to_string()];
+  remove_images(&refs);
+  let mut job = job(&cfg, &ctx, r);
+  job.requirements = Some(resolved.file.clone());
+  let lines = Mutex::new(Vec::<String>::new());
+  let res =
+    run_docker_task(&job, &|l| lines.lock().unwrap().push(l), &CancellationToken::new()).await;
+  let lines = lines.into_inner().unwrap();
+  let out = res.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+
+  // The staged list is the backend's list, under the one name the Dockerfile installs.
+  let staged = std::fs::read_to_string(r.join("dist/image/requirements.txt")).unwrap();
+  assert_eq!(staged, listed);
+  let deps = out.deps.as_ref().unwrap();
+  assert_eq!(deps.files, ["requirements.txt"]);
+  assert!(deps.wheels >= 6, "{deps:?}");
+  assert!(out.images[0].smoke.is_some(), "smoke run");
+  let dockerfile = std::fs::read_to_string(r.join("dist/Dockerfile")).unwrap();
+  assert!(dockerfile.contains("-r requirements.txt\n"), "{dockerfile}");
+  let dev = std::fs::read_to_string(r.join("dist/Dockerfile.dev")).unwrap();
+  assert!(dev.contains("COPY apps/api/pyproject.toml apps/api/uv.lock ./\n"), "{dev}");
+  assert!(
+    dev.contains("RUN uv sync --frozen --no-dev --no-install-project --no-cache --extra extra\n"),
+    "{dev}"
+  );
+
+  // The image has the locked version of the extra's package.
+  let (ok, version, err) = docker_cli(&[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "farm-it-pyproject:1.0.0",
+    "python",
+    "-c",
+    "import six; print('six==' + six.__version__)",
+  ]);
+  assert!(ok, "{err}");
+  assert_eq!(version.trim(), six_pin);
+  remove_images(&refs);
+}

@@ -41,11 +41,26 @@ fn variants(_root: &Path) -> Vec<(&'static str, DeployContext)> {
   out.push(("ollama-pulls", pulls));
   let mut minimal = base.clone();
   minimal.frontend = None;
-  minimal.api.requirements_rel = None;
+  minimal.api.deps = farm_build_native::deploy::context::PythonDeps::None;
   minimal.ollama = None;
   minimal.registry = None;
   minimal.output_rel = ".farm/docker".into();
   out.push(("minimal", minimal));
+  let mut uv = base.clone();
+  uv.api.deps = farm_build_native::deploy::context::PythonDeps::PyProject {
+    extras: vec!["ai".into()],
+    requirements: vec!["fastapi>=0.110".into(), "six".into()],
+    uv_lock: Some(farm_build_native::deploy::context::UvLock { uv_version: "0.9.5".into() }),
+  };
+  out.push(("pyproject-uv-lock", uv.clone()));
+  if let farm_build_native::deploy::context::PythonDeps::PyProject {
+    uv_lock, requirements, ..
+  } = &mut uv.api.deps
+  {
+    *uv_lock = None;
+    *requirements = vec!["fastapi==0.165.0".into(), "six==1.17.0".into()];
+  }
+  out.push(("pyproject", uv));
   let mut pnpm = base.clone();
   if let Some(f) = pnpm.frontend.as_mut() {
     f.lockfile = Some(Lockfile { file: "pnpm-lock.yaml".into(), manager: PackageManager::Pnpm });

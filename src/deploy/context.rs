@@ -102,13 +102,53 @@ pub struct ApiSpec {
   pub dir_rel: String,
   /// ASGI app import string relative to `dir_rel`, e.g. `main:app` or `src.main:app`.
   pub app: String,
-  /// Requirements file relative to `dir_rel` (e.g. `requirements.txt`), if any: the one the
-  /// backend task installed. The production image installs it from a wheelhouse staged in
-  /// [`IMAGE_DIR`](super::dockerfile::IMAGE_DIR).
-  pub requirements_rel: Option<String>,
+  /// Where the backend's dependencies are declared. Whatever the layout, the production image
+  /// installs the exact list the backend task installed, staged as
+  /// [`STAGED_REQUIREMENTS`](super::dockerfile::STAGED_REQUIREMENTS) with a wheelhouse made from
+  /// it; the development image installs from the declaring files.
+  pub deps: PythonDeps,
   /// The backend task's output relative to the output directory, e.g. `api` (compiled, tidied,
   /// import-checked; copied into the production image without its `.venv`).
   pub out_rel: String,
+}
+
+/// Where the backend's dependencies are declared (for the development image; the production
+/// image always installs the staged, resolved list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonDeps {
+  /// Nothing declares dependencies: the image's venv is empty.
+  None,
+  /// A requirements file relative to [`ApiSpec::dir_rel`], e.g. `requirements.txt`.
+  Requirements {
+    /// The file, `/`-separated.
+    file_rel: String,
+  },
+  /// `pyproject.toml` in [`ApiSpec::dir_rel`]: `[project.dependencies]` plus the `extras` groups.
+  PyProject {
+    /// The selected `[project.optional-dependencies]` groups, normalized.
+    extras: Vec<String>,
+    /// `[project.dependencies]` followed by the extras' requirement strings (installed as they
+    /// are when there is no usable lock next to `pyproject.toml`).
+    requirements: Vec<String>,
+    /// The `uv.lock` next to `pyproject.toml` (`uv sync --frozen` installs from it), with the
+    /// host's uv version the development image pins; `None` without one (a lock in a parent
+    /// directory belongs to a workspace the development image does not copy).
+    uv_lock: Option<UvLock>,
+  },
+}
+
+/// A `uv.lock` the development image installs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UvLock {
+  /// The uv version to install in the image (`pip install uv==<version>`), the host's.
+  pub uv_version: String,
+}
+
+impl PythonDeps {
+  /// Whether anything is installed.
+  pub fn is_some(&self) -> bool {
+    !matches!(self, PythonDeps::None)
+  }
 }
 
 /// Base images with explicit tags.
@@ -375,7 +415,7 @@ pub(crate) mod tests {
       api: ApiSpec {
         dir_rel: "apps/api".into(),
         app: "main:app".into(),
-        requirements_rel: Some("requirements.txt".into()),
+        deps: PythonDeps::Requirements { file_rel: "requirements.txt".into() },
         out_rel: "api".into(),
       },
       images: BaseImages {

@@ -16,7 +16,7 @@
 //! `useradd`), no `apt-get` (the health check uses Python's urllib against 127.0.0.1: it works
 //! offline, with `--network none`).
 
-use super::context::{DeployContext, ImageKind, PackageManager};
+use super::context::{DeployContext, ImageKind, PackageManager, PythonDeps};
 
 /// Numeric user/group the production image runs as.
 pub const APP_UID: u32 = 10001;
@@ -28,8 +28,14 @@ pub const PRODUCTION_TARGET: &str = "production";
 pub const OLLAMA_MODELS_DIR: &str = "/models";
 
 /// Directory (under the output directory) with what only the production image needs: the
-/// requirements (`requirements/`), the wheelhouse (`wheels/`) and [`SERVE_MODULE`].
+/// resolved requirements list ([`STAGED_REQUIREMENTS`]) with the files it includes
+/// (`requirements/`), the wheelhouse (`wheels/`) and [`SERVE_MODULE`].
 pub const IMAGE_DIR: &str = "image";
+
+/// The requirements list the backend task installed, staged in [`IMAGE_DIR`] under this name
+/// whatever the backend's layout (a requirements file, or `pyproject.toml` + `uv.lock` resolved by
+/// the backend task); the files it includes are staged under `requirements/`.
+pub const STAGED_REQUIREMENTS: &str = "requirements.txt";
 
 /// The ASGI entry point of the production image (in [`IMAGE_DIR`], copied to `/app`).
 pub const SERVE_MODULE: &str = "farm_serve.py";
@@ -104,13 +110,6 @@ fn uvicorn_cmd(ctx: &DeployContext, app: &str, app_dir: &str, reload: bool) -> S
   exec_form(&words)
 }
 
-/// The staged requirements file inside the image's builder stage, if the backend has one.
-pub fn staged_requirements(ctx: &DeployContext) -> Option<String> {
-  let req = ctx.api.requirements_rel.as_deref()?;
-  let name = req.rsplit('/').next().unwrap_or(req);
-  Some(format!("requirements/{name}"))
-}
-
 /// The production Dockerfile (see the module docs). Stage `python-deps` makes the venv from the
 /// wheelhouse; stage `production` copies it, the backend output, the frontend output and the
 /// entry point, and runs as a non-root user with a HEALTHCHECK on `health_path`.
@@ -126,14 +125,16 @@ pub fn production(ctx: &DeployContext) -> String {
     ),
   );
   d.push_str(&format!("\nFROM {} AS python-deps\nWORKDIR /build\n", ctx.images.python));
-  match staged_requirements(ctx) {
-    Some(req) => d.push_str(&format!(
-      "COPY {IMAGE_DIR}/requirements/ ./requirements/\nCOPY {IMAGE_DIR}/wheels/ ./wheels/\n\
-       # Offline: every distribution comes from the wheelhouse farm made from the same requirements.\n\
+  if ctx.api.deps.is_some() {
+    d.push_str(&format!(
+      "COPY {IMAGE_DIR}/{STAGED_REQUIREMENTS} ./{STAGED_REQUIREMENTS}\nCOPY {IMAGE_DIR}/requirements/ ./requirements/\n\
+       COPY {IMAGE_DIR}/wheels/ ./wheels/\n\
+       # Offline: every distribution comes from the wheelhouse farm made from the list the backend task installed.\n\
        RUN python3 -m venv {IMAGE_VENV} \\\n && {IMAGE_VENV}/bin/pip install --no-cache-dir --disable-pip-version-check \\\n    \
-       --no-index --find-links ./wheels -r {req}\n"
-    )),
-    None => d.push_str(&format!("RUN python3 -m venv {IMAGE_VENV}\n")),
+       --no-index --find-links ./wheels -r {STAGED_REQUIREMENTS}\n"
+    ));
+  } else {
+    d.push_str(&format!("RUN python3 -m venv {IMAGE_VENV}\n"));
   }
   d.push_str(&format!(
     "\nFROM {py} AS {PRODUCTION_TARGET}\n\
@@ -232,8 +233,32 @@ pub fn development(ctx: &DeployContext) -> String {
      WORKDIR /app/{api}\n",
     py = ctx.images.python
   ));
-  if let Some(req) = &ctx.api.requirements_rel {
-    d.push_str(&format!("COPY {api}/{req} /tmp/requirements.txt\nRUN pip install --no-cache-dir -r /tmp/requirements.txt\n"));
+  match &ctx.api.deps {
+    PythonDeps::None => {}
+    PythonDeps::Requirements { file_rel } => d.push_str(&format!(
+      "COPY {api}/{file_rel} /tmp/requirements.txt\nRUN pip install --no-cache-dir -r /tmp/requirements.txt\n"
+    )),
+    PythonDeps::PyProject { extras, uv_lock: Some(lock), .. } => {
+      let extras: String = extras.iter().map(|e| format!(" --extra {}", shell_word(e))).collect();
+      // The venv lives outside the working directory, so the bind-mounted sources do not hide it.
+      d.push_str(&format!(
+        "ENV UV_PROJECT_ENVIRONMENT={IMAGE_VENV} \\\n    PATH=\"{IMAGE_VENV}/bin:$PATH\"\n\
+         RUN pip install --no-cache-dir uv=={uv}\n\
+         COPY {api}/pyproject.toml {api}/uv.lock ./\n\
+         # Exactly the locked versions (the sources are mounted, not installed).\n\
+         RUN uv sync --frozen --no-dev --no-install-project --no-cache{extras}\n",
+        uv = lock.uv_version
+      ));
+    }
+    PythonDeps::PyProject { requirements, .. } if requirements.is_empty() => {}
+    PythonDeps::PyProject { requirements, .. } => {
+      let words: Vec<String> = requirements.iter().map(|r| shell_word(r.trim())).collect();
+      d.push_str(&format!(
+        "# [project.dependencies] of {api}/pyproject.toml (+ extras), as the backend task installs them.\n\
+         RUN pip install --no-cache-dir {}\n",
+        words.join(" ")
+      ));
+    }
   }
   d.push_str(&format!(
     "COPY {api}/ ./\nEXPOSE {port}\nCMD {cmd}\n",
@@ -379,8 +404,10 @@ mod tests {
     let d = production(&sample());
     assert!(d.contains("docker build -f dist/docker/Dockerfile dist/docker "), "{d}");
     assert!(d.contains("FROM python:3.11-slim AS python-deps"));
-    assert!(d.contains("COPY image/requirements/ ./requirements/\nCOPY image/wheels/ ./wheels/\n"));
-    assert!(d.contains("--no-index --find-links ./wheels -r requirements/requirements.txt"), "{d}");
+    assert!(d.contains(
+      "COPY image/requirements.txt ./requirements.txt\nCOPY image/requirements/ ./requirements/\nCOPY image/wheels/ ./wheels/\n"
+    ));
+    assert!(d.contains("--no-index --find-links ./wheels -r requirements.txt\n"), "{d}");
     assert!(d.contains("FROM python:3.11-slim AS production"));
     assert!(d.contains("COPY --from=python-deps /opt/venv /opt/venv\n"));
     assert!(d.contains("COPY api/ ./api/\n") && d.contains("COPY web/ ./static/\n"), "{d}");
@@ -399,7 +426,7 @@ mod tests {
   fn production_without_frontend_or_requirements() {
     let mut c = sample();
     c.frontend = None;
-    c.api.requirements_rel = None;
+    c.api.deps = PythonDeps::None;
     let d = production(&c);
     assert_eq!(d.matches("FROM ").count(), 2);
     assert!(d.contains("RUN python3 -m venv /opt/venv\n"));
@@ -449,6 +476,48 @@ mod tests {
     let d = development(&c);
     assert!(!d.contains("RUN npm install") && !d.contains("AS web-dev"), "{d}");
     assert!(d.contains("has no lockfile"));
+  }
+
+  #[test]
+  fn development_installs_each_python_layout() {
+    use super::super::context::UvLock;
+    let d = development(&sample());
+    assert!(d.contains(
+      "COPY apps/api/requirements.txt /tmp/requirements.txt\nRUN pip install --no-cache-dir -r /tmp/requirements.txt\n"
+    ));
+    let mut c = sample();
+    c.api.deps = PythonDeps::PyProject {
+      extras: vec!["ai".into()],
+      requirements: vec!["fastapi>=0.110".into(), "httpx; python_version >= '3.8'".into()],
+      uv_lock: Some(UvLock { uv_version: "0.9.5".into() }),
+    };
+    let d = development(&c);
+    assert!(
+      d.contains("ENV UV_PROJECT_ENVIRONMENT=/opt/venv \\\n    PATH=\"/opt/venv/bin:$PATH\"\n"),
+      "{d}"
+    );
+    assert!(d.contains("RUN pip install --no-cache-dir uv==0.9.5\nCOPY apps/api/pyproject.toml apps/api/uv.lock ./\n"), "{d}");
+    assert!(
+      d.contains("RUN uv sync --frozen --no-dev --no-install-project --no-cache --extra ai\n"),
+      "{d}"
+    );
+    assert!(!d.contains("requirements.txt"), "{d}");
+    // The venv is outside the bind-mounted working directory; the sources are copied after it.
+    assert!(d.find("uv sync").unwrap() < d.find("COPY apps/api/ ./").unwrap());
+    if let PythonDeps::PyProject { uv_lock, .. } = &mut c.api.deps {
+      *uv_lock = None;
+    }
+    let d = development(&c);
+    assert!(
+      d.contains(
+        r#"RUN pip install --no-cache-dir 'fastapi>=0.110' 'httpx; python_version >= '\''3.8'\'''"#
+      ),
+      "{d}"
+    );
+    assert!(!d.contains("uv "), "{d}");
+    c.api.deps = PythonDeps::None;
+    let d = development(&c);
+    assert!(!d.contains("pip install"), "{d}");
   }
 
   #[test]

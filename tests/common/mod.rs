@@ -14,7 +14,7 @@ use farm_build_native::builders::docker::ignore::IgnoreMatcher;
 use farm_build_native::builders::docker::task::DockerJob;
 use farm_build_native::builders::docker::toolchain::Toolchain;
 use farm_build_native::deploy::context::{
-  ApiSpec, DeployContext, FrontendSpec, Lockfile, PackageManager,
+  ApiSpec, DeployContext, FrontendSpec, Lockfile, PackageManager, PythonDeps,
 };
 use sha2::{Digest, Sha256};
 
@@ -138,7 +138,7 @@ pub fn project_info(app_name: &str) -> ProjectInfo {
     api: ApiSpec {
       dir_rel: "apps/api".into(),
       app: "main:app".into(),
-      requirements_rel: Some("requirements.txt".into()),
+      deps: PythonDeps::Requirements { file_rel: "requirements.txt".into() },
       out_rel: "api".into(),
     },
     ollama_models: None,
@@ -176,6 +176,7 @@ pub fn job<'a>(cfg: &'a DockerConfig, ctx: &'a DeployContext, root: &'a Path) ->
     ctx,
     project_root: root,
     requirements: Some(root.join("apps/api/requirements.txt")),
+    backend_dir: root.join("apps/api"),
     python: "python3".into(),
     wheel_cache: wheel_cache(),
   }
@@ -347,4 +348,18 @@ impl Drop for Registry {
       ))
       .output();
   }
+}
+
+/// `uv` on PATH; `None` (the caller prints SKIPPED) when it is missing, except in CI (`CI=true`,
+/// or `FARM_REQUIRE_DOCKER` as `.ci/run` sets it), where a missing uv is a failure (`.ci/run`
+/// installs it).
+pub fn require_uv() -> Option<PathBuf> {
+  let found = std::env::var_os("PATH")
+    .and_then(|p| std::env::split_paths(&p).map(|d| d.join("uv")).find(|p| p.is_file()));
+  let ci = std::env::var("CI").is_ok_and(|v| v == "true")
+    || std::env::var_os("FARM_REQUIRE_DOCKER").is_some();
+  if found.is_none() && ci {
+    panic!("CI=true or FARM_REQUIRE_DOCKER is set but `uv` is not on PATH: .ci/run installs it (pip install uv)");
+  }
+  found
 }

@@ -661,7 +661,7 @@ async fn exported_models_reach_the_ollama_dockerfile() {
     api: ApiSpec {
       dir_rel: "apps/api".into(),
       app: "main:app".into(),
-      requirements_rel: None,
+      deps: crate::deploy::context::PythonDeps::None,
       out_rel: "api".into(),
     },
     ollama_models: Some(vec!["tiny".into(), "absent:7b".into()]),

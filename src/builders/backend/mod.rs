@@ -319,17 +319,15 @@ async fn production_venv(
     project::ProjectError::Process(p) => process_error(p),
     other => TaskError::Failed(format!("reading the backend's dependencies: {other}")),
   };
-  let deps = project::dependencies(be, ctx.root).map_err(project_fail)?;
-  let declared = match &deps {
-    project::Dependencies::Requirements(p) => p.is_file(),
-    project::Dependencies::PyProject { .. } => true,
-    project::Dependencies::None => false,
-  };
-  if !declared {
+  let cache = project::venvs_dir(ctx.root, &ctx.config.cache_dir);
+  let resolved = project::resolve_requirements(be, ctx.root, &cache, log, &ctx.cancel)
+    .await
+    .map_err(project_fail)?;
+  let Some(project::ResolvedRequirements { file: requirements, installer, .. }) = resolved else {
     if be.venv == Some(true) {
-      let requirements = match &deps {
-        project::Dependencies::Requirements(p) => p.clone(),
-        _ => src.join("requirements.txt"),
+      let requirements = match &be.requirements {
+        Some(r) => resolve(src, r),
+        None => src.join("requirements.txt"),
       };
       return Err(TaskError::Failed(format!(
         "backend.venv is true but the requirements file {} does not exist (nor a [project] table in pyproject.toml): create one, set `backend.requirements`, or set `venv: false`",
@@ -337,18 +335,11 @@ async fn production_venv(
       )));
     }
     return Ok(None);
-  }
+  };
   let fail = |e: venv::VenvError| match e {
     venv::VenvError::Process(p) => process_error(p),
     other => TaskError::Failed(format!("building the production venv: {other}")),
   };
-  let installer = venv::Installer::resolve(be.installer.unwrap_or_default()).map_err(fail)?;
-  let cache = resolve(ctx.root, &ctx.config.cache_dir).join("venvs");
-  let requirements =
-    project::materialize(&deps, be, ctx.root, &installer, &cache, log, &ctx.cancel)
-      .await
-      .map_err(project_fail)?
-      .ok_or_else(|| TaskError::Failed("no dependencies to install".into()))?;
   let spec = venv::VenvSpec {
     python: python.to_string(),
     requirements,

@@ -8,7 +8,7 @@
 //! it into an exact requirements list. Either way the venv builder gets a requirements file
 //! ([`materialize`]), so the venv key is the content of what is installed.
 
-use super::venv::{find_on_path, Installer};
+use super::venv::{find_on_path, Installer, VenvError};
 use crate::config::{resolve, BackendConfig};
 use crate::run::process::{Cmd, ProcessError};
 use serde::Deserialize;
@@ -89,6 +89,9 @@ pub enum ProjectError {
   /// A child process could not run.
   #[error(transparent)]
   Process(#[from] ProcessError),
+  /// The installer (`backend.installer`) could not be resolved (e.g. `uv` asked for, not on PATH).
+  #[error(transparent)]
+  Installer(#[from] VenvError),
   /// Writing the generated requirements list failed.
   #[error("writing {}: {source}", path.display())]
   Write {
@@ -436,6 +439,55 @@ pub async fn materialize(
     crate::report::write_atomic(&path, text.as_bytes()).map_err(write)?;
   }
   Ok(Some(path))
+}
+
+/// The requirements list the backend's dependencies are installed from: the one list the backend
+/// task builds the production venv from and the docker task makes the image's wheelhouse from
+/// (both call [`resolve_requirements`], so the image gets exactly what the venv got).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedRequirements {
+  /// Where the dependencies come from.
+  pub deps: Dependencies,
+  /// The requirements file: the user's own, or the list generated into `<cacheDir>/venvs`
+  /// (`.req-<digest>.txt`, see [`materialize`]).
+  pub file: PathBuf,
+  /// The installer `backend.installer` resolves to.
+  pub installer: Installer,
+}
+
+/// Whether [`Dependencies`] declare anything to install (a requirements file that exists, or a
+/// `[project]` table).
+pub fn declares_dependencies(deps: &Dependencies) -> bool {
+  match deps {
+    Dependencies::Requirements(p) => p.is_file(),
+    Dependencies::PyProject { .. } => true,
+    Dependencies::None => false,
+  }
+}
+
+/// `<cacheDir>/venvs`: where the venvs and the generated requirements lists live.
+pub fn venvs_dir(root: &Path, cache_dir: &str) -> PathBuf {
+  resolve(root, cache_dir).join("venvs")
+}
+
+/// The backend's resolved requirements ([`dependencies`], the installer, [`materialize`] into
+/// `venvs` = [`venvs_dir`]); `None` when nothing declares dependencies.
+pub async fn resolve_requirements(
+  be: &BackendConfig,
+  root: &Path,
+  venvs: &Path,
+  log: &(dyn Fn(&str) + Send + Sync),
+  cancel: &CancellationToken,
+) -> Result<Option<ResolvedRequirements>, ProjectError> {
+  let deps = dependencies(be, root)?;
+  if !declares_dependencies(&deps) {
+    return Ok(None);
+  }
+  let installer = Installer::resolve(be.installer.unwrap_or_default())?;
+  let Some(file) = materialize(&deps, be, root, &installer, venvs, log, cancel).await? else {
+    return Ok(None);
+  };
+  Ok(Some(ResolvedRequirements { deps, file, installer }))
 }
 
 /// `uv export --frozen --no-dev --no-hashes` of the backend's project: its locked, exact

@@ -5,15 +5,60 @@ use super::config::ProjectInfo;
 use super::task::{run_docker_task, DockerJob};
 use super::toolchain::Toolchain;
 use crate::builders::ai::export_index::{ExportIndex, MODELS_DIR};
+use crate::builders::backend::project::{self, Dependencies, ResolvedRequirements};
 use crate::builders::backend::python_for;
+use crate::builders::backend::venv::Installer;
 use crate::builders::{Builder, IoContext, Output, TaskContext, TaskIo, Uncached};
-use crate::config::resolve;
-use crate::deploy::context::{ApiSpec, FrontendSpec, Lockfile};
+use crate::config::{resolve, BackendConfig};
+use crate::deploy::context::{ApiSpec, FrontendSpec, Lockfile, PythonDeps, UvLock};
 use crate::report;
 use crate::run::{TaskError, TaskOutcome};
 use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::path::Path;
+
+/// What the development image installs, from the backend's resolved requirements: the requirements
+/// file (as `backend.requirements` names it, relative to the backend root), or the pyproject
+/// dependencies with the `uv.lock` next to `pyproject.toml` (when uv is there to pin its version).
+pub fn python_deps(
+  resolved: Option<&ResolvedRequirements>,
+  be: &BackendConfig,
+  api_dir: &Path,
+) -> PythonDeps {
+  let Some(r) = resolved else { return PythonDeps::None };
+  match &r.deps {
+    Dependencies::None => PythonDeps::None,
+    Dependencies::Requirements(_) => PythonDeps::Requirements {
+      file_rel: be.requirements.clone().unwrap_or_else(|| "requirements.txt".into()),
+    },
+    Dependencies::PyProject { requirements, extras, lock, .. } => {
+      let uv = match &r.installer {
+        Installer::Uv(uv) => Some(uv.clone()),
+        Installer::Pip => project_uv(),
+      };
+      let uv_lock = lock
+        .as_ref()
+        .filter(|l| l.parent() == Some(api_dir))
+        .and(uv)
+        .and_then(|uv| uv_version(&uv))
+        .map(|uv_version| UvLock { uv_version });
+      PythonDeps::PyProject { extras: extras.clone(), requirements: requirements.clone(), uv_lock }
+    }
+  }
+}
+
+fn project_uv() -> Option<std::path::PathBuf> {
+  crate::builders::backend::venv::find_on_path("uv")
+}
+
+/// `uv --version` → `0.13.9`.
+fn uv_version(uv: &Path) -> Option<String> {
+  let out = std::process::Command::new(uv).arg("--version").output().ok()?;
+  let text = String::from_utf8_lossy(&out.stdout);
+  let v = text.split_whitespace().nth(1)?;
+  (out.status.success() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+    .then(|| v.to_string())
+}
 
 /// Builds the `docker` task.
 pub struct DockerBuilder;
@@ -72,9 +117,20 @@ impl Builder for DockerBuilder {
           fe.dir_rel
         ));
       }
-      let req_rel = be.requirements.clone().unwrap_or_else(|| "requirements.txt".into());
-      let requirements = resolve(&api_dir, &req_rel);
-      let requirements = requirements.is_file().then_some(requirements);
+      // The exact list the backend task installed (same function, same generated file).
+      let log_line = |l: &str| ctx.log(l);
+      let resolved = project::resolve_requirements(
+        be,
+        ctx.root,
+        &project::venvs_dir(ctx.root, &cfg.cache_dir),
+        &log_line,
+        &ctx.cancel,
+      )
+      .await
+      .map_err(|e| {
+        TaskError::Failed(format!("DOCKER_STAGE: reading the backend's dependencies: {e}"))
+      })?;
+      let deps = python_deps(resolved.as_ref(), be, &api_dir);
       let ollama = cfg.ai.as_ref().and_then(|a| a.providers.ollama.as_ref()).filter(|o| o.enabled);
       let ollama_export = match ollama {
         Some(_) => ExportIndex::read(&ctx.output_dir.join(MODELS_DIR))
@@ -90,7 +146,7 @@ impl Builder for DockerBuilder {
         api: ApiSpec {
           dir_rel: be.root.clone(),
           app: be.app.clone(),
-          requirements_rel: requirements.as_ref().map(|_| req_rel.clone()),
+          deps,
           out_rel: be.out_dir.clone(),
         },
         ollama_models: ollama.map(|o| o.models.clone()),
@@ -102,7 +158,8 @@ impl Builder for DockerBuilder {
         config: docker,
         ctx: &dctx,
         project_root: ctx.root,
-        requirements,
+        requirements: resolved.map(|r| r.file),
+        backend_dir: api_dir.clone(),
         python,
         wheel_cache: resolve(ctx.root, &cfg.cache_dir).join("wheelhouses"),
       };

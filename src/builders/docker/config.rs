@@ -623,7 +623,7 @@ mod tests {
       api: ApiSpec {
         dir_rel: "apps/api".into(),
         app: "main:app".into(),
-        requirements_rel: None,
+        deps: crate::deploy::context::PythonDeps::None,
         out_rel: "api".into(),
       },
       ollama_models: Some(vec!["llama3.1".into(), "acme/tiny:q4".into()]),

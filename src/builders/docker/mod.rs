@@ -15,6 +15,6 @@ pub mod stage;
 pub mod task;
 pub mod toolchain;
 
-pub use builder::DockerBuilder;
+pub use builder::{python_deps, DockerBuilder};
 pub use config::DockerConfig;
 pub use error::DockerError;

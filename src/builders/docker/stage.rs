@@ -1,6 +1,9 @@
 //! What the production image needs besides the outputs, staged under
-//! `<outputDir>/`[`IMAGE_DIR`](crate::deploy::dockerfile::IMAGE_DIR): the requirements file the
-//! backend task installed (with the files it includes), and a wheelhouse made from it on the host
+//! `<outputDir>/`[`IMAGE_DIR`](crate::deploy::dockerfile::IMAGE_DIR): the requirements list the
+//! backend task installed ([`resolve_requirements`](crate::builders::backend::project::resolve_requirements):
+//! the user's requirements file, or the list resolved from `pyproject.toml` / `uv.lock`) as
+//! [`STAGED_REQUIREMENTS`] (the files it includes under `requirements/`, its include lines
+//! rewritten to point there), and a wheelhouse made from it on the host
 //! with the project's interpreter (`pip wheel`), so that the image's builder stage installs
 //! offline (`pip install --no-index --find-links`). The build itself needs no network.
 //!
@@ -14,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::LogFn;
 use super::error::DockerError;
+use crate::deploy::dockerfile::STAGED_REQUIREMENTS;
 use crate::run::process::Cmd;
 
 /// What [`stage_python_deps`] staged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedDeps {
-  /// Requirement files, relative to `<IMAGE_DIR>/requirements` (the main one first).
+  /// Requirement files: [`STAGED_REQUIREMENTS`] first, then the files it includes, relative to
+  /// `<IMAGE_DIR>/requirements`.
   pub files: Vec<String>,
   /// Wheels in `<IMAGE_DIR>/wheels`.
   pub wheels: usize,
@@ -62,12 +67,7 @@ pub fn requirement_files(main: &Path) -> Result<Vec<(PathBuf, String)>, DockerEr
     out.push((path.clone(), rel));
     let dir = path.parent().unwrap_or(Path::new("."));
     for line in text.lines() {
-      let Some((flag, inc)) = line.trim().split_once([' ', '\t', '=']) else { continue };
-      let inc = inc.trim();
-      if ["-r", "--requirement", "-c", "--constraint"].contains(&flag)
-        && !inc.is_empty()
-        && !inc.contains("://")
-      {
+      if let Some((_, inc)) = include_of(line) {
         let p = dir.join(inc);
         // Normalise `a/../b` lexically so the outside check sees the real location.
         let mut norm = PathBuf::new();
@@ -87,6 +87,31 @@ pub fn requirement_files(main: &Path) -> Result<Vec<(PathBuf, String)>, DockerEr
   Ok(out)
 }
 
+/// The include of a requirements line (`-r file`, `--constraint=file`, ...): (flag, path); `None`
+/// for other lines and for URLs.
+fn include_of(line: &str) -> Option<(&str, &str)> {
+  let (flag, inc) = line.trim().split_once([' ', '\t', '='])?;
+  let inc = inc.trim();
+  (["-r", "--requirement", "-c", "--constraint"].contains(&flag)
+    && !inc.is_empty()
+    && !inc.contains("://"))
+  .then_some((flag, inc))
+}
+
+/// The main requirements file as staged at `<IMAGE_DIR>/`[`STAGED_REQUIREMENTS`]: its include lines
+/// point into `requirements/`, where the included files are staged at their relative paths.
+pub fn staged_main(text: &str) -> String {
+  let mut out = String::with_capacity(text.len() + 64);
+  for line in text.lines() {
+    match include_of(line) {
+      Some((flag, inc)) => out.push_str(&format!("{flag} requirements/{inc}")),
+      None => out.push_str(line),
+    }
+    out.push('\n');
+  }
+  out
+}
+
 fn copy_dir_files(from: &Path, to: &Path, ext: &str) -> std::io::Result<usize> {
   std::fs::create_dir_all(to)?;
   let mut n = 0;
@@ -102,10 +127,13 @@ fn copy_dir_files(from: &Path, to: &Path, ext: &str) -> std::io::Result<usize> {
   Ok(n)
 }
 
-/// Stages the requirements and the wheelhouse into `image_dir` (replacing what was there).
-/// `python` is the project's interpreter (the backend's), used for `pip wheel`.
+/// Stages the requirements list (see the module docs) and the wheelhouse into `image_dir`
+/// (replacing what was there). `python` is the project's interpreter (the backend's), used for
+/// `pip wheel`; `cwd` is where relative paths in the list resolve (the backend root, as for the
+/// backend's venv).
 pub async fn stage_python_deps(
   requirements: &Path,
+  cwd: &Path,
   python: &str,
   image_dir: &Path,
   cache: &Path,
@@ -113,6 +141,7 @@ pub async fn stage_python_deps(
   cancel: &CancellationToken,
 ) -> Result<StagedDeps, DockerError> {
   let files = requirement_files(requirements)?;
+  let main_dest = image_dir.join(STAGED_REQUIREMENTS);
   let req_dir = image_dir.join("requirements");
   let wheels_dir = image_dir.join("wheels");
   for d in [&req_dir, &wheels_dir] {
@@ -121,11 +150,20 @@ pub async fn stage_python_deps(
         .map_err(|source| DockerError::Context { path: d.clone(), source })?;
     }
   }
-  for (abs, rel) in &files {
-    let dest = req_dir.join(rel);
+  // Always present (maybe empty): the Dockerfile copies it.
+  std::fs::create_dir_all(&req_dir)
+    .map_err(|source| DockerError::Context { path: req_dir.clone(), source })?;
+  for (i, (abs, rel)) in files.iter().enumerate() {
+    let dest = if i == 0 { main_dest.clone() } else { req_dir.join(rel) };
     let io = |source| DockerError::Context { path: dest.clone(), source };
     std::fs::create_dir_all(dest.parent().unwrap_or(&req_dir)).map_err(io)?;
-    std::fs::copy(abs, &dest).map_err(io)?;
+    if i == 0 {
+      let text = std::fs::read_to_string(abs)
+        .map_err(|source| DockerError::Context { path: abs.clone(), source })?;
+      crate::report::write_atomic(&dest, staged_main(&text).as_bytes()).map_err(io)?;
+    } else {
+      std::fs::copy(abs, &dest).map_err(io)?;
+    }
   }
 
   let probe = Cmd::new(python)
@@ -157,7 +195,7 @@ pub async fn stage_python_deps(
       .arg_path(&tmp)
       .args(["-r"])
       .arg_path(requirements)
-      .cwd(requirements.parent().unwrap_or(Path::new(".")))
+      .cwd(cwd)
       .run(&|l| log(l.to_string()), cancel)
       .await
       .map_err(|e| stage_err(format!("running pip wheel: {e}")))?;
@@ -183,7 +221,10 @@ pub async fn stage_python_deps(
     "staged {} requirement file(s) and {wheels} wheel(s) for the image's builder stage",
     files.len()
   ));
-  Ok(StagedDeps { files: files.into_iter().map(|(_, r)| r).collect(), wheels, key, reused })
+  let files = std::iter::once(STAGED_REQUIREMENTS.to_string())
+    .chain(files.into_iter().skip(1).map(|(_, r)| r))
+    .collect();
+  Ok(StagedDeps { files, wheels, key, reused })
 }
 
 #[cfg(test)]
@@ -210,5 +251,57 @@ mod tests {
     std::fs::write(r.join("shared.txt"), "x\n").unwrap();
     let e = requirement_files(&r.join("api/requirements.txt")).unwrap_err();
     assert!(e.to_string().contains("shared.txt") && e.to_string().contains("outside"), "{e}");
+  }
+
+  #[test]
+  fn staged_main_points_includes_into_the_requirements_dir() {
+    let text = "-r reqs/base.txt\n--constraint=./c.txt\n-r https://x/r.txt\nfastapi==1.0 ; python_version>'3'\n# c\n";
+    assert_eq!(
+      staged_main(text),
+      "-r requirements/reqs/base.txt\n--constraint requirements/./c.txt\n-r https://x/r.txt\nfastapi==1.0 ; python_version>'3'\n# c\n"
+    );
+  }
+
+  /// The staged list of a pyproject backend is the backend task's list, byte for byte.
+  #[tokio::test]
+  async fn pyproject_backend_stages_the_backend_tasks_list() {
+    use crate::builders::backend::project::{resolve_requirements, venvs_dir};
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    std::fs::create_dir_all(r.join("apps/api")).unwrap();
+    std::fs::write(
+      r.join("apps/api/pyproject.toml"),
+      "[project]\nname = \"api\"\nversion = \"0\"\ndependencies = [\"six==1.17.0\"]\n\n\
+       [project.optional-dependencies]\nextra = [\"six==1.17.0\"]\n",
+    )
+    .unwrap();
+    let be: crate::config::BackendConfig = serde_json::from_value(serde_json::json!({
+      "root": "apps/api", "extras": ["extra"], "installer": "pip"
+    }))
+    .unwrap();
+    let venvs = venvs_dir(r, ".farm/cache");
+    std::fs::create_dir_all(&venvs).unwrap();
+    let cancel = CancellationToken::new();
+    let resolved = resolve_requirements(&be, r, &venvs, &|_| {}, &cancel).await.unwrap().unwrap();
+    assert!(resolved.file.starts_with(&venvs), "{}", resolved.file.display());
+    let listed = std::fs::read_to_string(&resolved.file).unwrap();
+    assert!(listed.ends_with("\nsix==1.17.0\n"), "{listed}");
+    let image = r.join("dist/image");
+    let staged = stage_python_deps(
+      &resolved.file,
+      &r.join("apps/api"),
+      "python3",
+      &image,
+      &r.join(".farm/cache/wheelhouses"),
+      &|_| {},
+      &cancel,
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(image.join(STAGED_REQUIREMENTS)).unwrap(), listed);
+    assert_eq!(staged.files, [STAGED_REQUIREMENTS]);
+    assert_eq!(staged.wheels, 1);
+    assert!(image.join("wheels/six-1.17.0-py2.py3-none-any.whl").is_file());
+    assert!(image.join("requirements").is_dir(), "always there: the Dockerfile copies it");
   }
 }

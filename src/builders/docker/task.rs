@@ -98,8 +98,12 @@ pub struct DockerJob<'a> {
   pub ctx: &'a DeployContext,
   /// The project root (absolute); `ctx.output_rel` is relative to it.
   pub project_root: &'a Path,
-  /// The requirements file the backend task installed (absolute), if any.
+  /// The requirements list the backend task installed (absolute), if any: the
+  /// [`ResolvedRequirements::file`](crate::builders::backend::project::ResolvedRequirements::file)
+  /// of the same [`resolve_requirements`](crate::builders::backend::project::resolve_requirements).
   pub requirements: Option<PathBuf>,
+  /// The backend root (absolute): relative paths in the requirements list resolve there.
+  pub backend_dir: PathBuf,
   /// The project's Python interpreter (makes the wheelhouse).
   pub python: String,
   /// Where wheelhouses are cached (e.g. `<cacheDir>/wheelhouses`).
@@ -221,8 +225,18 @@ pub async fn run_docker_task(
 
   if let Some(req) = &job.requirements {
     let image_dir = out_dir.join(IMAGE_DIR);
-    output.deps =
-      Some(stage_python_deps(req, &job.python, &image_dir, &job.wheel_cache, log, cancel).await?);
+    output.deps = Some(
+      stage_python_deps(
+        req,
+        &job.backend_dir,
+        &job.python,
+        &image_dir,
+        &job.wheel_cache,
+        log,
+        cancel,
+      )
+      .await?,
+    );
   }
 
   let tags = tags_for(config, ctx);
@@ -375,6 +389,7 @@ mod tests {
       ctx,
       project_root: root,
       requirements: None,
+      backend_dir: root.join("apps/api"),
       python: "python3".into(),
       wheel_cache: root.join(".farm/cache/wheelhouses"),
     }
