@@ -223,6 +223,8 @@ export interface BuildResult {
   warnings: Array<string>
   /** `build-manifest.json`, relative to the project root. */
   manifestPath?: string
+  /** What the remote cache did (absent without one). */
+  remote?: RemoteCacheSummary
 }
 
 /**
@@ -230,6 +232,9 @@ export interface BuildResult {
  * `tasks.<name>` add command tasks.
  */
 export declare function builtinTasks(): Array<string>
+
+/** Where a cache hit came from. */
+export type CacheSource = 'local' | 'remote'
 
 /** Whether a task came from the build cache. */
 export type CacheState = 'hit' | 'miss' | 'off'
@@ -300,6 +305,22 @@ export interface OrchestratorOptions {
   configFile?: string
 }
 
+/** What the remote cache did in a build. */
+export interface RemoteCacheSummary {
+  /** Where the artifacts live (URL or bucket; never a secret). */
+  location: string
+  /** Tasks restored from the remote cache. */
+  hits: number
+  /** Bytes downloaded for them. */
+  downloadedBytes: number
+  /** Artifacts uploaded. */
+  uploads: number
+  /** Bytes uploaded. */
+  uploadedBytes: number
+  /** Whether this build could upload (false: read-only). */
+  write: boolean
+}
+
 /** One task of the build. */
 export interface TaskResult {
   /** The task. */
@@ -318,6 +339,10 @@ export interface TaskResult {
   restoreMs?: number
   /** Why the task is not cached (`off`). */
   cacheReason?: string
+  /** Where a hit came from: `local` or `remote`. */
+  cacheSource?: CacheSource
+  /** Bytes downloaded from the remote cache for this task (remote hits). */
+  remoteBytes?: number
 }
 
 /** How a task ended. */

@@ -207,7 +207,7 @@ class PlainView {
       `${ICON[t.status]} ${t.name}`,
       t.status,
       fmtMs(t.durationMs),
-      t.cache ?? '-',
+      t.cache === 'hit' && t.cacheSource === 'remote' ? 'hit (remote)' : (t.cache ?? '-'),
       t.key ? t.key.slice(0, 10) : '-',
       t.restoreMs != null ? fmtMs(t.restoreMs) : '-',
     ]);
@@ -221,6 +221,11 @@ class PlainView {
     out(`phases: ${phases}`);
     out(`peak memory: ${fmtBytes(r.metrics.peakRssBytes)} (largest child ${fmtBytes(r.metrics.peakChildRssBytes)})`);
     if (r.manifestPath) out(`manifest: ${r.manifestPath}`);
+    if (r.remote) {
+      const rc = r.remote;
+      const up = rc.write ? `${rc.uploads} uploaded (${fmtBytes(rc.uploadedBytes)})` : 'read-only, nothing uploaded';
+      out(`remote cache ${rc.location}: ${rc.hits} hit${rc.hits === 1 ? '' : 's'} (${fmtBytes(rc.downloadedBytes)} downloaded), ${up}`);
+    }
     if (r.warnings.length) {
       out('');
       out(`${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`);

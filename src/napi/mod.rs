@@ -18,7 +18,7 @@ mod assets;
 mod enums;
 mod hook;
 
-pub use enums::{CacheState, EventKind, TaskStatus};
+pub use enums::{CacheSource, CacheState, EventKind, TaskStatus};
 use hook::HookReturn;
 
 /// A JS callback: plain `(arg)` signature, never keeps Node alive by itself.
@@ -194,6 +194,27 @@ pub struct JsTaskResult {
   pub restore_ms: Option<f64>,
   /// Why the task is not cached (`off`).
   pub cache_reason: Option<String>,
+  /// Where a hit came from: `local` or `remote`.
+  pub cache_source: Option<CacheSource>,
+  /// Bytes downloaded from the remote cache for this task (remote hits).
+  pub remote_bytes: Option<f64>,
+}
+
+/// What the remote cache did in a build.
+#[napi(object, js_name = "RemoteCacheSummary")]
+pub struct JsRemoteSummary {
+  /// Where the artifacts live (URL or bucket; never a secret).
+  pub location: String,
+  /// Tasks restored from the remote cache.
+  pub hits: u32,
+  /// Bytes downloaded for them.
+  pub downloaded_bytes: f64,
+  /// Artifacts uploaded.
+  pub uploads: u32,
+  /// Bytes uploaded.
+  pub uploaded_bytes: f64,
+  /// Whether this build could upload (false: read-only).
+  pub write: bool,
 }
 
 /// The result of a build.
@@ -217,6 +238,8 @@ pub struct JsBuildResult {
   pub warnings: Vec<String>,
   /// `build-manifest.json`, relative to the project root.
   pub manifest_path: Option<String>,
+  /// What the remote cache did (absent without one).
+  pub remote: Option<JsRemoteSummary>,
 }
 
 impl From<BuildResult> for JsBuildResult {
@@ -256,11 +279,21 @@ impl From<BuildResult> for JsBuildResult {
           cache: t.cache.as_ref().map(|c| c.status.into()),
           key: t.cache.as_ref().and_then(|c| c.key.clone()),
           restore_ms: t.cache.as_ref().and_then(|c| c.restore_ms),
+          cache_source: t.cache.as_ref().and_then(|c| c.source).map(Into::into),
+          remote_bytes: t.cache.as_ref().and_then(|c| c.remote_bytes).map(|b| b as f64),
           cache_reason: t.cache.and_then(|c| c.reason),
         })
         .collect(),
       warnings: r.warnings,
       manifest_path: r.manifest_path,
+      remote: r.remote.map(|s| JsRemoteSummary {
+        location: s.location,
+        hits: s.hits as u32,
+        downloaded_bytes: s.downloaded_bytes as f64,
+        uploads: s.uploads as u32,
+        uploaded_bytes: s.uploaded_bytes as f64,
+        write: s.write,
+      }),
     }
   }
 }
