@@ -35,6 +35,20 @@ function build(cwd, env, args = []) {
   assert.ok(r.stdout, `no JSON from farm build:\n${r.stderr}`);
   return JSON.parse(r.stdout);
 }
+/** `farm build --json` without blocking this process (whose event loop serves the fake servers). */
+function buildAsync(cwd, env) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [FARM, 'build', '--json'], { cwd, env: { ...process.env, ...env } });
+    let out = '';
+    let errOut = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { errOut += d; });
+    p.on('error', reject);
+    p.on('close', () => {
+      try { resolve(JSON.parse(out)); } catch { reject(new Error(`no JSON from farm build:\n${errOut}`)); }
+    });
+  });
+}
 const byName = (res) => Object.fromEntries(res.tasks.map((t) => [t.name, t]));
 
 function freePort() {
@@ -282,7 +296,7 @@ test('a server killed mid-build, one that hangs, one that truncates and one that
     const url = `http://127.0.0.1:${server.address().port}`;
     const p = commandProject({ url, timeoutMs: 1000 });
     const started = Date.now();
-    const res = build(p, {});
+    const res = await buildAsync(p, {});
     const took = Date.now() - started;
     server.closeAllConnections();
     server.close();
