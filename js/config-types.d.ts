@@ -75,6 +75,35 @@ export interface BuildSettings {
   continueOnError?: boolean
   /** Delete `outputDir` before building. Default `true`. */
   clean?: boolean | null
+  /**
+   * Where `farm build --upload` stores the build's files and `build-manifest.json`
+   * (`<prefix>/<buildId>/…`). With this set every successful build uploads. Default: the store
+   * of `cache.remote` when `--upload` is given.
+   */
+  upload?: UploadConfig | null
+}
+
+/** `build.upload`: a store for the build's output files (same kinds of stores as `cache.remote`). */
+export interface UploadConfig {
+  /**
+   * A Turborepo remote cache API server (`http://host:port`); each file is the artifact
+   * `<prefix>/<buildId>/<path>`. Give this or `bucket`.
+   */
+  url?: string | null
+  /** An S3-compatible bucket; credentials from the standard AWS env vars. */
+  bucket?: string | null
+  /** The S3 endpoint (MinIO, SeaweedFS). Default: AWS. */
+  endpoint?: string | null
+  /** The S3 region. Default: `AWS_REGION`, else `us-east-1`. */
+  region?: string | null
+  /** Key prefix. Default `"builds"`. */
+  prefix?: string | null
+  /** The team (Turborepo API). Default: `cache.remote.team`, else `farm`. */
+  team?: string | null
+  /** The env var holding the bearer token (Turborepo API). Default `FARM_REMOTE_CACHE_TOKEN`. */
+  tokenEnv?: string | null
+  /** Time limit of each request, ms (1 to 600000). Default 60000. */
+  timeoutMs?: number | null
 }
 
 /** The frontend section (`frontend` in the config). */

@@ -303,6 +303,53 @@ pub struct BuildOptions {
   pub continue_on_error: bool,
   /// Delete `outputDir` before building. Default `true`.
   pub clean: Option<bool>,
+  /// Where `farm build --upload` stores the build's files and `build-manifest.json`
+  /// (`<prefix>/<buildId>/…`). With this set every successful build uploads. Default: the store
+  /// of `cache.remote` when `--upload` is given.
+  #[serde(default)]
+  pub upload: Option<UploadConfig>,
+}
+
+/// `build.upload`: a store for the build's output files (same kinds of stores as `cache.remote`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadConfig {
+  /// A Turborepo remote cache API server (`http://host:port`); each file is the artifact
+  /// `<prefix>/<buildId>/<path>`. Give this or `bucket`.
+  pub url: Option<String>,
+  /// An S3-compatible bucket; credentials from the standard AWS env vars.
+  pub bucket: Option<String>,
+  /// The S3 endpoint (MinIO, SeaweedFS). Default: AWS.
+  pub endpoint: Option<String>,
+  /// The S3 region. Default: `AWS_REGION`, else `us-east-1`.
+  pub region: Option<String>,
+  /// Key prefix. Default `"builds"`.
+  pub prefix: Option<String>,
+  /// The team (Turborepo API). Default: `cache.remote.team`, else `farm`.
+  pub team: Option<String>,
+  /// The env var holding the bearer token (Turborepo API). Default `FARM_REMOTE_CACHE_TOKEN`.
+  pub token_env: Option<String>,
+  /// Time limit of each request, ms (1 to 600000). Default 60000.
+  pub timeout_ms: Option<u64>,
+}
+
+impl UploadConfig {
+  /// The same fields as a remote cache config, for validation and store set-up.
+  pub fn as_remote(&self) -> RemoteCacheConfig {
+    RemoteCacheConfig {
+      url: self.url.clone(),
+      bucket: self.bucket.clone(),
+      endpoint: self.endpoint.clone(),
+      region: self.region.clone(),
+      prefix: self.prefix.clone(),
+      team: self.team.clone(),
+      token_env: self.token_env.clone(),
+      signature_key_env: None,
+      read: false,
+      write: true,
+      timeout_ms: self.timeout_ms,
+    }
+  }
 }
 
 /// The frontend section (`frontend` in the config).
@@ -669,6 +716,17 @@ impl FarmConfig {
     check_relative(&self.cache_dir, "cacheDir", file)?;
     if let Some(r) = &self.cache.remote {
       r.validate("cache.remote", file)?;
+    }
+    if let Some(u) = &self.build.upload {
+      u.as_remote().validate("build.upload", file)?;
+      if u.url.is_none() && u.bucket.is_none() {
+        return Err(ConfigError {
+          file: file.into(),
+          path: "build.upload".into(),
+          message: "needs `url` (a Turborepo-API server) or `bucket` (S3-compatible)".into(),
+          fix: "add `bucket: \"my-builds\"` (with `endpoint` for MinIO/SeaweedFS) or `url`".into(),
+        });
+      }
     }
     if Path::new(&self.output_dir).components().all(|c| matches!(c, Component::CurDir)) {
       return Err(err(

@@ -127,6 +127,9 @@ pub struct BuildOptions {
   /// For each cache hit, also run the task and compare its output with the restored one; a
   /// difference fails the task, naming the files and the likely undeclared inputs.
   pub verify_cache: Option<bool>,
+  /// After a successful build, store the output files and `build-manifest.json` under
+  /// `<prefix>/<buildId>/` in `build.upload`'s store (else `cache.remote`'s).
+  pub upload: Option<bool>,
 }
 
 /// A file or directory the build produced.
@@ -240,6 +243,21 @@ pub struct JsBuildResult {
   pub manifest_path: Option<String>,
   /// What the remote cache did (absent without one).
   pub remote: Option<JsRemoteSummary>,
+  /// Where the build's files were uploaded (`upload` / `build.upload`).
+  pub upload: Option<JsUploadReport>,
+}
+
+/// Where `--upload` stored a build.
+#[napi(object, js_name = "BuildUpload")]
+pub struct JsUploadReport {
+  /// The store (URL or bucket; never a secret).
+  pub location: String,
+  /// `<prefix>/<buildId>`: the key prefix of every file.
+  pub prefix: String,
+  /// Files uploaded.
+  pub files: u32,
+  /// Their total size.
+  pub bytes: f64,
 }
 
 impl From<BuildResult> for JsBuildResult {
@@ -293,6 +311,12 @@ impl From<BuildResult> for JsBuildResult {
         uploads: s.uploads as u32,
         uploaded_bytes: s.uploaded_bytes as f64,
         write: s.write,
+      }),
+      upload: r.upload.map(|u| JsUploadReport {
+        location: u.location,
+        prefix: u.prefix,
+        files: u.files as u32,
+        bytes: u.bytes as f64,
       }),
     }
   }
@@ -494,6 +518,7 @@ impl BuildOrchestrator {
       tool_versions: None,
       no_cache: None,
       verify_cache: None,
+      upload: None,
     });
     if let Some(signal) = opts.signal.take() {
       let c = cancel.clone();
@@ -514,6 +539,7 @@ impl BuildOrchestrator {
       tool_versions: opts.tool_versions.unwrap_or_default().into_iter().collect(),
       no_cache: opts.no_cache.unwrap_or(false),
       verify_cache: opts.verify_cache.unwrap_or(false),
+      upload: opts.upload.unwrap_or(false),
     };
     let inner = Arc::clone(&self.inner);
     env.spawn_future(async move {

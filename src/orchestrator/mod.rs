@@ -54,6 +54,9 @@ pub struct BuildRequest {
   /// For each cache hit, also run the task and compare its output with the restored one
   /// (`--verify-cache`); a difference fails the task with the files and the likely cause.
   pub verify_cache: bool,
+  /// After a successful build, store the output files and `build-manifest.json` under
+  /// `<prefix>/<buildId>/` (`--upload`; `build.upload` in the config does it for every build).
+  pub upload: bool,
 }
 
 /// The stable error of a failed build.
@@ -111,6 +114,8 @@ pub struct BuildResult {
   pub manifest_path: Option<String>,
   /// What the remote cache did, when one is configured.
   pub remote: Option<RemoteSummary>,
+  /// Where the build's files were uploaded (`--upload` / `build.upload`).
+  pub upload: Option<crate::cache::remote::upload::UploadReport>,
 }
 
 impl Orchestrator {
@@ -311,7 +316,37 @@ impl Orchestrator {
       )
       .await;
     result.remote = remote;
+    if result.success {
+      self.upload_build(&req, &output_dir, &mut result).await;
+    }
     result
+  }
+
+  /// `--upload` / `build.upload`: stores the output files under `<prefix>/<buildId>/`. A failure
+  /// fails the build (`IO_ERROR`): the upload was asked for.
+  async fn upload_build(&self, req: &BuildRequest, output_dir: &Path, result: &mut BuildResult) {
+    use crate::cache::remote::upload::UploadTarget;
+    let target = match UploadTarget::resolve(&self.config, req.upload, &|n| std::env::var(n).ok()) {
+      Ok(Some(t)) => t,
+      Ok(None) => return,
+      Err(e) => {
+        result.success = false;
+        result.error =
+          Some(ErrorInfo { code: "IO_ERROR".into(), message: format!("upload: {e}"), task: None });
+        return;
+      }
+    };
+    match target.upload_dir(output_dir, &result.build_id).await {
+      Ok(r) => result.upload = Some(r),
+      Err(e) => {
+        result.success = false;
+        result.error = Some(ErrorInfo {
+          code: "IO_ERROR".into(),
+          message: format!("uploading the build to {} failed: {e}", target.location()),
+          task: None,
+        });
+      }
+    }
   }
 
   async fn pre_build(
@@ -566,6 +601,7 @@ impl Orchestrator {
       warnings,
       manifest_path,
       remote: None,
+      upload: None,
     }
   }
 }

@@ -18,6 +18,7 @@ pub mod s3;
 pub mod settings;
 pub mod sign;
 pub mod turbo;
+pub mod upload;
 
 #[cfg(test)]
 mod tests;
