@@ -471,3 +471,43 @@ test('examples/farm-app: a second clone gets every cacheable task from the remot
   await srv.stop();
   for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
 });
+
+test('turbo 2.11 shares the same server beside farm: no key clash, both hit', async (t) => {
+  const TURBO = path.join(REPO, '__test__/tools/node_modules/.bin/turbo');
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, TURBO, 'turbo (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const a = commandProject();
+  assert.equal(build(a, env).remote.uploads, 2);
+  // A small npm-workspaces monorepo built by turbo against the same server and team.
+  const mono = project({
+    'package.json': JSON.stringify({ name: 'mono', private: true, workspaces: ['pkgs/*'], packageManager: 'npm@10.9.0' }),
+    'pkgs/a/package.json': JSON.stringify({ name: 'a', version: '1.0.0', scripts: { build: 'mkdir -p out && echo built-a > out/a.txt' } }),
+    'turbo.json': JSON.stringify({ tasks: { build: { outputs: ['out/**'] } } }),
+    '.gitignore': 'out\nnode_modules\n.turbo\n',
+  });
+  const npmI = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd: mono, encoding: 'utf8' });
+  assert.equal(npmI.status, 0, npmI.stderr);
+  const turbo = () => {
+    rmSync(path.join(mono, 'pkgs/a/out'), { recursive: true, force: true });
+    rmSync(path.join(mono, '.turbo'), { recursive: true, force: true });
+    const r = spawnSync(TURBO, ['run', 'build', '--cache=remote:rw', `--api=${srv.url}`, `--token=${TOKEN}`, '--team=team_farm'], {
+      cwd: mono, encoding: 'utf8', timeout: 120_000, env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    return r.stdout;
+  };
+  assert.match(turbo(), /cache miss, executing [0-9a-f]{16}/);
+  assert.match(turbo(), /cache hit, replaying logs [0-9a-f]{16}/);
+  assert.equal(readFileSync(path.join(mono, 'pkgs/a/out/a.txt'), 'utf8'), 'built-a\n');
+  const ids = files(srv.storage).map((f) => path.basename(f));
+  assert.equal(ids.filter((f) => /^farm1-[0-9a-f]{32}$/.test(f)).length, 2, ids.join(' '));
+  assert.equal(ids.filter((f) => /^[0-9a-f]{16}$/.test(f)).length, 1, ids.join(' '));
+  // farm still gets its own artifacts, untouched by turbo's.
+  const b = commandProject();
+  const r = build(b, env);
+  assert.deepEqual(r.tasks.map((x) => x.cacheSource), ['remote', 'remote'], r.warnings.join('\n'));
+  await srv.stop();
+  for (const x of [a, b, mono]) rmSync(x, { recursive: true, force: true });
+});
