@@ -201,6 +201,11 @@ export interface BuildOptions {
    * difference fails the task, naming the files and the likely undeclared inputs.
    */
   verifyCache?: boolean
+  /**
+   * After a successful build, store the output files and `build-manifest.json` under
+   * `<prefix>/<buildId>/` in `build.upload`'s store (else `cache.remote`'s).
+   */
+  upload?: boolean
 }
 
 /** The result of a build. */
@@ -225,6 +230,20 @@ export interface BuildResult {
   manifestPath?: string
   /** What the remote cache did (absent without one). */
   remote?: RemoteCacheSummary
+  /** Where the build's files were uploaded (`upload` / `build.upload`). */
+  upload?: JsUploadReport
+}
+
+/** Where `--upload` stored a build. */
+export interface BuildUpload {
+  /** The store (URL or bucket; never a secret). */
+  location: string
+  /** `<prefix>/<buildId>`: the key prefix of every file. */
+  prefix: string
+  /** Files uploaded. */
+  files: number
+  /** Their total size. */
+  bytes: number
 }
 
 /**
