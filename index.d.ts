@@ -231,7 +231,7 @@ export interface BuildResult {
   /** What the remote cache did (absent without one). */
   remote?: RemoteCacheSummary
   /** Where the build's files were uploaded (`upload` / `build.upload`). */
-  upload?: JsUploadReport
+  upload?: BuildUpload
 }
 
 /** Where `--upload` stored a build. */

@@ -203,6 +203,19 @@ pub struct JsTaskResult {
   pub remote_bytes: Option<f64>,
 }
 
+/// Where `--upload` stored a build.
+#[napi(object, js_name = "BuildUpload")]
+pub struct JsUploadReport {
+  /// The store (URL or bucket; never a secret).
+  pub location: String,
+  /// `<prefix>/<buildId>`: the key prefix of every file.
+  pub prefix: String,
+  /// Files uploaded.
+  pub files: u32,
+  /// Their total size.
+  pub bytes: f64,
+}
+
 /// What the remote cache did in a build.
 #[napi(object, js_name = "RemoteCacheSummary")]
 pub struct JsRemoteSummary {
@@ -245,19 +258,6 @@ pub struct JsBuildResult {
   pub remote: Option<JsRemoteSummary>,
   /// Where the build's files were uploaded (`upload` / `build.upload`).
   pub upload: Option<JsUploadReport>,
-}
-
-/// Where `--upload` stored a build.
-#[napi(object, js_name = "BuildUpload")]
-pub struct JsUploadReport {
-  /// The store (URL or bucket; never a secret).
-  pub location: String,
-  /// `<prefix>/<buildId>`: the key prefix of every file.
-  pub prefix: String,
-  /// Files uploaded.
-  pub files: u32,
-  /// Their total size.
-  pub bytes: f64,
 }
 
 impl From<BuildResult> for JsBuildResult {
