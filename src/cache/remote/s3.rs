@@ -62,7 +62,7 @@ impl HmacContext for HmacCtx {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct Unsupported(&'static str);
+struct CryptoError(&'static str);
 
 impl CryptoProvider for Sha2Crypto {
   fn digest(&self, _algorithm: DigestAlgorithm) -> object_store::Result<Box<dyn DigestContext>> {
@@ -74,9 +74,9 @@ impl CryptoProvider for Sha2Crypto {
     _algorithm: DigestAlgorithm,
     secret: &[u8],
   ) -> object_store::Result<Box<dyn HmacContext>> {
-    let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| object_store::Error::Generic {
+    let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| object_store::Error::Generic {
       store: "S3",
-      source: Box::new(Unsupported(if e.to_string().is_empty() { "bad key" } else { "bad key" })),
+      source: Box::new(CryptoError("invalid HMAC key")),
     })?;
     Ok(Box::new(HmacCtx(Some(mac), Vec::new())))
   }
@@ -88,7 +88,7 @@ impl CryptoProvider for Sha2Crypto {
   ) -> object_store::Result<Box<dyn OsSigner>> {
     Err(object_store::Error::Generic {
       store: "S3",
-      source: Box::new(Unsupported("RSA signing is not needed for S3 and not built in")),
+      source: Box::new(CryptoError("RSA signing is not needed for S3 and not built in")),
     })
   }
 }

@@ -282,3 +282,40 @@ fn config_validation_names_field_and_fix() {
   assert!(e.contains("token"), "{e}");
   let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn upload_target_resolution_and_refusals() {
+  use super::upload::UploadTarget;
+  use crate::config::FarmConfig;
+  let cfg = |v: serde_json::Value| FarmConfig::from_json(v, "farm.config.json").unwrap();
+  let plain = cfg(json!({ "appName": "a" }));
+  assert!(UploadTarget::resolve(&plain, false, &env_of(&[])).unwrap().is_none());
+  let e = UploadTarget::resolve(&plain, true, &env_of(&[])).unwrap_err();
+  assert!(e.to_string().contains("build.upload"), "{e}");
+  // --upload falls back to the remote cache's store.
+  let t = UploadTarget::resolve(
+    &plain,
+    true,
+    &env_of(&[("FARM_REMOTE_CACHE_URL", "http://127.0.0.1:2")]),
+  )
+  .unwrap()
+  .unwrap();
+  assert_eq!(t.location(), "http://127.0.0.1:2");
+  // build.upload names its own store: the cache's URL override does not redirect it.
+  let own = cfg(json!({ "appName": "a", "build": { "upload": { "url": "http://127.0.0.1:1" } } }));
+  let t =
+    UploadTarget::resolve(&own, false, &env_of(&[("FARM_REMOTE_CACHE_URL", "http://127.0.0.1:2")]))
+      .unwrap()
+      .unwrap();
+  assert_eq!(t.location(), "http://127.0.0.1:1");
+  let e = UploadTarget::resolve(&own, false, &env_of(&[("FARM_REMOTE_CACHE_READ_ONLY", "1")]))
+    .unwrap_err();
+  assert!(e.to_string().contains("READ_ONLY"), "{e}");
+  let e = FarmConfig::from_json(
+    json!({ "appName": "a", "build": { "upload": { "prefix": "x" } } }),
+    "f.json",
+  )
+  .unwrap_err()
+  .to_string();
+  assert!(e.contains("build.upload") && e.contains("Fix:"), "{e}");
+}
