@@ -204,6 +204,11 @@ export interface BuildOptions {
    * difference fails the task, naming the files and the likely undeclared inputs.
    */
   verifyCache?: boolean
+  /**
+   * After a successful build, store the output files and `build-manifest.json` under
+   * `<prefix>/<buildId>/` in `build.upload`'s store (else `cache.remote`'s).
+   */
+  upload?: boolean
 }
 
 /** The result of a build. */
@@ -226,6 +231,22 @@ export interface BuildResult {
   warnings: Array<string>
   /** `build-manifest.json`, relative to the project root. */
   manifestPath?: string
+  /** What the remote cache did (absent without one). */
+  remote?: RemoteCacheSummary
+  /** Where the build's files were uploaded (`upload` / `build.upload`). */
+  upload?: BuildUpload
+}
+
+/** Where `--upload` stored a build. */
+export interface BuildUpload {
+  /** The store (URL or bucket; never a secret). */
+  location: string
+  /** `<prefix>/<buildId>`: the key prefix of every file. */
+  prefix: string
+  /** Files uploaded. */
+  files: number
+  /** Their total size. */
+  bytes: number
 }
 
 /**
@@ -233,6 +254,9 @@ export interface BuildResult {
  * `tasks.<name>` add command tasks.
  */
 export declare function builtinTasks(): Array<string>
+
+/** Where a cache hit came from. */
+export type CacheSource = 'local' | 'remote'
 
 /** Whether a task came from the build cache. */
 export type CacheState = 'hit' | 'miss' | 'off'
@@ -432,6 +456,22 @@ export interface OrchestratorOptions {
   configFile?: string
 }
 
+/** What the remote cache did in a build. */
+export interface RemoteCacheSummary {
+  /** Where the artifacts live (URL or bucket; never a secret). */
+  location: string
+  /** Tasks restored from the remote cache. */
+  hits: number
+  /** Bytes downloaded for them. */
+  downloadedBytes: number
+  /** Artifacts uploaded. */
+  uploads: number
+  /** Bytes uploaded. */
+  uploadedBytes: number
+  /** Whether this build could upload (false: read-only). */
+  write: boolean
+}
+
 /** One task of the build. */
 export interface TaskResult {
   /** The task. */
@@ -450,6 +490,10 @@ export interface TaskResult {
   restoreMs?: number
   /** Why the task is not cached (`off`). */
   cacheReason?: string
+  /** Where a hit came from: `local` or `remote`. */
+  cacheSource?: CacheSource
+  /** Bytes downloaded from the remote cache for this task (remote hits). */
+  remoteBytes?: number
 }
 
 /** How a task ended. */

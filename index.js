@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.BuildOrchestrator = nativeBinding.BuildOrchestrator
 module.exports.analyzeBundle = nativeBinding.analyzeBundle
 module.exports.builtinTasks = nativeBinding.builtinTasks
+module.exports.CacheSource = nativeBinding.CacheSource
 module.exports.CacheState = nativeBinding.CacheState
 module.exports.checkBudgets = nativeBinding.checkBudgets
 module.exports.compressionInfo = nativeBinding.compressionInfo

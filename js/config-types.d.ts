@@ -75,6 +75,35 @@ export interface BuildSettings {
   continueOnError?: boolean
   /** Delete `outputDir` before building. Default `true`. */
   clean?: boolean | null
+  /**
+   * Where `farm build --upload` stores the build's files and `build-manifest.json`
+   * (`<prefix>/<buildId>/…`). With this set every successful build uploads. Default: the store
+   * of `cache.remote` when `--upload` is given.
+   */
+  upload?: UploadConfig | null
+}
+
+/** `build.upload`: a store for the build's output files (same kinds of stores as `cache.remote`). */
+export interface UploadConfig {
+  /**
+   * A Turborepo remote cache API server (`http://host:port`); each file is the artifact
+   * `<prefix>/<buildId>/<path>`. Give this or `bucket`.
+   */
+  url?: string | null
+  /** An S3-compatible bucket; credentials from the standard AWS env vars. */
+  bucket?: string | null
+  /** The S3 endpoint (MinIO, SeaweedFS). Default: AWS. */
+  endpoint?: string | null
+  /** The S3 region. Default: `AWS_REGION`, else `us-east-1`. */
+  region?: string | null
+  /** Key prefix. Default `"builds"`. */
+  prefix?: string | null
+  /** The team (Turborepo API). Default: `cache.remote.team`, else `farm`. */
+  team?: string | null
+  /** The env var holding the bearer token (Turborepo API). Default `FARM_REMOTE_CACHE_TOKEN`. */
+  tokenEnv?: string | null
+  /** Time limit of each request, ms (1 to 600000). Default 60000. */
+  timeoutMs?: number | null
 }
 
 /** The frontend section (`frontend` in the config). */
@@ -632,10 +661,64 @@ export interface CacheConfig {
    * @default {}
    */
   env?: Record<string, string[]>
+  /**
+   * A remote cache shared by a team and CI (see the README's "Remote cache"). The env vars
+   * `FARM_REMOTE_CACHE_URL`, `FARM_REMOTE_CACHE_TEAM` and `FARM_REMOTE_CACHE_READ_ONLY=1`
+   * override it; secrets come only from env vars.
+   */
+  remote?: RemoteCacheConfig | null
 }
 
 /** How cached outputs are restored (`cache.restore`; the schema of that string). */
 export type RestoreMode = 'auto' | 'reflink' | 'hardlink' | 'copy'
+
+/** `cache.remote`: where the shared cache lives and what this machine may do with it. */
+export interface RemoteCacheConfig {
+  /**
+   * A Turborepo remote cache API server (`http://host:port`, the `/v8/artifacts` API), e.g. the
+   * open-source `turborepo-remote-cache`. Give this or `bucket`.
+   */
+  url?: string | null
+  /**
+   * An S3-compatible bucket (AWS S3, MinIO, SeaweedFS). Credentials come from the standard AWS
+   * env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+   */
+  bucket?: string | null
+  /**
+   * The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO). Default: AWS
+   * (`AWS_ENDPOINT_URL` when set).
+   */
+  endpoint?: string | null
+  /** The S3 region. Default: `AWS_REGION`, else `us-east-1`. */
+  region?: string | null
+  /** Key prefix of the artifacts in the bucket. Default `"farm-cache"`. */
+  prefix?: string | null
+  /**
+   * The team: Turborepo's `teamId` (or `slug` when it does not start with `team_`); part of what
+   * is signed.
+   */
+  team?: string | null
+  /** The env var holding the bearer token. Default `FARM_REMOTE_CACHE_TOKEN`. */
+  tokenEnv?: string | null
+  /**
+   * The env var holding the signature key. When that var is set, uploads are signed and
+   * downloads without a valid signature are refused.
+   */
+  signatureKeyEnv?: string | null
+  /**
+   * Download entries missing locally. Default `true`.
+   * @default true
+   */
+  read?: boolean
+  /**
+   * Upload entries built here. Default `true`; set `false` (or `FARM_REMOTE_CACHE_READ_ONLY=1`)
+   * wherever untrusted code builds, such as pull requests.
+   * @default true
+   */
+  write?: boolean
+  /** Time limit of one request, ms (1 to 600000). Default 10000. */
+  timeoutMs?: number | null
+}
 
 /** A task that runs a shell command (`tasks.<name>` in the config). */
 export interface CommandTask {

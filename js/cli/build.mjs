@@ -34,6 +34,10 @@ ${wrap(['all (default)', ...builtinTasks(), ...(ctx?.commandTasks ?? [])], 52)}$
       name: 'verify-cache',
       help: 'For each cache hit, also run the task and compare its output with\nthe restored one; a difference fails the task and names the files\nand the likely undeclared inputs',
     },
+    {
+      name: 'upload',
+      help: 'After a successful build, store the output files and build-manifest.json\nunder <prefix>/<buildId>/ in build.upload\'s store (else cache.remote\'s)',
+    },
     { name: 'dry-run', help: "Print the plan with each task's cache key and hit/miss; build nothing" },
     { name: 'json', help: 'Print the BuildResult as JSON (and nothing else) on stdout' },
     { name: 'analyze', help: 'Print the bundle analysis and write\n<outputDir>/analysis/bundle-treemap.html' },
@@ -145,6 +149,7 @@ export async function build(args) {
     clean: opts['no-clean'] ? false : undefined,
     noCache: opts['no-cache'] ? true : undefined,
     verifyCache: opts['verify-cache'] ? true : undefined,
+    upload: opts.upload ? true : undefined,
     onEvent: view ? (events) => view.events(events) : undefined,
   });
   process.off('SIGINT', onSigint);
@@ -207,7 +212,7 @@ class PlainView {
       `${ICON[t.status]} ${t.name}`,
       t.status,
       fmtMs(t.durationMs),
-      t.cache ?? '-',
+      t.cache === 'hit' && t.cacheSource === 'remote' ? 'hit (remote)' : (t.cache ?? '-'),
       t.key ? t.key.slice(0, 10) : '-',
       t.restoreMs != null ? fmtMs(t.restoreMs) : '-',
     ]);
@@ -221,6 +226,12 @@ class PlainView {
     out(`phases: ${phases}`);
     out(`peak memory: ${fmtBytes(r.metrics.peakRssBytes)} (largest child ${fmtBytes(r.metrics.peakChildRssBytes)})`);
     if (r.manifestPath) out(`manifest: ${r.manifestPath}`);
+    if (r.upload) out(`uploaded: ${r.upload.files} files (${fmtBytes(r.upload.bytes)}) to ${r.upload.location} under ${r.upload.prefix}/`);
+    if (r.remote) {
+      const rc = r.remote;
+      const up = rc.write ? `${rc.uploads} uploaded (${fmtBytes(rc.uploadedBytes)})` : 'read-only, nothing uploaded';
+      out(`remote cache ${rc.location}: ${rc.hits} hit${rc.hits === 1 ? '' : 's'} (${fmtBytes(rc.downloadedBytes)} downloaded), ${up}`);
+    }
     if (r.warnings.length) {
       out('');
       out(`${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`);

@@ -23,6 +23,7 @@ mod entry;
 mod error;
 mod evict;
 mod fsutil;
+pub mod remote;
 mod restore;
 mod store;
 mod tree;

@@ -20,7 +20,9 @@
 //! Blobs are xxh3-128 rather than SHA-256: this store is local to one machine and one user,
 //! so collisions need only be accidental-proof (2^-64 birthday bound at 2^32 blobs); xxh3 runs
 //! at memory bandwidth, which matters because every blob a restore uses is verified (re-hashed
-//! unless the stat cache vouches for it) and each input digest is reused. A shared remote cache must add SHA-256 and HMAC signing on transfer.
+//! unless the stat cache vouches for it) and each input digest is reused. The remote cache
+//! (`remote/`) does not trust xxh3 against an adversary: with a signature key, a whole artifact is
+//! checked with HMAC-SHA256 before any of it is used; without one, the remote is trusted as a whole.
 //!
 //! No fsync: after a crash a blob or entry is either absent or complete (rename is atomic with
 //! respect to SIGKILL), and after a power loss a torn blob fails verification on restore and a

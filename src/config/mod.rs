@@ -129,6 +129,47 @@ pub struct CacheConfig {
   /// Environment variables per task that enter its key (only these; values are hashed).
   #[serde(default)]
   pub env: BTreeMap<String, Vec<String>>,
+  /// A remote cache shared by a team and CI (see the README's "Remote cache"). The env vars
+  /// `FARM_REMOTE_CACHE_URL`, `FARM_REMOTE_CACHE_TEAM` and `FARM_REMOTE_CACHE_READ_ONLY=1`
+  /// override it; secrets come only from env vars.
+  #[serde(default)]
+  pub remote: Option<RemoteCacheConfig>,
+}
+
+/// `cache.remote`: where the shared cache lives and what this machine may do with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoteCacheConfig {
+  /// A Turborepo remote cache API server (`http://host:port`, the `/v8/artifacts` API), e.g. the
+  /// open-source `turborepo-remote-cache`. Give this or `bucket`.
+  pub url: Option<String>,
+  /// An S3-compatible bucket (AWS S3, MinIO, SeaweedFS). Credentials come from the standard AWS
+  /// env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+  pub bucket: Option<String>,
+  /// The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO). Default: AWS
+  /// (`AWS_ENDPOINT_URL` when set).
+  pub endpoint: Option<String>,
+  /// The S3 region. Default: `AWS_REGION`, else `us-east-1`.
+  pub region: Option<String>,
+  /// Key prefix of the artifacts in the bucket. Default `"farm-cache"`.
+  pub prefix: Option<String>,
+  /// The team: Turborepo's `teamId` (or `slug` when it does not start with `team_`); part of what
+  /// is signed.
+  pub team: Option<String>,
+  /// The env var holding the bearer token. Default `FARM_REMOTE_CACHE_TOKEN`.
+  pub token_env: Option<String>,
+  /// The env var holding the signature key. When that var is set, uploads are signed and
+  /// downloads without a valid signature are refused.
+  pub signature_key_env: Option<String>,
+  /// Download entries missing locally. Default `true`.
+  #[serde(default = "yes")]
+  pub read: bool,
+  /// Upload entries built here. Default `true`; set `false` (or `FARM_REMOTE_CACHE_READ_ONLY=1`)
+  /// wherever untrusted code builds, such as pull requests.
+  #[serde(default = "yes")]
+  pub write: bool,
+  /// Time limit of one request, ms (1 to 600000). Default 10000.
+  pub timeout_ms: Option<u64>,
 }
 
 impl Default for CacheConfig {
@@ -140,6 +181,7 @@ impl Default for CacheConfig {
       restore: default_restore(),
       inputs: BTreeMap::new(),
       env: BTreeMap::new(),
+      remote: None,
     }
   }
 }
@@ -261,6 +303,53 @@ pub struct BuildOptions {
   pub continue_on_error: bool,
   /// Delete `outputDir` before building. Default `true`.
   pub clean: Option<bool>,
+  /// Where `farm build --upload` stores the build's files and `build-manifest.json`
+  /// (`<prefix>/<buildId>/…`). With this set every successful build uploads. Default: the store
+  /// of `cache.remote` when `--upload` is given.
+  #[serde(default)]
+  pub upload: Option<UploadConfig>,
+}
+
+/// `build.upload`: a store for the build's output files (same kinds of stores as `cache.remote`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadConfig {
+  /// A Turborepo remote cache API server (`http://host:port`); each file is the artifact
+  /// `<prefix>/<buildId>/<path>`. Give this or `bucket`.
+  pub url: Option<String>,
+  /// An S3-compatible bucket; credentials from the standard AWS env vars.
+  pub bucket: Option<String>,
+  /// The S3 endpoint (MinIO, SeaweedFS). Default: AWS.
+  pub endpoint: Option<String>,
+  /// The S3 region. Default: `AWS_REGION`, else `us-east-1`.
+  pub region: Option<String>,
+  /// Key prefix. Default `"builds"`.
+  pub prefix: Option<String>,
+  /// The team (Turborepo API). Default: `cache.remote.team`, else `farm`.
+  pub team: Option<String>,
+  /// The env var holding the bearer token (Turborepo API). Default `FARM_REMOTE_CACHE_TOKEN`.
+  pub token_env: Option<String>,
+  /// Time limit of each request, ms (1 to 600000). Default 60000.
+  pub timeout_ms: Option<u64>,
+}
+
+impl UploadConfig {
+  /// The same fields as a remote cache config, for validation and store set-up.
+  pub fn as_remote(&self) -> RemoteCacheConfig {
+    RemoteCacheConfig {
+      url: self.url.clone(),
+      bucket: self.bucket.clone(),
+      endpoint: self.endpoint.clone(),
+      region: self.region.clone(),
+      prefix: self.prefix.clone(),
+      team: self.team.clone(),
+      token_env: self.token_env.clone(),
+      signature_key_env: None,
+      read: false,
+      write: true,
+      timeout_ms: self.timeout_ms,
+    }
+  }
 }
 
 /// The frontend section (`frontend` in the config).
@@ -413,6 +502,104 @@ impl PluginSpec {
   }
 }
 
+impl RemoteCacheConfig {
+  /// Checks the remote cache settings at `at` (`cache.remote`) of `file`.
+  pub fn validate(&self, at: &str, file: &str) -> Result<(), ConfigError> {
+    let err = |field: &str, message: String, fix: &str| ConfigError {
+      file: file.into(),
+      path: format!("{at}.{field}"),
+      message,
+      fix: fix.into(),
+    };
+    if self.url.is_some() && self.bucket.is_some() {
+      return Err(err(
+        "url",
+        "both `url` and `bucket` are set; a remote cache is one or the other".into(),
+        "keep `url` for a Turborepo-API server, or `bucket` (with `endpoint`) for an S3-compatible store",
+      ));
+    }
+    if let Some(u) = &self.url {
+      check_http_url(u).map_err(|(m, fix)| err("url", m, fix))?;
+    }
+    if let Some(u) = &self.endpoint {
+      check_http_url(u).map_err(|(m, fix)| err("endpoint", m, fix))?;
+    }
+    if let Some(b) = &self.bucket {
+      let ok = (3..=63).contains(&b.len())
+        && b
+          .bytes()
+          .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+      if !ok {
+        return Err(err(
+          "bucket",
+          format!(
+            "{b:?} is not a bucket name: expected 3 to 63 lowercase letters, digits, `-` or `.`"
+          ),
+          "use the bucket's name, e.g. \"farm-cache\"",
+        ));
+      }
+    }
+    if let Some(p) = &self.prefix {
+      if p.is_empty()
+        || p.starts_with('/')
+        || p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+      {
+        return Err(err(
+          "prefix",
+          format!("{p:?} is not a key prefix: expected `/`-separated names without `.`/`..` or empty parts"),
+          "use e.g. \"farm-cache\" or \"ci/farm\"",
+        ));
+      }
+    }
+    for (field, v) in [("tokenEnv", &self.token_env), ("signatureKeyEnv", &self.signature_key_env)]
+    {
+      if let Some(name) = v {
+        if !is_env_name(name) {
+          return Err(err(
+            field,
+            format!("{name:?} is not an environment variable name; this field names the variable that holds the secret, never the secret itself"),
+            "write the variable's name, e.g. \"FARM_REMOTE_CACHE_TOKEN\", and set the secret in that variable",
+          ));
+        }
+      }
+    }
+    if let Some(t) = self.timeout_ms {
+      if t == 0 || t > 600_000 {
+        return Err(err(
+          "timeoutMs",
+          format!("{t} is out of range: expected 1 to 600000 ms"),
+          "remove it for the default of 10000 ms",
+        ));
+      }
+    }
+    Ok(())
+  }
+}
+
+/// An `http://host[:port][/path]` URL without credentials (the built-in client speaks plain HTTP).
+pub(crate) fn check_http_url(u: &str) -> Result<(), (String, &'static str)> {
+  let Some(rest) = u.strip_prefix("http://") else {
+    if u.starts_with("https://") {
+      return Err((
+        format!("{u:?} uses https, which the built-in client does not speak"),
+        "use an http:// URL on a trusted network, or a local TLS-terminating proxy in front of the server",
+      ));
+    }
+    return Err((format!("{u:?} is not an http:// URL"), "write e.g. \"http://127.0.0.1:3000\""));
+  };
+  let authority = rest.split('/').next().unwrap_or("");
+  if authority.contains('@') {
+    return Err((
+      format!("{u:?} holds credentials; secrets never go in config files"),
+      "remove `user:password@` and put the token in the env var named by `tokenEnv`",
+    ));
+  }
+  if authority.is_empty() {
+    return Err((format!("{u:?} has no host"), "write e.g. \"http://127.0.0.1:3000\""));
+  }
+  Ok(())
+}
+
 fn yes() -> bool {
   true
 }
@@ -527,6 +714,20 @@ impl FarmConfig {
     }
     check_relative(&self.output_dir, "outputDir", file)?;
     check_relative(&self.cache_dir, "cacheDir", file)?;
+    if let Some(r) = &self.cache.remote {
+      r.validate("cache.remote", file)?;
+    }
+    if let Some(u) = &self.build.upload {
+      u.as_remote().validate("build.upload", file)?;
+      if u.url.is_none() && u.bucket.is_none() {
+        return Err(ConfigError {
+          file: file.into(),
+          path: "build.upload".into(),
+          message: "needs `url` (a Turborepo-API server) or `bucket` (S3-compatible)".into(),
+          fix: "add `bucket: \"my-builds\"` (with `endpoint` for MinIO/SeaweedFS) or `url`".into(),
+        });
+      }
+    }
     if Path::new(&self.output_dir).components().all(|c| matches!(c, Component::CurDir)) {
       return Err(err(
         "outputDir",

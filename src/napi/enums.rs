@@ -40,6 +40,25 @@ pub enum CacheState {
   Off,
 }
 
+/// Where a cache hit came from.
+#[napi(string_enum = "lowercase")]
+pub enum CacheSource {
+  /// The local cache; no network was used.
+  Local,
+  /// The remote cache (downloaded into the local cache, then restored).
+  Remote,
+}
+
+impl From<crate::orchestrator::caching::CacheSource> for CacheSource {
+  fn from(s: crate::orchestrator::caching::CacheSource) -> Self {
+    use crate::orchestrator::caching::CacheSource as S;
+    match s {
+      S::Local => CacheSource::Local,
+      S::Remote => CacheSource::Remote,
+    }
+  }
+}
+
 impl From<crate::orchestrator::caching::CacheStatus> for CacheState {
   fn from(s: crate::orchestrator::caching::CacheStatus) -> Self {
     use crate::orchestrator::caching::CacheStatus as S;

@@ -20,7 +20,7 @@ mod enums;
 mod hook;
 
 pub use dry_run::JsDryRunTask;
-pub use enums::{CacheState, EventKind, TaskStatus};
+pub use enums::{CacheSource, CacheState, EventKind, TaskStatus};
 use hook::HookReturn;
 
 /// A JS callback: plain `(arg)` signature, never keeps Node alive by itself.
@@ -129,6 +129,9 @@ pub struct BuildOptions {
   /// For each cache hit, also run the task and compare its output with the restored one; a
   /// difference fails the task, naming the files and the likely undeclared inputs.
   pub verify_cache: Option<bool>,
+  /// After a successful build, store the output files and `build-manifest.json` under
+  /// `<prefix>/<buildId>/` in `build.upload`'s store (else `cache.remote`'s).
+  pub upload: Option<bool>,
 }
 
 /// A file or directory the build produced.
@@ -196,6 +199,40 @@ pub struct JsTaskResult {
   pub restore_ms: Option<f64>,
   /// Why the task is not cached (`off`).
   pub cache_reason: Option<String>,
+  /// Where a hit came from: `local` or `remote`.
+  pub cache_source: Option<CacheSource>,
+  /// Bytes downloaded from the remote cache for this task (remote hits).
+  pub remote_bytes: Option<f64>,
+}
+
+/// Where `--upload` stored a build.
+#[napi(object, js_name = "BuildUpload")]
+pub struct JsUploadReport {
+  /// The store (URL or bucket; never a secret).
+  pub location: String,
+  /// `<prefix>/<buildId>`: the key prefix of every file.
+  pub prefix: String,
+  /// Files uploaded.
+  pub files: u32,
+  /// Their total size.
+  pub bytes: f64,
+}
+
+/// What the remote cache did in a build.
+#[napi(object, js_name = "RemoteCacheSummary")]
+pub struct JsRemoteSummary {
+  /// Where the artifacts live (URL or bucket; never a secret).
+  pub location: String,
+  /// Tasks restored from the remote cache.
+  pub hits: u32,
+  /// Bytes downloaded for them.
+  pub downloaded_bytes: f64,
+  /// Artifacts uploaded.
+  pub uploads: u32,
+  /// Bytes uploaded.
+  pub uploaded_bytes: f64,
+  /// Whether this build could upload (false: read-only).
+  pub write: bool,
 }
 
 /// The result of a build.
@@ -219,6 +256,10 @@ pub struct JsBuildResult {
   pub warnings: Vec<String>,
   /// `build-manifest.json`, relative to the project root.
   pub manifest_path: Option<String>,
+  /// What the remote cache did (absent without one).
+  pub remote: Option<JsRemoteSummary>,
+  /// Where the build's files were uploaded (`upload` / `build.upload`).
+  pub upload: Option<JsUploadReport>,
 }
 
 impl From<BuildResult> for JsBuildResult {
@@ -258,11 +299,27 @@ impl From<BuildResult> for JsBuildResult {
           cache: t.cache.as_ref().map(|c| c.status.into()),
           key: t.cache.as_ref().and_then(|c| c.key.clone()),
           restore_ms: t.cache.as_ref().and_then(|c| c.restore_ms),
+          cache_source: t.cache.as_ref().and_then(|c| c.source).map(Into::into),
+          remote_bytes: t.cache.as_ref().and_then(|c| c.remote_bytes).map(|b| b as f64),
           cache_reason: t.cache.and_then(|c| c.reason),
         })
         .collect(),
       warnings: r.warnings,
       manifest_path: r.manifest_path,
+      remote: r.remote.map(|s| JsRemoteSummary {
+        location: s.location,
+        hits: s.hits as u32,
+        downloaded_bytes: s.downloaded_bytes as f64,
+        uploads: s.uploads as u32,
+        uploaded_bytes: s.uploaded_bytes as f64,
+        write: s.write,
+      }),
+      upload: r.upload.map(|u| JsUploadReport {
+        location: u.location,
+        prefix: u.prefix,
+        files: u.files as u32,
+        bytes: u.bytes as f64,
+      }),
     }
   }
 }
@@ -455,6 +512,7 @@ impl BuildOrchestrator {
       tool_versions: None,
       no_cache: None,
       verify_cache: None,
+      upload: None,
     });
     if let Some(signal) = opts.signal.take() {
       let c = cancel.clone();
@@ -475,6 +533,7 @@ impl BuildOrchestrator {
       tool_versions: opts.tool_versions.unwrap_or_default().into_iter().collect(),
       no_cache: opts.no_cache.unwrap_or(false),
       verify_cache: opts.verify_cache.unwrap_or(false),
+      upload: opts.upload.unwrap_or(false),
     };
     let inner = Arc::clone(&self.inner);
     env.spawn_future(async move {

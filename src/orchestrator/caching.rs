@@ -10,6 +10,8 @@
 
 use crate::builders::typecheck::{find_package, package_version};
 use crate::builders::{MachineFact, Output, Reads, Tool, Uncached};
+use crate::builders::{Output, Reads, Tool, Uncached};
+use crate::cache::remote::{RemoteCache, RemoteSettings};
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
 use crate::hash::{
@@ -48,11 +50,35 @@ impl CacheStatus {
   }
 }
 
+/// Where a hit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheSource {
+  /// The local store had the entry; no network was used.
+  Local,
+  /// The entry was downloaded from the remote cache (into the local store), then restored.
+  Remote,
+}
+
+impl CacheSource {
+  /// `local` or `remote`.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      CacheSource::Local => "local",
+      CacheSource::Remote => "remote",
+    }
+  }
+}
+
 /// What the cache did for one task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheInfo {
   /// Hit, miss or off.
   pub status: CacheStatus,
+  /// Where a hit came from (hits only).
+  pub source: Option<CacheSource>,
+  /// Bytes downloaded from the remote cache for this task (remote hits only).
+  pub remote_bytes: Option<u64>,
   /// The task's key (32 hex), when computed.
   pub key: Option<String>,
   /// Time spent restoring outputs (hits), ms.
@@ -66,6 +92,8 @@ impl CacheInfo {
   pub fn off(why: &Uncached) -> Self {
     CacheInfo {
       status: CacheStatus::Off,
+      source: None,
+      remote_bytes: None,
       key: None,
       restore_ms: None,
       reason: Some(why.to_string()),
@@ -87,8 +115,31 @@ pub struct BuildCache {
   pub keys: Mutex<BTreeMap<String, KeyManifest>>,
   /// Tool versions known for every task (node, the addon).
   pub base_tools: BTreeMap<String, String>,
+  /// The remote cache (`cache.remote` / `FARM_REMOTE_CACHE_URL`), if any.
+  pub remote: Option<RemoteCache>,
+  /// Uploads to the remote cache still running (awaited at the end of the build).
+  pub uploads: Mutex<Vec<tokio::task::JoinHandle<Result<u64, String>>>>,
+  /// Remote cache warnings of this build's tasks (for the build result).
+  pub remote_warnings: Mutex<Vec<String>>,
   python_versions: Mutex<BTreeMap<String, String>>,
   python_homes: Mutex<BTreeMap<String, String>>,
+}
+
+/// What the remote cache did in one build.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteSummary {
+  /// Where the artifacts live (URL or bucket; no secrets).
+  pub location: String,
+  /// Tasks restored from the remote cache.
+  pub hits: u64,
+  /// Bytes downloaded for them.
+  pub downloaded_bytes: u64,
+  /// Artifacts uploaded.
+  pub uploads: u64,
+  /// Bytes uploaded.
+  pub uploaded_bytes: u64,
+  /// Whether this build could upload (false: read-only).
+  pub write: bool,
 }
 
 impl BuildCache {
@@ -110,8 +161,21 @@ impl BuildCache {
       ttl: Duration::from_secs(parse_duration(&cfg.cache.ttl).unwrap_or(7 * 86_400)),
       max_size: parse_size(&cfg.cache.max_size).unwrap_or(5 << 30),
       restore_mode,
-      warn: Some(Arc::new(move |m: &str| warn(m))),
+      warn: Some({
+        let w = Arc::clone(&warn);
+        Arc::new(move |m: &str| w(m))
+      }),
     };
+    let remote =
+      match RemoteSettings::resolve(cfg.cache.remote.as_ref(), &|n| std::env::var(n).ok())
+        .and_then(|s| s.map(|s| RemoteCache::open(&s)).transpose())
+      {
+        Ok(r) => r,
+        Err(e) => {
+          warn(&format!("{e}; building with the local cache only"));
+          None
+        }
+      };
     let store = Store::open(&dir, opts).map_err(|e| e.to_string())?;
     let stat = Arc::new(StatCache::load(dir.join("stat-cache.bin")));
     Ok(BuildCache {
@@ -121,6 +185,9 @@ impl BuildCache {
       write: true,
       keys: Mutex::new(BTreeMap::new()),
       base_tools,
+      remote,
+      uploads: Mutex::new(Vec::new()),
+      remote_warnings: Mutex::new(Vec::new()),
       python_versions: Mutex::new(BTreeMap::new()),
       python_homes: Mutex::new(BTreeMap::new()),
     })

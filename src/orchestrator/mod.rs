@@ -19,7 +19,7 @@ use crate::run::events::{Emitter, EventKind};
 use crate::run::{
   execute, SchedulerOptions, TaskError, TaskOutcome, TaskReport, TaskRunner, TaskStatus,
 };
-use caching::{outputs_ref, BuildCache, CacheInfo, CacheStatus};
+use caching::{outputs_ref, BuildCache, CacheInfo, CacheSource, CacheStatus, RemoteSummary};
 use futures_util::future::BoxFuture;
 use hermetic::Aside;
 use serde_json::json;
@@ -58,6 +58,9 @@ pub struct BuildRequest {
   /// For each cache hit, also run the task and compare its output with the restored one
   /// (`--verify-cache`); a difference fails the task with the files and the likely cause.
   pub verify_cache: bool,
+  /// After a successful build, store the output files and `build-manifest.json` under
+  /// `<prefix>/<buildId>/` (`--upload`; `build.upload` in the config does it for every build).
+  pub upload: bool,
 }
 
 /// The stable error of a failed build.
@@ -113,6 +116,10 @@ pub struct BuildResult {
   pub warnings: Vec<String>,
   /// Where `build-manifest.json` was written (relative to the root), if it was.
   pub manifest_path: Option<String>,
+  /// What the remote cache did, when one is configured.
+  pub remote: Option<RemoteSummary>,
+  /// Where the build's files were uploaded (`--upload` / `build.upload`).
+  pub upload: Option<crate::cache::remote::upload::UploadReport>,
 }
 
 impl Orchestrator {
@@ -258,6 +265,10 @@ impl Orchestrator {
       cancel: cancel.clone(),
     };
     let reports = execute(&plan, &runner, &opts, events).await;
+    let remote = match &cache {
+      Some(c) => remote_summary(c, &reports, events, &mut warnings).await,
+      None => None,
+    };
     if let Some(c) = cache {
       let stat = Arc::clone(&c.stat);
       let store_c = Arc::clone(&c);
@@ -299,7 +310,7 @@ impl Orchestrator {
         task: r.name.clone(),
       })
     };
-    self
+    let mut result = self
       .finish(
         FinishArgs { build_id, started, started_at, reports, error, phases, warnings, tools },
         host,
@@ -307,7 +318,39 @@ impl Orchestrator {
         &output_dir,
         true,
       )
-      .await
+      .await;
+    result.remote = remote;
+    if result.success {
+      self.upload_build(&req, &output_dir, &mut result).await;
+    }
+    result
+  }
+
+  /// `--upload` / `build.upload`: stores the output files under `<prefix>/<buildId>/`. A failure
+  /// fails the build (`IO_ERROR`): the upload was asked for.
+  async fn upload_build(&self, req: &BuildRequest, output_dir: &Path, result: &mut BuildResult) {
+    use crate::cache::remote::upload::UploadTarget;
+    let target = match UploadTarget::resolve(&self.config, req.upload, &|n| std::env::var(n).ok()) {
+      Ok(Some(t)) => t,
+      Ok(None) => return,
+      Err(e) => {
+        result.success = false;
+        result.error =
+          Some(ErrorInfo { code: "IO_ERROR".into(), message: format!("upload: {e}"), task: None });
+        return;
+      }
+    };
+    match target.upload_dir(output_dir, &result.build_id).await {
+      Ok(r) => result.upload = Some(r),
+      Err(e) => {
+        result.success = false;
+        result.error = Some(ErrorInfo {
+          code: "IO_ERROR".into(),
+          message: format!("uploading the build to {} failed: {e}", target.location()),
+          task: None,
+        });
+      }
+    }
   }
 
   async fn pre_build(
@@ -561,6 +604,8 @@ impl Orchestrator {
       tasks,
       warnings,
       manifest_path,
+      remote: None,
+      upload: None,
     }
   }
 }
@@ -659,16 +704,24 @@ impl TaskRunner for Runner<'_> {
           return Ok(hit);
         }
       }
+      let t_run = Instant::now();
       let mut outcome = self.run_hermetic(builder, task, &io, cancel, &logs).await?;
       if c.write {
         let result = outcome_to_json(&outcome);
         let lines = logs.lock().map(|l| l.clone()).unwrap_or_default();
-        if let Err(e) = c.store.save(&manifest, &outputs_ref(&io.writes), &result, &lines) {
-          self.events.warn(Some(&task.name), format!("cache: could not save the outputs: {e}"));
+        match c.store.save(&manifest, &outputs_ref(&io.writes), &result, &lines) {
+          // A machine-bound entry (a venv naming this checkout's paths) stays on this machine.
+          Ok(_) if manifest.is_machine_bound() => {}
+          Ok(_) => upload_in_background(c, &manifest.key, &task.name, ms(t_run) as u64),
+          Err(e) => {
+            self.events.warn(Some(&task.name), format!("cache: could not save the outputs: {e}"))
+          }
         }
       }
       outcome.cache = Some(CacheInfo {
         status: CacheStatus::Miss,
+        source: None,
+        remote_bytes: None,
         key: Some(manifest.key.clone()),
         restore_ms: None,
         reason: None,
@@ -808,9 +861,14 @@ impl<'r> Runner<'r> {
   async fn try_restore(&self, job: &Job<'_>) -> Result<Option<TaskOutcome>, TaskError> {
     let Job { cache: c, builder, task, io, manifest, cancel, logs } = *job;
     let t0 = Instant::now();
-    let entry = match c.store.lookup(&manifest.key) {
-      Ok(Some(entry)) => entry,
-      Ok(None) => return Ok(None),
+    let (entry, source, remote_bytes) = match c.store.lookup(&manifest.key) {
+      Ok(Some(entry)) => (entry, CacheSource::Local, None),
+      // Machine-bound keys are never asked of (nor sent to) the remote cache.
+      Ok(None) if manifest.is_machine_bound() => return Ok(None),
+      Ok(None) => match self.fetch_remote(c, task, &manifest.key).await {
+        Some((entry, bytes)) => (entry, CacheSource::Remote, Some(bytes)),
+        None => return Ok(None),
+      },
       Err(e) => {
         self.events.warn(Some(&task.name), format!("cache: lookup failed: {e}; rebuilding"));
         return Ok(None);
@@ -842,11 +900,71 @@ impl<'r> Runner<'r> {
     o.warnings.extend(after);
     o.cache = Some(CacheInfo {
       status: CacheStatus::Hit,
+      source: Some(source),
+      remote_bytes,
       key: Some(manifest.key.clone()),
       restore_ms: Some(restore_ms),
       reason: None,
     });
     Ok(Some(o))
+  }
+
+  /// On a local miss: downloads the key's artifact from the remote cache, verifies it whole and
+  /// unpacks it into the local store, which then serves it as a local entry. `None` (after a
+  /// warning for anything but a plain remote miss) when the task must run.
+  async fn fetch_remote(
+    &self,
+    c: &Arc<BuildCache>,
+    task: &Task,
+    key: &str,
+  ) -> Option<(crate::cache::Entry, u64)> {
+    let remote = c.remote.as_ref().filter(|r| r.read)?;
+    let warn = |m: String| {
+      let m = format!("{m}; building locally");
+      self.events.warn(Some(&task.name), m.clone());
+      if let Ok(mut w) = c.remote_warnings.lock() {
+        w.push(format!("{}: {m}", task.name));
+      }
+    };
+    let download = match remote.fetch(key).await {
+      Ok(Some(d)) => d,
+      Ok(None) => return None,
+      Err(e) => {
+        warn(e.to_string());
+        return None;
+      }
+    };
+    let bytes = download.body.len() as u64;
+    let (c2, k) = (Arc::clone(c), key.to_string());
+    let limit = self.orch.config.cache.max_size.as_str();
+    let limit = crate::config::parse_size(limit).unwrap_or(5 << 30);
+    let imported = tokio::task::spawn_blocking(move || {
+      crate::cache::remote::artifact::unpack_into(&c2.store, &download.body, &k, limit)
+    })
+    .await;
+    match imported {
+      Ok(Ok(_)) => {}
+      Ok(Err(source)) => {
+        warn(
+          crate::cache::remote::RemoteError::Artifact { key: key.to_string(), source }.to_string(),
+        );
+        return None;
+      }
+      Err(e) => {
+        warn(format!("remote cache: unpacking panicked: {e}"));
+        return None;
+      }
+    }
+    match c.store.lookup(key) {
+      Ok(Some(entry)) => {
+        self.events.log(
+          &task.name,
+          format!("cache: hit (remote): {bytes} bytes downloaded from {}", remote.location()),
+        );
+        Some((entry, bytes))
+      }
+      _ => None,
+    }
   }
 
   /// `--verify-cache`: runs the task from empty outputs and compares with the restored ones; the
@@ -919,6 +1037,74 @@ impl<'r> Runner<'r> {
     msg.push_str("\nthe fresh output was kept and the cache entry dropped");
     Err(TaskError::Failed(msg))
   }
+}
+
+/// Packs the entry of `key` and uploads it to the remote cache, in the background (when the
+/// build has a writable remote cache); the build awaits it at the end ([`remote_summary`]).
+fn upload_in_background(c: &Arc<BuildCache>, key: &str, task: &str, duration_ms: u64) {
+  let Some(remote) = c.remote.as_ref().filter(|r| r.write).cloned() else { return };
+  let (c2, key, task) = (Arc::clone(c), key.to_string(), task.to_string());
+  let handle = tokio::spawn(async move {
+    let k = key.clone();
+    let packed =
+      tokio::task::spawn_blocking(move || crate::cache::remote::artifact::pack(&c2.store, &k))
+        .await
+        .map_err(|e| format!("{task}: remote cache: packing panicked: {e}"))?
+        .map_err(|e| format!("{task}: remote cache: cannot pack {key}: {e}"))?;
+    remote
+      .upload(&key, packed.into(), duration_ms)
+      .await
+      .map_err(|e| format!("{task}: {e}; the local cache has it"))
+  });
+  if let Ok(mut u) = c.uploads.lock() {
+    u.push(handle);
+  }
+}
+
+/// Waits (within a time bound) for the build's uploads, and sums up what the remote cache did.
+async fn remote_summary(
+  c: &Arc<BuildCache>,
+  reports: &[TaskReport],
+  events: &Emitter,
+  warnings: &mut Vec<String>,
+) -> Option<RemoteSummary> {
+  let remote = c.remote.as_ref()?;
+  warnings
+    .extend(c.remote_warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default());
+  let mut warn = |m: String| {
+    events.warn(None, m.clone());
+    warnings.push(m);
+  };
+  let mut s =
+    RemoteSummary { location: remote.location(), write: remote.write, ..Default::default() };
+  for info in reports.iter().filter_map(|r| r.outcome.as_ref()?.cache.as_ref()) {
+    if info.source == Some(CacheSource::Remote) {
+      s.hits += 1;
+      s.downloaded_bytes += info.remote_bytes.unwrap_or(0);
+    }
+  }
+  let handles = c.uploads.lock().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default();
+  // Each request has its own time limit; packing is local. Past this bound, uploads are dropped.
+  let bound = remote.timeout.saturating_mul(2) + std::time::Duration::from_secs(5);
+  let deadline = tokio::time::Instant::now() + bound;
+  for mut h in handles {
+    match tokio::time::timeout_at(deadline, &mut h).await {
+      Ok(Ok(Ok(n))) => {
+        s.uploads += 1;
+        s.uploaded_bytes += n;
+      }
+      Ok(Ok(Err(m))) => warn(m),
+      Ok(Err(e)) => warn(format!("remote cache: an upload panicked: {e}")),
+      Err(_) => {
+        h.abort();
+        warn(format!(
+          "remote cache: an upload did not finish within {} ms and was abandoned",
+          bound.as_millis()
+        ));
+      }
+    }
+  }
+  Some(s)
 }
 
 /// A task's outcome as stored in its cache entry.

