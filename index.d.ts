@@ -201,6 +201,16 @@ export interface BuildOptions {
    * difference fails the task, naming the files and the likely undeclared inputs.
    */
   verifyCache?: boolean
+  /** Record timed spans (`farm build --profile`); they come back in `result.profile`. */
+  profile?: boolean
+}
+
+/** The spans of a profiled build. */
+export interface BuildProfile {
+  /** In start order. */
+  spans: Array<ProfileSpan>
+  /** The lanes' names. */
+  lanes: Array<ProfileLane>
 }
 
 /** The result of a build. */
@@ -223,6 +233,8 @@ export interface BuildResult {
   warnings: Array<string>
   /** `build-manifest.json`, relative to the project root. */
   manifestPath?: string
+  /** The build's spans, with the `profile` option. */
+  profile?: BuildProfile
 }
 
 /**
@@ -298,6 +310,33 @@ export interface OrchestratorOptions {
   root?: string
   /** The config file's name, used in error messages. Default: `farm.config`. */
   configFile?: string
+}
+
+/** A lane of a profiled build. */
+export interface ProfileLane {
+  /** Its id (the spans' `lane`). */
+  id: number
+  /** `farm` or `task <name>`. */
+  name: string
+}
+
+/** One timed span of a profiled build (a Chrome trace "X" event once written). */
+export interface ProfileSpan {
+  /** What ran. */
+  name: string
+  /**
+   * `phase`, `plan`, `cache`, `walk`, `hash`, `task`, `restore`, `vite`, `python`, `process`,
+   * `run`, `hook` or `manifest`.
+   */
+  cat: string
+  /** Start, microseconds since the Unix epoch. */
+  ts: number
+  /** Duration, microseconds. */
+  dur: number
+  /** Lane (trace thread id): 0 for the orchestrator, one per task. */
+  lane: number
+  /** Counters and labels. */
+  args: Record<string, number | string>
 }
 
 /** One task of the build. */
