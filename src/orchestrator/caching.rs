@@ -198,8 +198,11 @@ impl BuildCache {
     walk.num("bytesRead", set.stats.bytes_read as f64);
     walk.num("statCacheHits", set.stats.stat_cache_hits as f64);
     walk.end();
-    let mut extra = prof.span(SpanCat::Hash, lane, || format!("hash extra files of {task}"));
-    extra.num("files", reads.files.len() as f64);
+    let extra = (!reads.files.is_empty()).then(|| {
+      let mut g = prof.span(SpanCat::Hash, lane, || format!("hash extra files of {task}"));
+      g.num("files", reads.files.len() as f64);
+      g
+    });
     for f in &reads.files {
       match hash_file(f) {
         Ok((hash, _)) => set.files.push(InputFile { path: relative_to(&reads.root, f), hash }),
@@ -207,7 +210,7 @@ impl BuildCache {
         Err(e) => return Err(Uncached::HashFailed(format!("{}: {e}", f.display()))),
       }
     }
-    extra.end();
+    drop(extra);
     let mut tools = self.base_tools.clone();
     let probe = (!reads.tools.is_empty())
       .then(|| prof.span(SpanCat::Python, lane, || format!("tool versions of {task}")));
