@@ -109,7 +109,7 @@ export async function build(args) {
 
   let orch;
   try {
-    const { config, configFile, plugins } = await prof.span('config load', 'config', () => loadConfig(root));
+    const { config, configFile, plugins } = await prof.span('config load', 'config', () => loadConfig(root, undefined, { cache: !opts['no-cache'] }));
     const planned = nowUs();
     if (envName) config.environment = envName;
     if (opts['size-limit'] !== undefined) {
