@@ -96,6 +96,9 @@ test('farm build --profile writes a nested Chrome trace with every stage, and pr
   const hit = farm(dir, '--profile', 'hit.json');
   const { trace, xs: second } = checkTrace(path.join(dir, 'hit.json'), hit.wallUs);
   for (const n of ['restore gen', 'restore pack', 'cache lookup']) assert.ok(names(second).includes(n), n);
+  // Outputs already in place are known identical from the stat cache: nothing is read or written.
+  const restore = second.find((e) => e.name === 'restore gen').args;
+  assert.deepEqual([restore.written, restore.identical, restore.identicalByStat], [0, 1, 1], JSON.stringify(restore));
   assert.ok(!second.some((e) => e.cat === 'process'), 'no process runs on a no-op');
   assert.equal(second.find((e) => e.name === 'task gen').args.cache, 'hit');
   assert.deepEqual([second.find((e) => e.name === 'walk gen').args.filesRead], [0]);

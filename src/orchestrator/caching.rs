@@ -88,6 +88,8 @@ pub struct BuildCache {
   pub keys: Mutex<BTreeMap<String, KeyManifest>>,
   /// Tool versions known for every task (node, the addon).
   pub base_tools: BTreeMap<String, String>,
+  /// Whether this build saved an entry (then eviction runs; see [`Store::evict_if_due`]).
+  pub saved: std::sync::atomic::AtomicBool,
   python_versions: Mutex<BTreeMap<String, String>>,
 }
 
@@ -121,6 +123,7 @@ impl BuildCache {
       write: true,
       keys: Mutex::new(BTreeMap::new()),
       base_tools,
+      saved: std::sync::atomic::AtomicBool::new(false),
       python_versions: Mutex::new(BTreeMap::new()),
     })
   }

@@ -276,7 +276,8 @@ impl Orchestrator {
         if let Err(e) = stat.save() {
           problems.push(format!("cache: saving the stat cache: {e}"));
         }
-        if let Err(e) = store_c.store.evict(SystemTime::now()) {
+        let saved = store_c.saved.load(std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = store_c.store.evict_if_due(SystemTime::now(), saved) {
           problems.push(format!("cache: eviction: {e}"));
         }
         problems
@@ -693,6 +694,7 @@ impl TaskRunner for Runner<'_> {
         let _saving = self.prof.span(SpanCat::Cache, lane, || "cache save".into());
         let result = outcome_to_json(&outcome);
         let lines = logs.lock().map(|l| l.clone()).unwrap_or_default();
+        c.saved.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = c.store.save(&manifest, &outputs_ref(&io.writes), &result, &lines) {
           self.events.warn(Some(&task.name), format!("cache: could not save the outputs: {e}"));
         }
@@ -868,8 +870,16 @@ impl<'r> Runner<'r> {
         return Ok(None);
       }
     };
-    let restoring = profile::current_span(SpanCat::Restore, || format!("restore {}", task.name));
+    let mut restoring =
+      profile::current_span(SpanCat::Restore, || format!("restore {}", task.name));
     let restored = c.store.restore_with_stat(&entry, &outputs_ref(&io.writes), Some(&c.stat));
+    if let Ok(r) = &restored {
+      restoring.num("written", (r.reflinked + r.hardlinked + r.copied) as f64);
+      restoring.num("identical", r.skipped_identical as f64);
+      restoring.num("identicalByStat", r.skipped_by_stat as f64);
+      restoring.num("blobsByStat", r.blobs_by_stat as f64);
+      restoring.num("bytes", r.bytes as f64);
+    }
     restoring.end();
     let report = match restored {
       Ok(r) => r,
