@@ -126,3 +126,17 @@ test('without --profile no trace is recorded and no summary line is printed', ()
   assert.doesNotMatch(r.stdout, /^time: /m);
   assert.doesNotMatch(r.stdout, /^profile: /m);
 });
+
+test('where the time went: nested spans of another bucket are carved out, parallel spans count once', async () => {
+  const { whereTimeWent } = await import('../js/profile.mjs');
+  const spans = [
+    { cat: 'hash', lane: 1, ts: 0, dur: 100 }, // a key, with a Python probe inside
+    { cat: 'python', lane: 1, ts: 10, dur: 50 },
+    { cat: 'hash', lane: 2, ts: 20, dur: 100 }, // another task hashing at the same time
+    { cat: 'task', lane: 2, ts: 0, dur: 150 }, // not a bucket
+  ];
+  const r = whereTimeWent(spans, { ts: 0, dur: 200 });
+  assert.deepEqual(r.buckets, [['hashing', 0.11], ['python', 0.05]]);
+  assert.ok(Math.abs(r.otherMs - 0.08) < 1e-9, String(r.otherMs));
+  assert.equal(r.wallMs, 0.2);
+});

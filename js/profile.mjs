@@ -63,17 +63,38 @@ function unionUs(intervals) {
   return total;
 }
 
+/** [s, e) minus each of `holes` (sorted or not), as a list of intervals. */
+function subtract([s, e], holes) {
+  let parts = [[s, e]];
+  for (const [hs, he] of holes) {
+    parts = parts.flatMap(([a, b]) => (he <= a || hs >= b ? [[a, b]] : [...(hs > a ? [[a, hs]] : []), ...(he < b ? [[he, b]] : [])]));
+  }
+  return parts;
+}
+
 /**
  * Where the time went: per bucket, the time covered by its spans (overlapping spans, e.g. two
- * tasks hashing at once, count once), and `other` = the wall time covered by none of them.
+ * tasks hashing at once, count once). A span's time goes to its own bucket except where a span of
+ * another bucket nested in it on the same lane runs (a Python probe inside a task's key goes to
+ * `python`, not `hashing`). `other` = the wall time covered by none of them.
  * Returns `{ wallMs, buckets: [[name, ms]...], otherMs }`.
  */
 export function whereTimeWent(spans, wall) {
+  const bucketOf = new Map(BUCKETS.flatMap(([name, cats]) => cats.map((c) => [c, name])));
+  const inBucket = spans.filter((s) => bucketOf.has(s.cat));
+  const byBucket = new Map();
+  for (const s of inBucket) {
+    const b = bucketOf.get(s.cat);
+    const holes = inBucket
+      .filter((c) => c !== s && c.lane === s.lane && bucketOf.get(c.cat) !== b && c.ts >= s.ts && c.ts + c.dur <= s.ts + s.dur)
+      .map((c) => [c.ts, c.ts + c.dur]);
+    byBucket.set(b, [...(byBucket.get(b) ?? []), ...subtract([s.ts, s.ts + s.dur], holes)]);
+  }
   const buckets = [];
   const all = [];
-  for (const [name, cats] of BUCKETS) {
-    const iv = spans.filter((s) => cats.includes(s.cat)).map((s) => [s.ts, s.ts + s.dur]);
-    if (!iv.length) continue;
+  for (const [name] of BUCKETS) {
+    const iv = byBucket.get(name);
+    if (!iv) continue;
     all.push(...iv);
     buckets.push([name, unionUs(iv) / 1000]);
   }
