@@ -5,7 +5,7 @@
 //
 //   npm run bench -- [--sizes 10000,100000] [--runs 5] [--quick] [--keep] [--rebuild-floor]
 //                    [--scenarios cold,noop,touch,edit] [--tools farm,turbo,...]
-//                    [--no-example] [--no-results-md]
+//                    [--no-example] [--no-results-md] [--no-floor]
 // Prints each goal of the speed issue with its ratio and PASS/MISS/N/A, and writes bench/RESULTS.md
 // (machine, versions, date, tables, goals) and the example app's TS-vs-JSON config rows.
 // env: BENCH_SIZES, BENCH_RUNS (flags win).
@@ -19,7 +19,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH, "..");
-const SHARED = path.resolve(REPO, "..", "shared");
+// The shared directory beside the repo (a git worktree may sit one level deeper): the first that has
+// the fixture generator, or $FARM_BENCH_SHARED.
+const SHARED =
+  process.env.FARM_BENCH_SHARED ??
+  [path.resolve(REPO, "..", "shared"), path.resolve(REPO, "..", "..", "shared")].find((d) => fs.existsSync(path.join(d, "bench", "gen-fixture.mjs"))) ??
+  path.resolve(REPO, "..", "shared");
 const GEN = path.join(SHARED, "bench", "gen-fixture.mjs");
 const FARM_CLI = path.join(REPO, "bin", "farm.mjs");
 const FLOOR_SRC = path.join(REPO, "examples", "bench_floor.rs");
@@ -60,6 +65,7 @@ function parseArgs(argv) {
     scenarios: SCENARIOS,
     tools: null,
     example: true,
+    floor: true,
     resultsMd: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -75,6 +81,7 @@ function parseArgs(argv) {
     else if (a.startsWith("--tools")) o.tools = val().split(",");
     else if (a === "--quick") o.sizes = [10000];
     else if (a === "--no-example") o.example = false;
+    else if (a === "--no-floor") o.floor = false;
     else if (a === "--no-results-md") o.resultsMd = false;
     else if (a === "--keep") o.keep = true;
     else if (a === "--rebuild-floor") o.rebuildFloor = true;
@@ -752,7 +759,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   ensureShared();
   const { turboBin, nxBin, versions } = ensureBenchDeps();
-  const floorBin = ensureFloor(opts.rebuildFloor);
+  const floorBin = opts.floor ? ensureFloor(opts.rebuildFloor) : null;
   const farm = farmStatus();
   if (!farm.ready) log("farm build has no --dry-run yet (the task cache interface has not landed): farm rows are skipped, peers still run");
   if (farm.addonNote) log(`warning: ${farm.addonNote}`);
@@ -766,7 +773,7 @@ async function main() {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? null, memBytes: os.totalmem(), platform: `${process.platform}-${process.arch}`, node: process.version },
     versions: { ...versions, farm: JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).version },
     addon: addonFile ? `${addonFile}, ${addonProfile(path.join(REPO, addonFile))}` : "none",
-    notes: [farm.addonNote, floorBin ? null : "The walk+stat and walk+read+xxh3 floors were not built (examples/bench_floor.rs): their goals are N/A."].filter(Boolean),
+    notes: [farm.addonNote, floorBin ? null : `The walk+stat and walk+read+xxh3 floors (examples/bench_floor.rs) were ${opts.floor ? "not built" : "skipped (--no-floor)"}: their goals are N/A.`].filter(Boolean),
     sizes: [],
     example: null,
   };
