@@ -686,7 +686,7 @@ function writeResultsMd(run) {
   md.push(`Written by \`npm run bench\` (bench/run.mjs) on ${run.date}. Each row: 1 warm-up + ${run.runs} timed runs, median (min–max); whole processes, OS page cache warm.`, "");
   md.push("| machine | |", "|---|---|");
   md.push(`| CPU | ${run.machine.cpus} × ${run.machine.model} |`, `| memory | ${(run.machine.memBytes / 2 ** 30).toFixed(1)} GiB |`, `| OS | ${run.machine.platform}, ${os.release()} |`);
-  md.push(`| load average (1/5/15 min) | ${run.loadStart.map((x) => x.toFixed(2)).join(" / ")} at the start, ${os.loadavg().map((x) => x.toFixed(2)).join(" / ")} at the end (above the core count: the machine was shared, times are inflated and noisy) |`);
+  md.push(`| load average (1/5/15 min) | ${run.loadStart.map((x) => x.toFixed(2)).join(" / ")} at the start, ${os.loadavg().map((x) => x.toFixed(2)).join(" / ")} at the end${Math.max(...run.loadStart, ...os.loadavg()) > run.machine.cpus ? " (above the core count: the machine was shared, times are inflated and noisy)" : ""} |`);
   md.push(`| Node.js | ${run.machine.node} |`, `| farm | ${run.versions.farm} (addon: ${run.addon}) |`, `| turbo | ${run.versions.turbo} |`, `| nx | ${run.versions.nx} |`, "");
   if (run.notes.length) md.push(...run.notes.map((n) => `> ${n}`), "");
   const cell = (r) => (r.medianMs == null ? "-" : `${fmtMs(r.medianMs)} (${fmtMs(r.minMs)}–${fmtMs(r.maxMs)})`);
