@@ -137,13 +137,20 @@ impl Profiler {
 
   /// The lane of a task (assigned on first use); 0 when off.
   pub fn lane(&self, task: &str) -> u32 {
+    if self.0.is_none() {
+      return 0;
+    }
+    self.named_lane(&format!("task {task}"))
+  }
+
+  /// The lane called `name` (assigned on first use), for work beside the tasks; 0 when off.
+  pub fn named_lane(&self, name: &str) -> u32 {
     let Some(r) = &self.0 else { return 0 };
-    let name = format!("task {task}");
     let Ok(mut lanes) = r.lanes.lock() else { return 0 };
-    if let Some(i) = lanes.iter().position(|l| *l == name) {
+    if let Some(i) = lanes.iter().position(|l| l == name) {
       return i as u32;
     }
-    lanes.push(name);
+    lanes.push(name.to_string());
     (lanes.len() - 1) as u32
   }
 
