@@ -209,6 +209,16 @@ export interface BuildOptions {
    * `<prefix>/<buildId>/` in `build.upload`'s store (else `cache.remote`'s).
    */
   upload?: boolean
+  /** Record timed spans (`farm build --profile`); they come back in `result.profile`. */
+  profile?: boolean
+}
+
+/** The spans of a profiled build. */
+export interface BuildProfile {
+  /** In start order. */
+  spans: Array<ProfileSpan>
+  /** The lanes' names. */
+  lanes: Array<ProfileLane>
 }
 
 /** The result of a build. */
@@ -247,6 +257,8 @@ export interface BuildUpload {
   files: number
   /** Their total size. */
   bytes: number
+  /** The build's spans, with the `profile` option. */
+  profile?: BuildProfile
 }
 
 /**
@@ -470,6 +482,31 @@ export interface RemoteCacheSummary {
   uploadedBytes: number
   /** Whether this build could upload (false: read-only). */
   write: boolean
+/** A lane of a profiled build. */
+export interface ProfileLane {
+  /** Its id (the spans' `lane`). */
+  id: number
+  /** `farm` or `task <name>`. */
+  name: string
+}
+
+/** One timed span of a profiled build (a Chrome trace "X" event once written). */
+export interface ProfileSpan {
+  /** What ran. */
+  name: string
+  /**
+   * `phase`, `plan`, `cache`, `walk`, `hash`, `task`, `restore`, `vite`, `python`, `process`,
+   * `run`, `hook` or `manifest`.
+   */
+  cat: string
+  /** Start, microseconds since the Unix epoch. */
+  ts: number
+  /** Duration, microseconds. */
+  dur: number
+  /** Lane (trace thread id): 0 for the orchestrator, one per task. */
+  lane: number
+  /** Counters and labels. */
+  args: Record<string, number | string>
 }
 
 /** One task of the build. */

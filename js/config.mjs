@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { importFrom } from './resolve.mjs';
 import { findViteApps } from './detect.mjs';
+import { readCached, scriptImports, writeCached } from './config-cache.mjs';
 
 const CANDIDATES = ['farm.config.ts', 'farm.config.mts', 'farm.config.mjs', 'farm.config.js', 'farm.config.json'];
 const HOOKS = ['preBuild', 'postBuild', 'onTaskStart', 'onTaskEnd'];
@@ -19,8 +20,13 @@ export class ConfigError extends Error {
   }
 }
 
-/** Finds and loads the config of `root`: `{ config, configFile, plugins }`. */
-export async function loadConfig(root = process.cwd(), file) {
+/**
+ * Finds and loads the config of `root`: `{ config, configFile, plugins, cache }`. A JavaScript or
+ * TypeScript config's value comes from its cache when nothing it depends on changed (see
+ * config-cache.mjs); `cache` says `hit`, `stored`, `off` (the `cache: false` option or a JSON
+ * config) or why it could not be stored.
+ */
+export async function loadConfig(root = process.cwd(), file, { cache = true } = {}) {
   root = path.resolve(root);
   const configFile = file ? path.resolve(root, file) : CANDIDATES.map((c) => path.join(root, c)).find((c) => existsSync(c));
   if (!configFile || !existsSync(configFile)) {
@@ -29,22 +35,29 @@ export async function loadConfig(root = process.cwd(), file) {
     );
   }
   const rel = path.relative(root, configFile) || configFile;
+  const cacheable = cache && !configFile.endsWith('.json');
+  if (cacheable) {
+    const cached = readCached(root, configFile);
+    if (cached) return { config: cached, configFile: rel, plugins: [], cache: 'hit' };
+  }
   let raw;
+  let deps = [];
   try {
-    raw = await loadFile(configFile, root);
+    ({ value: raw, deps } = await loadFile(configFile, root));
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(`${rel}: could not be loaded: ${String(e?.message ?? e).split('\n')[0]}`);
   }
   if (typeof raw === 'function') raw = await raw({ command: 'build', mode: 'production' });
   const { config, plugins } = splitConfig(raw, rel);
-  return { config, configFile: rel, plugins };
+  const why = cacheable ? writeCached(root, configFile, deps, config, plugins.length > 0) : 'off';
+  return { config, configFile: rel, plugins, cache: why ?? 'stored' };
 }
 
 async function loadFile(file, root) {
   if (file.endsWith('.json')) {
     try {
-      return JSON.parse(readFileSync(file, 'utf8'));
+      return { value: JSON.parse(readFileSync(file, 'utf8')), deps: [] };
     } catch (e) {
       throw new ConfigError(`${path.basename(file)}: is not valid JSON: ${e.message}`);
     }
@@ -64,10 +77,12 @@ async function loadFile(file, root) {
     }
     const loaded = await vite.mod.loadConfigFromFile({ command: 'build', mode: 'production', isSsrBuild: false, isPreview: false }, file, root, 'silent');
     if (!loaded) throw new ConfigError(`${path.basename(file)}: could not be loaded`);
-    return loaded.config;
+    // The local files Vite bundled into the config (it leaves packages external).
+    const deps = (loaded.dependencies ?? []).map((d) => path.resolve(root, d)).filter((d) => d !== file);
+    return { value: loaded.config, deps: [...new Set(deps)].sort() };
   }
   const mod = await import(`${pathToFileURL(file).href}?t=${Date.now()}`);
-  return mod.default ?? mod;
+  return { value: mod.default ?? mod, deps: scriptImports(file) };
 }
 
 /** Splits plugin hooks off a config and checks that everything else is JSON data. */

@@ -47,13 +47,20 @@ export interface LoadedConfig {
   configFile: string
   /** The plugins that have hook functions (enabled ones only). */
   plugins: FarmPlugin[]
+  /**
+   * The config-value cache of a JS/TS config: `hit` (not evaluated), `stored` (evaluated and
+   * cached), `off` (a JSON config, or `{ cache: false }`), or why it could not be cached.
+   */
+  cache: string
 }
 
 /**
  * Loads `farm.config.{ts,mts,mjs,js,json}` from `root` (TypeScript through the project's Vite),
- * or `file` relative to it. Rejects with a `ConfigError`.
+ * or `file` relative to it. A JS/TS config's JSON value is cached in `.farm/cache/config/`, keyed
+ * by its file and the local files it imports (see the README); `{ cache: false }` evaluates it
+ * anyway. Rejects with a `ConfigError`.
  */
-export declare function loadConfig(root?: string, file?: string): Promise<LoadedConfig>
+export declare function loadConfig(root?: string, file?: string, options?: { cache?: boolean }): Promise<LoadedConfig>
 
 /** Splits plugin hooks off a config object and checks the rest is JSON data; throws `ConfigError`. */
 export declare function splitConfig(raw: unknown, file?: string): { config: FarmConfig; plugins: FarmPlugin[] }

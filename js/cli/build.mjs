@@ -6,6 +6,7 @@ import { BuildOrchestrator, builtinTasks, loadConfig } from '../index.mjs';
 import { out, err, fmtMs, fmtBytes, table, defineCommand, wrap } from './util.mjs';
 import { printAnalysis, writeTreemap } from './analyze.mjs';
 import { captureFrontend, watch } from './watch.mjs';
+import { JsProfiler, nowUs, summaryLine, whereTimeWent, writeTrace } from '../profile.mjs';
 
 /** `farm build`'s flags: the parser and the help are made from this one table. */
 export const BUILD = defineCommand({
@@ -50,6 +51,12 @@ ${wrap(['all (default)', ...builtinTasks(), ...(ctx?.commandTasks ?? [])], 52)}$
     {
       name: 'watch',
       help: "After the build, rebuild the frontend on source changes (Vite's\nwatcher) and re-run backend/types when backend files change;\nCtrl-C stops",
+    },
+    {
+      name: 'profile',
+      type: 'string',
+      arg: 'FILE',
+      help: 'Write a Chrome trace of the build to FILE (open it in\nui.perfetto.dev or chrome://tracing: config load, plan, walk,\nhashing, each task, restores, Vite, Python steps, manifest) and\nprint where the time went',
     },
     { name: 'root', type: 'string', arg: 'DIR', help: 'Project directory (default: the current directory)' },
   ],
@@ -97,10 +104,17 @@ export async function build(args) {
   }
   const root = path.resolve(opts.root ?? process.cwd());
   const targets = (opts.target ?? []).flatMap((t) => t.split(',')).filter(Boolean);
+  if (opts.profile === '') {
+    err('farm build: --profile: expected a file name, e.g. --profile trace.json');
+    return 2;
+  }
+  const prof = new JsProfiler(opts.profile !== undefined);
+  prof.record('node start, imports', 'startup', performance.timeOrigin * 1000);
 
   let orch;
   try {
-    const { config, configFile, plugins } = await loadConfig(root);
+    const { config, configFile, plugins } = await prof.span('config load', 'config', () => loadConfig(root, undefined, { cache: !opts['no-cache'] }));
+    const planned = nowUs();
     if (envName) config.environment = envName;
     if (opts['size-limit'] !== undefined) {
       if (!config.frontend) throw Object.assign(new Error('--size-limit: the config has no `frontend` section'), { code: 'CONFIG_INVALID' });
@@ -109,6 +123,7 @@ export async function build(args) {
     orch = new BuildOrchestrator(config, { root, configFile });
     orch.plan(targets);
     orch.__plugins = plugins;
+    prof.record('validate config, plan', 'plan', planned);
   } catch (e) {
     if (opts.json) out(JSON.stringify({ success: false, error: { code: e.code ?? 'CONFIG_INVALID', message: e.message } }, null, 2));
     else err(`✗ ${e.message}`);
@@ -150,18 +165,42 @@ export async function build(args) {
     noCache: opts['no-cache'] ? true : undefined,
     verifyCache: opts['verify-cache'] ? true : undefined,
     upload: opts.upload ? true : undefined,
+    profile: prof.on || undefined,
     onEvent: view ? (events) => view.events(events) : undefined,
   });
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigint);
+  if (prof.on) {
+    const profile = result.profile;
+    delete result.profile;
+    const code = writeProfile(opts.profile, prof, profile, result, Boolean(opts.json));
+    if (code) return code;
+  }
   if (opts.json) out(JSON.stringify(result, null, 2));
   else view.summary(result, root);
+  if (prof.on && !opts.json) out(prof.summary);
   if (opts.analyze) showAnalysis(orch.config, root, Boolean(opts.json));
   if (opts.watch && !controller.signal.aborted) {
     return watch({ orch, root, targets, capture, buildOptions: { plugins: orch.__plugins, concurrency, noCache: opts['no-cache'] ? true : undefined } });
   }
   if (result.success) return 0;
   return result.error?.code === 'CONFIG_INVALID' ? 2 : 1;
+}
+
+/** `--profile FILE`: writes the trace (JS spans + the orchestrator's) and keeps the summary line. */
+function writeProfile(file, prof, profile, result, quiet) {
+  const wall = { name: 'farm build', cat: 'phase', ts: performance.timeOrigin * 1000, dur: 0, lane: 0 };
+  wall.dur = nowUs() - wall.ts;
+  const spans = [wall, ...prof.spans];
+  prof.summary = summaryLine(whereTimeWent([...spans, ...(profile?.spans ?? [])], wall), fmtMs);
+  try {
+    writeTrace(path.resolve(file), spans, profile, { buildId: result.buildId, success: result.success, summary: prof.summary });
+  } catch (e) {
+    err(`farm build: --profile ${file}: could not write the trace: ${e.message}`);
+    return 1;
+  }
+  if (!quiet) prof.summary += `\nprofile: ${file} (open in https://ui.perfetto.dev or chrome://tracing)`;
+  return 0;
 }
 
 /** `--analyze`: prints the bundle analysis and writes the treemap page beside it. */

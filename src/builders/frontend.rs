@@ -223,6 +223,10 @@ impl Builder for FrontendBuilder {
         .map_err(|e| TaskError::Failed(format!("creating the frontend output dir: {e}")))?;
       let request = frontend_request(ctx, fe, staged.path());
       let task_id = request["taskId"].as_str().unwrap_or_default().to_string();
+      let vite =
+        crate::report::profile::current_span(crate::report::profile::SpanCat::Vite, || {
+          "vite build".into()
+        });
       let run = ctx.host.run_frontend(request);
       tokio::pin!(run);
       let response = tokio::select! {
@@ -233,6 +237,7 @@ impl Builder for FrontendBuilder {
           return Err(TaskError::Cancelled);
         }
       };
+      vite.end();
       let response = response.map_err(|m| TaskError::Failed(format!("vite build failed: {m}")))?;
       for line in response.get("logs").and_then(|l| l.as_array()).into_iter().flatten() {
         if let Some(s) = line.as_str() {

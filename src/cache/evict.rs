@@ -15,6 +15,9 @@ use super::fsutil::write_atomic;
 use super::store::{check_key, Event, Store};
 use super::venvs::VenvStore;
 
+/// How often a build that saved nothing still runs eviction (for the TTL).
+pub const EVICT_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// How many stats records are kept when the stats file is compacted.
 const STATS_KEEP: usize = 10_000;
 const STATS_RECORD: usize = 16;
@@ -155,6 +158,40 @@ impl Store {
       return Ok(EvictReport { skipped_busy: true, ..EvictReport::default() });
     }
     Ok(self.evict_locked(now, Some(self.opts.ttl), Some(self.opts.max_size)))
+  }
+
+  /// [`Store::evict`] when it may free something: always after a build that saved (`saved`),
+  /// else at most once per [`EVICT_INTERVAL`] (for the TTL), so a no-op build neither lists nor
+  /// parses the entries and blobs. The last eviction's time is the mtime of `last-evict`.
+  /// `None` when it was not due.
+  pub fn evict_if_due(
+    &self,
+    now: SystemTime,
+    saved: bool,
+  ) -> Result<Option<EvictReport>, CacheError> {
+    let marker = self.dir.join("last-evict");
+    let recent = fs::metadata(&marker)
+      .and_then(|m| m.modified())
+      .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age < EVICT_INTERVAL));
+    if !saved && recent {
+      return Ok(None);
+    }
+    let report = self.evict(now)?;
+    if !report.skipped_busy {
+      let touched = fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&marker)
+        .and_then(|f| f.set_modified(now));
+      if let Err(e) = touched {
+        self.warn(&format!(
+          "build cache: cannot record the eviction time in {}: {e}",
+          marker.display()
+        ));
+      }
+    }
+    Ok(Some(report))
   }
 
   /// `farm cache clean`: like [`Store::evict`] with explicit limits (`None` = no limit of that

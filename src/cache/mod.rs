@@ -34,6 +34,8 @@ mod why;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_noop;
+#[cfg(test)]
 mod tests_restore;
 #[cfg(test)]
 mod tests_stores;
@@ -43,10 +45,10 @@ pub use diff::{
 };
 pub use entry::{BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
 pub use error::{CacheError, DamageKind, RestoreError, TreeDamage};
-pub use evict::{EvictReport, StoreStatus};
+pub use evict::{EvictReport, StoreStatus, EVICT_INTERVAL};
 pub use store::{
   RestoreMode, RestoreReport, SaveReport, Store, StoreOptions, WarnFn, DEFAULT_MAX_SIZE,
-  DEFAULT_TTL,
+  DEFAULT_TTL, LRU_GRANULARITY,
 };
 pub use tree::{TreeKind, TreeManifest, TreeRecord};
 pub use venvs::{

@@ -41,6 +41,11 @@ use super::entry::{BlobRef, Entry, OutputKind, OutputRecord, ENTRY_FORMAT};
 use super::error::CacheError;
 use super::fsutil::{copy_hashed, mode_of, unique_tmp_name, unix_ms, write_atomic, StoreLock};
 
+/// How fresh an entry's last-use time (its mtime) may be and still not be refreshed by a hit:
+/// eviction works in days (TTL) and sizes, so an hour of imprecision costs nothing, and a no-op
+/// build then writes nothing into the store but its statistics.
+pub const LRU_GRANULARITY: Duration = Duration::from_secs(3600);
+
 /// A warning sink supplied by the caller (the CLI prints, the napi layer forwards to JS).
 pub type WarnFn = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -275,7 +280,8 @@ impl Store {
     }
   }
 
-  /// Looks `key` up. A hit refreshes the entry's last-use time (LRU). Corrupt entries are
+  /// Looks `key` up. A hit refreshes the entry's last-use time (LRU) when it is older than
+  /// [`LRU_GRANULARITY`] (so repeated no-op builds do not write to the entry). Corrupt entries are
   /// removed and reported through the warning callback as misses.
   pub fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
     check_key(key)?;
@@ -285,8 +291,14 @@ impl Store {
     match &entry {
       Some(_) => {
         let p = self.entry_path(key);
-        if let Ok(f) = File::options().write(true).open(&p) {
-          let _ = f.set_modified(SystemTime::now());
+        let now = SystemTime::now();
+        let recent = fs::metadata(&p)
+          .and_then(|m| m.modified())
+          .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age < LRU_GRANULARITY));
+        if !recent {
+          if let Ok(f) = File::options().write(true).open(&p) {
+            let _ = f.set_modified(now);
+          }
         }
         self.record(Event::Hit);
       }
@@ -506,8 +518,12 @@ impl Store {
     })
   }
 
-  /// Points the task's "last build" record at `key` (best effort).
+  /// Points the task's "last build" record at `key` (best effort); left alone (not rewritten)
+  /// when it already does.
   pub(crate) fn set_last_key(&self, task: &str, key: &str) {
+    if self.last_key(task).as_deref() == Some(key) {
+      return;
+    }
     let p = self.task_pointer_path(task);
     let body = serde_json::json!({ "task": task, "key": key }).to_string();
     if let Err(e) = write_atomic(&self.tmp_dir(), &p, body.as_bytes()) {

@@ -2,6 +2,7 @@
 
 use crate::builders::{Hook, HookError, Host};
 use crate::orchestrator::{BuildRequest, BuildResult, Orchestrator};
+use crate::report::profile::{ArgValue, Lane, Span};
 use crate::run::events::{Batcher, Emitter, Event};
 use futures_util::future::BoxFuture;
 use napi::bindgen_prelude::{AbortSignal, Promise, PromiseRaw};
@@ -132,6 +133,75 @@ pub struct BuildOptions {
   /// After a successful build, store the output files and `build-manifest.json` under
   /// `<prefix>/<buildId>/` in `build.upload`'s store (else `cache.remote`'s).
   pub upload: Option<bool>,
+  /// Record timed spans (`farm build --profile`); they come back in `result.profile`.
+  pub profile: Option<bool>,
+}
+
+/// One timed span of a profiled build (a Chrome trace "X" event once written).
+#[napi(object, js_name = "ProfileSpan")]
+pub struct JsProfileSpan {
+  /// What ran.
+  pub name: String,
+  /// `phase`, `plan`, `cache`, `walk`, `hash`, `task`, `restore`, `vite`, `python`, `process`,
+  /// `run`, `hook` or `manifest`.
+  pub cat: String,
+  /// Start, microseconds since the Unix epoch.
+  pub ts: f64,
+  /// Duration, microseconds.
+  pub dur: f64,
+  /// Lane (trace thread id): 0 for the orchestrator, one per task.
+  pub lane: u32,
+  /// Counters and labels.
+  #[napi(ts_type = "Record<string, number | string>")]
+  pub args: serde_json::Value,
+}
+
+/// A lane of a profiled build.
+#[napi(object, js_name = "ProfileLane")]
+pub struct JsProfileLane {
+  /// Its id (the spans' `lane`).
+  pub id: u32,
+  /// `farm` or `task <name>`.
+  pub name: String,
+}
+
+/// The spans of a profiled build.
+#[napi(object, js_name = "BuildProfile")]
+pub struct JsProfile {
+  /// In start order.
+  pub spans: Vec<JsProfileSpan>,
+  /// The lanes' names.
+  pub lanes: Vec<JsProfileLane>,
+}
+
+impl From<(Vec<Span>, Vec<Lane>)> for JsProfile {
+  fn from((spans, lanes): (Vec<Span>, Vec<Lane>)) -> Self {
+    JsProfile {
+      spans: spans
+        .into_iter()
+        .map(|s| JsProfileSpan {
+          name: s.name,
+          cat: s.cat.as_str().into(),
+          ts: s.start_us,
+          dur: s.dur_us,
+          lane: s.lane,
+          args: serde_json::Value::Object(
+            s.args
+              .into_iter()
+              .map(|(k, v)| {
+                let v = match v {
+                  ArgValue::Num(n) => serde_json::json!(n),
+                  ArgValue::Text(t) => serde_json::Value::String(t),
+                };
+                (k, v)
+              })
+              .collect(),
+          ),
+        })
+        .collect(),
+      lanes: lanes.into_iter().map(|l| JsProfileLane { id: l.id, name: l.name }).collect(),
+    }
+  }
 }
 
 /// A file or directory the build produced.
@@ -260,6 +330,8 @@ pub struct JsBuildResult {
   pub remote: Option<JsRemoteSummary>,
   /// Where the build's files were uploaded (`upload` / `build.upload`).
   pub upload: Option<JsUploadReport>,
+  /// The build's spans, with the `profile` option.
+  pub profile: Option<JsProfile>,
 }
 
 impl From<BuildResult> for JsBuildResult {
@@ -320,6 +392,7 @@ impl From<BuildResult> for JsBuildResult {
         files: u.files as u32,
         bytes: u.bytes as f64,
       }),
+      profile: r.profile.map(JsProfile::from),
     }
   }
 }
@@ -513,6 +586,7 @@ impl BuildOrchestrator {
       no_cache: None,
       verify_cache: None,
       upload: None,
+      profile: None,
     });
     if let Some(signal) = opts.signal.take() {
       let c = cancel.clone();
@@ -534,6 +608,7 @@ impl BuildOrchestrator {
       no_cache: opts.no_cache.unwrap_or(false),
       verify_cache: opts.verify_cache.unwrap_or(false),
       upload: opts.upload.unwrap_or(false),
+      profile: opts.profile.unwrap_or(false),
     };
     let inner = Arc::clone(&self.inner);
     env.spawn_future(async move {

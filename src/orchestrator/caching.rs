@@ -10,14 +10,14 @@
 
 use crate::builders::typecheck::{find_package, package_version};
 use crate::builders::{MachineFact, Output, Reads, Tool, Uncached};
-use crate::builders::{Output, Reads, Tool, Uncached};
 use crate::cache::remote::{RemoteCache, RemoteSettings};
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
 use crate::hash::{
-  declared_env, hash_file, hash_inputs, InputFile, KeyInput, KeyManifest, StatCache,
+  declared_env, hash_file, hash_inputs, HashStats, InputFile, KeyInput, KeyManifest, StatCache,
 };
 use crate::plan::TaskKind;
+use crate::report::profile::{Profiler, SpanCat};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -121,6 +121,8 @@ pub struct BuildCache {
   pub uploads: Mutex<Vec<tokio::task::JoinHandle<Result<u64, String>>>>,
   /// Remote cache warnings of this build's tasks (for the build result).
   pub remote_warnings: Mutex<Vec<String>>,
+  /// Whether this build saved an entry (then eviction runs; see [`Store::evict_if_due`]).
+  pub saved: std::sync::atomic::AtomicBool,
   python_versions: Mutex<BTreeMap<String, String>>,
   python_homes: Mutex<BTreeMap<String, String>>,
 }
@@ -188,6 +190,7 @@ impl BuildCache {
       remote,
       uploads: Mutex::new(Vec::new()),
       remote_warnings: Mutex::new(Vec::new()),
+      saved: std::sync::atomic::AtomicBool::new(false),
       python_versions: Mutex::new(BTreeMap::new()),
       python_homes: Mutex::new(BTreeMap::new()),
     })
@@ -252,6 +255,19 @@ impl BuildCache {
     task: &str,
     deps: &[(String, TaskKind)],
   ) -> Result<KeyManifest, Uncached> {
+    self.key_for_profiled(reads, task, deps, &Profiler::off(), 0).map(|(m, _)| m)
+  }
+
+  /// [`BuildCache::key_for`], recording the walk and the hashing of extra files on `lane` of
+  /// `prof`, and returning the walk's counters.
+  pub fn key_for_profiled(
+    &self,
+    reads: &Reads,
+    task: &str,
+    deps: &[(String, TaskKind)],
+    prof: &Profiler,
+    lane: u32,
+  ) -> Result<(KeyManifest, HashStats), Uncached> {
     let mut dep_keys = BTreeMap::new();
     {
       let keys = self.keys.lock().map_err(|_| Uncached::HashFailed("key table poisoned".into()))?;
@@ -267,8 +283,19 @@ impl BuildCache {
         }
       }
     }
+    let mut walk = prof.span(SpanCat::Walk, lane, || format!("walk {task}"));
     let mut set = hash_inputs(&reads.input_spec(), &self.stat)
       .map_err(|e| Uncached::HashFailed(e.to_string()))?;
+    walk.num("files", set.stats.files as f64);
+    walk.num("filesRead", set.stats.files_read as f64);
+    walk.num("bytesRead", set.stats.bytes_read as f64);
+    walk.num("statCacheHits", set.stats.stat_cache_hits as f64);
+    walk.end();
+    let extra = (!reads.files.is_empty()).then(|| {
+      let mut g = prof.span(SpanCat::Hash, lane, || format!("hash extra files of {task}"));
+      g.num("files", reads.files.len() as f64);
+      g
+    });
     for f in &reads.files {
       match hash_file(f) {
         Ok((hash, _)) => set.files.push(InputFile { path: relative_to(&reads.root, f), hash }),
@@ -276,8 +303,12 @@ impl BuildCache {
         Err(e) => return Err(Uncached::HashFailed(format!("{}: {e}", f.display()))),
       }
     }
+    drop(extra);
     let mut tools = self.base_tools.clone();
+    let probe = (!reads.tools.is_empty())
+      .then(|| prof.span(SpanCat::Python, lane, || format!("tool versions of {task}")));
     tools.extend(reads.tools.iter().map(|t| self.tool_version(t)));
+    drop(probe);
     let manifest = KeyInput {
       schema_version: SCHEMA_VERSION,
       task: task.to_string(),
@@ -294,7 +325,7 @@ impl BuildCache {
     if let Ok(mut k) = self.keys.lock() {
       k.insert(task.to_string(), manifest.clone());
     }
-    Ok(manifest)
+    Ok((manifest, set.stats))
   }
 }
 

@@ -14,6 +14,7 @@ use crate::config::{resolve, FarmConfig};
 use crate::error::BuildError;
 use crate::hash::KeyManifest;
 use crate::plan::{plan_for_targets, Plan, PlanFacts, Task};
+use crate::report::profile::{self as profile, Lane, Profiler, Span, SpanCat};
 use crate::report::{self, Artifact, Manifest, Metrics};
 use crate::run::events::{Emitter, EventKind};
 use crate::run::{
@@ -61,6 +62,8 @@ pub struct BuildRequest {
   /// After a successful build, store the output files and `build-manifest.json` under
   /// `<prefix>/<buildId>/` (`--upload`; `build.upload` in the config does it for every build).
   pub upload: bool,
+  /// Record timed spans (`--profile`); they come back in [`BuildResult::profile`].
+  pub profile: bool,
 }
 
 /// The stable error of a failed build.
@@ -120,6 +123,8 @@ pub struct BuildResult {
   pub remote: Option<RemoteSummary>,
   /// Where the build's files were uploaded (`--upload` / `build.upload`).
   pub upload: Option<crate::cache::remote::upload::UploadReport>,
+  /// The spans recorded with [`BuildRequest::profile`], in start order, and the lanes' names.
+  pub profile: Option<(Vec<Span>, Vec<Lane>)>,
 }
 
 impl Orchestrator {
@@ -207,14 +212,28 @@ impl Orchestrator {
     }
     let mut phases = BTreeMap::new();
     let mut warnings = Vec::new();
+    let prof = if req.profile { Profiler::on() } else { Profiler::off() };
+    // The manifest's git state: `git status` stat-walks the whole work tree (a tenth of a second
+    // at 10,000 files), so it runs beside the build instead of after it.
+    let git = {
+      let (root, prof) = (self.root.clone(), prof.clone());
+      tokio::task::spawn_blocking(move || {
+        let lane = prof.named_lane("git");
+        let _span = prof.span(SpanCat::Manifest, lane, || "git rev-parse, status".into());
+        report::git_info(&root)
+      })
+    };
 
     // Leftovers of a crashed build must not write into the outputs this build cleans and makes.
+    let reap = prof.span(SpanCat::Run, 0, || "reap leftovers".into());
     locking::reap(self, events).await;
+    reap.end();
 
     // Pre-build.
     let t0 = Instant::now();
     events.emit(EventKind::PhaseStarted, Some("pre-build"), None, None);
-    let pre = self.pre_build(&req, host, &build_id, &output_dir, &cancel).await;
+    let pre = self.pre_build(&req, host, &build_id, &output_dir, &cancel, &prof).await;
+    prof.record_since(SpanCat::Phase, 0, t0, || "pre-build".into(), BTreeMap::new);
     phases.insert("pre-build".to_string(), ms(t0));
     events.emit(EventKind::PhaseFinished, Some("pre-build"), None, Some(ms(t0)));
     let plan = match pre {
@@ -231,6 +250,8 @@ impl Orchestrator {
               phases,
               warnings,
               tools,
+              prof,
+              git,
             },
             host,
             events,
@@ -245,8 +266,10 @@ impl Orchestrator {
     let t1 = Instant::now();
     events.emit(EventKind::PhaseStarted, Some("build"), None, None);
     let node = req.node.clone().unwrap_or_else(|| "node".into());
+    let opening = prof.span(SpanCat::Cache, 0, || "open cache".into());
     let cache = self.open_cache(&req, events);
     hermetic::sweep_stale(&resolve(&self.root, &self.config.cache_dir));
+    opening.end();
     let runner = Runner {
       cache: cache.clone(),
       orch: self,
@@ -258,6 +281,7 @@ impl Orchestrator {
       node: &node,
       tools: &tools,
       verify: req.verify_cache,
+      prof: prof.clone(),
     };
     let opts = SchedulerOptions {
       concurrency: req.concurrency.unwrap_or_else(|| self.config.concurrency()),
@@ -270,6 +294,7 @@ impl Orchestrator {
       None => None,
     };
     if let Some(c) = cache {
+      let _saving = prof.span(SpanCat::Cache, 0, || "save stat cache, evict".into());
       let stat = Arc::clone(&c.stat);
       let store_c = Arc::clone(&c);
       let done = tokio::task::spawn_blocking(move || {
@@ -277,7 +302,8 @@ impl Orchestrator {
         if let Err(e) = stat.save() {
           problems.push(format!("cache: saving the stat cache: {e}"));
         }
-        if let Err(e) = store_c.store.evict(SystemTime::now()) {
+        let saved = store_c.saved.load(std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = store_c.store.evict_if_due(SystemTime::now(), saved) {
           problems.push(format!("cache: eviction: {e}"));
         }
         problems
@@ -288,6 +314,7 @@ impl Orchestrator {
         events.warn(None, p);
       }
     }
+    prof.record_since(SpanCat::Phase, 0, t1, || "build".into(), BTreeMap::new);
     phases.insert("build".to_string(), ms(t1));
     events.emit(EventKind::PhaseFinished, Some("build"), None, Some(ms(t1)));
     for (phase, span) in stage_spans(&reports) {
@@ -312,7 +339,18 @@ impl Orchestrator {
     };
     let mut result = self
       .finish(
-        FinishArgs { build_id, started, started_at, reports, error, phases, warnings, tools },
+        FinishArgs {
+          build_id,
+          started,
+          started_at,
+          reports,
+          error,
+          phases,
+          warnings,
+          tools,
+          prof,
+          git,
+        },
         host,
         events,
         &output_dir,
@@ -360,8 +398,11 @@ impl Orchestrator {
     build_id: &str,
     output_dir: &Path,
     cancel: &CancellationToken,
+    prof: &Profiler,
   ) -> Result<Plan, BuildError> {
+    let planning = prof.span(SpanCat::Plan, 0, || "plan".into());
     let plan = self.plan(&req.targets)?;
+    planning.end();
     let payload = json!({
       "buildId": build_id,
       "appName": self.config.app_name,
@@ -371,11 +412,13 @@ impl Orchestrator {
       "outputDir": output_dir,
       "tasks": plan.tasks().iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
     });
+    let hook = prof.span(SpanCat::Hook, 0, || "plugins preBuild".into());
     host.call_hook(Hook::PreBuild, payload).await.map_err(|e| BuildError::PluginFailed {
       plugin: e.plugin,
       hook: Hook::PreBuild.as_str().into(),
       message: e.message,
     })?;
+    hook.end();
     if cancel.is_cancelled() {
       return Err(BuildError::Cancelled);
     }
@@ -390,6 +433,7 @@ impl Orchestrator {
         .flat_map(|t| self.io_of(t).writes.into_iter().map(|o| o.path))
         .filter(|p| p.starts_with(output_dir))
         .collect();
+      let _cleaning = prof.span(SpanCat::Run, 0, || "clean outputs".into());
       self.clean(output_dir, full, &plan, &keep)?;
     }
     Ok(plan)
@@ -501,6 +545,8 @@ impl Orchestrator {
       mut phases,
       mut warnings,
       tools,
+      prof,
+      git,
     } = a;
     // Task warnings were already sent as events while the tasks ran; only new ones are sent below.
     let already_sent = warnings.len();
@@ -529,7 +575,10 @@ impl Orchestrator {
       "tasks": tasks.iter().map(|t| json!({ "name": t.name, "status": t.status.as_str(), "durationMs": t.duration_ms })).collect::<Vec<_>>(),
       "error": error.as_ref().map(|e| json!({ "code": e.code(), "message": e.to_string(), "task": e.task() })),
     });
-    if let Err(e) = host.call_hook(Hook::PostBuild, summary).await {
+    let hook = prof.span(SpanCat::Hook, 0, || "plugins postBuild".into());
+    let posted = host.call_hook(Hook::PostBuild, summary).await;
+    hook.end();
+    if let Err(e) = posted {
       if error.is_none() {
         error = Some(BuildError::PluginFailed {
           plugin: e.plugin,
@@ -554,7 +603,10 @@ impl Orchestrator {
       peak_child_rss_bytes: peak_child,
     };
     let mut manifest_path = None;
+    // Awaited whatever happens, so no `git` process outlives the build.
+    let git_info = git.await.ok().flatten();
     if write_manifest {
+      let _writing = prof.span(SpanCat::Manifest, 0, || "manifest".into());
       let tool_versions = tools.lock().map(|t| t.clone()).unwrap_or_default();
       let manifest = Manifest {
         schema_version: 1,
@@ -570,7 +622,7 @@ impl Orchestrator {
           .map(|t| json!({ "name": t.name, "status": t.status.as_str(), "durationMs": t.duration_ms, "message": t.message }))
           .collect(),
         tool_versions,
-        git: report::git_info(&self.root),
+        git: git_info,
         metrics: metrics.clone(),
       };
       let path = output_dir.join("build-manifest.json");
@@ -590,6 +642,8 @@ impl Orchestrator {
       }
     }
     events.emit(EventKind::PhaseFinished, Some("post-build"), None, Some(ms(t2)));
+    prof.record_since(SpanCat::Phase, 0, t2, || "post-build".into(), BTreeMap::new);
+    prof.record_since(SpanCat::Phase, 0, started, || "orchestrator build".into(), BTreeMap::new);
     metrics.total_ms = ms(started);
     for w in &warnings[already_sent..] {
       events.warn(None, w.clone());
@@ -606,6 +660,7 @@ impl Orchestrator {
       manifest_path,
       remote: None,
       upload: None,
+      profile: prof.is_on().then(|| prof.spans()),
     }
   }
 }
@@ -619,6 +674,8 @@ struct FinishArgs {
   phases: BTreeMap<String, f64>,
   warnings: Vec<String>,
   tools: Mutex<BTreeMap<String, String>>,
+  prof: Profiler,
+  git: tokio::task::JoinHandle<Option<report::GitInfo>>,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -650,6 +707,7 @@ struct Runner<'a> {
   node: &'a str,
   tools: &'a Mutex<BTreeMap<String, String>>,
   verify: bool,
+  prof: Profiler,
 }
 
 /// One cached task being run: what the runner's steps share.
@@ -671,12 +729,14 @@ impl TaskRunner for Runner<'_> {
     cancel: CancellationToken,
   ) -> BoxFuture<'a, Result<TaskOutcome, TaskError>> {
     // The task's lock is held from before the cache lookup until after the save.
-    Box::pin(locking::locked(self.orch, self.events, task, cancel.clone(), async move {
+    let lane = self.prof.lane(&task.name);
+    let mut span = self.prof.span(SpanCat::Task, lane, || format!("task {}", task.name));
+    let inner = locking::locked(self.orch, self.events, task, cancel.clone(), async move {
       let builder = builder_for(task.kind);
       let io = self.orch.io_of(task);
       let logs = Mutex::new(Vec::new());
       let keyed = match &self.cache {
-        Some(c) => self.cache_key(c, task, &io).await.map(|m| (c, m)),
+        Some(c) => self.cache_key(c, task, &io, lane).await.map(|m| (c, m)),
         None => Err(Uncached::Disabled),
       };
       let (c, manifest) = match keyed {
@@ -707,8 +767,10 @@ impl TaskRunner for Runner<'_> {
       let t_run = Instant::now();
       let mut outcome = self.run_hermetic(builder, task, &io, cancel, &logs).await?;
       if c.write {
+        let _saving = self.prof.span(SpanCat::Cache, lane, || "cache save".into());
         let result = outcome_to_json(&outcome);
         let lines = logs.lock().map(|l| l.clone()).unwrap_or_default();
+        c.saved.store(true, std::sync::atomic::Ordering::Relaxed);
         match c.store.save(&manifest, &outputs_ref(&io.writes), &result, &lines) {
           // A machine-bound entry (a venv naming this checkout's paths) stays on this machine.
           Ok(_) if manifest.is_machine_bound() => {}
@@ -727,7 +789,16 @@ impl TaskRunner for Runner<'_> {
         reason: None,
       });
       Ok(outcome)
-    }))
+    });
+    let prof = self.prof.clone();
+    Box::pin(async move {
+      let r = profile::scope(prof, lane, inner).await;
+      span.text("cache", || match &r {
+        Ok(o) => o.cache.as_ref().map_or("-", |c| c.status.as_str()).to_string(),
+        Err(_) => "failed".into(),
+      });
+      r
+    })
   }
 
   fn before_task<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), String>> {
@@ -805,13 +876,21 @@ impl<'r> Runner<'r> {
     c: &Arc<BuildCache>,
     task: &Task,
     io: &TaskIo,
+    lane: u32,
   ) -> Result<crate::hash::KeyManifest, Uncached> {
+    let mut span = self.prof.span(SpanCat::Hash, lane, || format!("key {}", task.name));
     let reads = io.reads.clone()?;
     let deps = self.orch.dep_kinds(task);
-    let (c2, name) = (Arc::clone(c), task.name.clone());
-    tokio::task::spawn_blocking(move || c2.key_for(&reads, &name, &deps))
-      .await
-      .unwrap_or_else(|e| Err(Uncached::HashFailed(format!("hashing panicked: {e}"))))
+    let (c2, name, prof) = (Arc::clone(c), task.name.clone(), self.prof.clone());
+    let r =
+      tokio::task::spawn_blocking(move || c2.key_for_profiled(&reads, &name, &deps, &prof, lane))
+        .await
+        .unwrap_or_else(|e| Err(Uncached::HashFailed(format!("hashing panicked: {e}"))));
+    if let Ok((_, stats)) = &r {
+      span.num("files", stats.files as f64);
+      span.num("filesRead", stats.files_read as f64);
+    }
+    r.map(|(m, _)| m)
   }
 
   /// Runs the builder with its declared outputs moved aside first: the task starts from nothing,
@@ -825,7 +904,9 @@ impl<'r> Runner<'r> {
     logs: &Mutex<Vec<String>>,
   ) -> Result<TaskOutcome, TaskError> {
     let aside = self.take_aside(task, io).await?;
+    let running = profile::current_span(SpanCat::Run, || format!("run {}", task.name));
     let r = self.run_builder(builder, task, cancel, logs).await;
+    running.end();
     self.settle_aside(task, aside, r.is_ok()).await;
     r
   }
@@ -861,7 +942,10 @@ impl<'r> Runner<'r> {
   async fn try_restore(&self, job: &Job<'_>) -> Result<Option<TaskOutcome>, TaskError> {
     let Job { cache: c, builder, task, io, manifest, cancel, logs } = *job;
     let t0 = Instant::now();
-    let (entry, source, remote_bytes) = match c.store.lookup(&manifest.key) {
+    let lookup = profile::current_span(SpanCat::Cache, || "cache lookup".into());
+    let looked = c.store.lookup(&manifest.key);
+    lookup.end();
+    let (entry, source, remote_bytes) = match looked {
       Ok(Some(entry)) => (entry, CacheSource::Local, None),
       // Machine-bound keys are never asked of (nor sent to) the remote cache.
       Ok(None) if manifest.is_machine_bound() => return Ok(None),
@@ -874,7 +958,18 @@ impl<'r> Runner<'r> {
         return Ok(None);
       }
     };
-    let report = match c.store.restore_with_stat(&entry, &outputs_ref(&io.writes), Some(&c.stat)) {
+    let mut restoring =
+      profile::current_span(SpanCat::Restore, || format!("restore {}", task.name));
+    let restored = c.store.restore_with_stat(&entry, &outputs_ref(&io.writes), Some(&c.stat));
+    if let Ok(r) = &restored {
+      restoring.num("written", (r.reflinked + r.hardlinked + r.copied) as f64);
+      restoring.num("identical", r.skipped_identical as f64);
+      restoring.num("identicalByStat", r.skipped_by_stat as f64);
+      restoring.num("blobsByStat", r.blobs_by_stat as f64);
+      restoring.num("bytes", r.bytes as f64);
+    }
+    restoring.end();
+    let report = match restored {
       Ok(r) => r,
       Err(e) => {
         self.events.warn(Some(&task.name), format!("cache: {e}; rebuilding"));
@@ -893,7 +988,9 @@ impl<'r> Runner<'r> {
       self.events.warn(Some(&task.name), w.clone());
     }
     let ctx = self.context(task, cancel.clone(), logs);
+    let after_span = profile::current_span(SpanCat::Run, || "after restore".into());
     let after = builder.after_restore(&ctx).await?;
+    after_span.end();
     for w in &after {
       self.events.warn(Some(&task.name), w.clone());
     }

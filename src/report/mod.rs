@@ -5,6 +5,8 @@
 //! line `<relative path>\t<size>\t<sha256 hex of the file>\n` per regular file, sorted by path
 //! (paths with `/`). Symlinks inside a directory are listed as `<path>\t->\t<target>\n`.
 
+pub mod profile;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -161,6 +161,37 @@ impl Cmd {
     on_line: &(dyn Fn(&str) + Send + Sync),
     cancel: &CancellationToken,
   ) -> Result<ProcessOutput, ProcessError> {
+    let mut span = crate::report::profile::current_span(self.profile_cat(), || {
+      let line = self.display();
+      match line.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+      }
+    });
+    span.text("command", || self.display());
+    let out = self.run_unprofiled(on_line, cancel).await;
+    if let Ok(o) = &out {
+      span.num("exit", o.code.map_or(-1.0, f64::from));
+    }
+    out
+  }
+
+  /// Python steps (an interpreter, uv, pip, ruff) and other processes, for `--profile`.
+  fn profile_cat(&self) -> crate::report::profile::SpanCat {
+    use crate::report::profile::SpanCat;
+    let base = Path::new(&self.program).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if base.starts_with("python") || matches!(base, "uv" | "pip" | "pip3" | "ruff") {
+      SpanCat::Python
+    } else {
+      SpanCat::Process
+    }
+  }
+
+  async fn run_unprofiled(
+    &self,
+    on_line: &(dyn Fn(&str) + Send + Sync),
+    cancel: &CancellationToken,
+  ) -> Result<ProcessOutput, ProcessError> {
     let mut cmd = Command::new(&self.program);
     cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.kill_on_drop(true).process_group(0);
