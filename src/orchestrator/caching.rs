@@ -88,6 +88,30 @@ pub struct BuildCache {
   /// Tool versions known for every task (node, the addon).
   pub base_tools: BTreeMap<String, String>,
   python_versions: Mutex<BTreeMap<String, String>>,
+  /// The project's warm-mode daemon, when one runs and speaks our version (see [`crate::daemon`]).
+  warm: Mutex<Option<crate::daemon::Client>>,
+}
+
+/// Prints why the daemon is not used, when `FARM_DAEMON_DEBUG` is set.
+fn daemon_debug(msg: &str) {
+  if std::env::var_os("FARM_DAEMON_DEBUG").is_some() {
+    eprintln!("farm daemon: {msg}");
+  }
+}
+
+/// Connects to the project's daemon unless `FARM_NO_DAEMON` is set; any problem means the build
+/// walks its inputs itself.
+fn connect_daemon(root: &Path, cache_dir: &Path) -> Option<crate::daemon::Client> {
+  if std::env::var_os("FARM_NO_DAEMON").is_some() {
+    return None;
+  }
+  match crate::daemon::Client::connect(root, cache_dir) {
+    Ok(c) => c,
+    Err(e) => {
+      daemon_debug(&format!("{e}; building without it"));
+      None
+    }
+  }
 }
 
 impl BuildCache {
@@ -121,6 +145,7 @@ impl BuildCache {
       keys: Mutex::new(BTreeMap::new()),
       base_tools,
       python_versions: Mutex::new(BTreeMap::new()),
+      warm: Mutex::new(connect_daemon(root, &dir)),
     })
   }
 
@@ -153,6 +178,21 @@ impl BuildCache {
     }
   }
 
+  /// The inputs of `spec` from the daemon, if one is connected and serves it; after an error the
+  /// rest of the build goes without it.
+  fn warm_inputs(&self, spec: &crate::hash::InputSpec) -> Option<crate::hash::InputSet> {
+    let mut guard = self.warm.lock().ok()?;
+    let client = guard.as_mut()?;
+    match client.hash_inputs(spec) {
+      Ok(set) => set,
+      Err(e) => {
+        daemon_debug(&format!("{e}; walking without it"));
+        *guard = None;
+        None
+      }
+    }
+  }
+
   /// Computes the key of `task` from what it reads, given its dependencies (name and kind; each
   /// keyed before it in this build).
   pub fn key_for(
@@ -176,8 +216,11 @@ impl BuildCache {
         }
       }
     }
-    let mut set = hash_inputs(&reads.input_spec(), &self.stat)
-      .map_err(|e| Uncached::HashFailed(e.to_string()))?;
+    let spec = reads.input_spec();
+    let mut set = match self.warm_inputs(&spec) {
+      Some(set) => set,
+      None => hash_inputs(&spec, &self.stat).map_err(|e| Uncached::HashFailed(e.to_string()))?,
+    };
     for f in &reads.files {
       match hash_file(f) {
         Ok((hash, _)) => set.files.push(InputFile { path: relative_to(&reads.root, f), hash }),
