@@ -244,6 +244,48 @@ export declare function checkBudgets(analysis: Record<string, any>, budgets: { t
 /** Which codecs compute gzip and brotli sizes in this process: `{ gzip, brotli, matchesNode }`. */
 export declare function compressionInfo(): { gzip: string; brotli: string; matchesNode: boolean }
 
+/**
+ * Runs the warm-mode daemon of the project at `root` (cache in `cacheDir`) until `stop`, the
+ * idle timeout or the root's removal; resolves to `stopped`, `idle` or `root-gone`. Throws when
+ * it cannot start (e.g. one already runs).
+ */
+export declare function daemonServe(root: string, cacheDir: string, idleTimeoutMs: number): Promise<string>
+
+/** The socket path of the project's daemon. */
+export declare function daemonSocketPath(root: string, cacheDir: string): string
+
+/** The status of the project's daemon, or `null` when none runs (a stale socket is removed). */
+export declare function daemonStatus(root: string, cacheDir: string): DaemonStatus | null
+
+/** A running daemon, as `farm daemon status` shows it. */
+export interface DaemonStatus {
+  /** Its process id. */
+  pid: number
+  /** Milliseconds since it started. */
+  uptimeMs: number
+  /** The project root it watches. */
+  root: string
+  /** Its socket. */
+  socket: string
+  /** Builds it served. */
+  builds: number
+  /** Input walks answered from memory. */
+  memoHits: number
+  /** Input walks it did. */
+  walks: number
+  /** `watching`, or `failed: <why>` (then it serves nothing from memory). */
+  watcher: string
+  /** Its protocol version. */
+  protocol: number
+  /** The binary it runs. */
+  identity: string
+  /** Milliseconds without a request before it exits. */
+  idleTimeoutMs: number
+}
+
+/** Stops the project's daemon; resolves whether one was running. */
+export declare function daemonStop(root: string, cacheDir: string): boolean
+
 /** What a build event is about. */
 export type EventKind = 'phase-started' | 'phase-finished' | 'task-queued' | 'task-started' | 'task-finished' | 'task-failed' | 'task-skipped' | 'task-cancelled' | 'log' | 'warning'
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod assets;
+mod daemon;
 mod enums;
 mod hook;
 
