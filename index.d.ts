@@ -283,7 +283,7 @@ export interface DaemonStatus {
   idleTimeoutMs: number
 }
 
-/** Stops the project's daemon; resolves whether one was running. */
+/** Stops the project's daemon; returns whether one was running. */
 export declare function daemonStop(root: string, cacheDir: string): boolean
 
 /** What a build event is about. */

@@ -80,7 +80,7 @@ pub fn daemon_status(
   }))
 }
 
-/// Stops the project's daemon; resolves whether one was running.
+/// Stops the project's daemon; returns whether one was running.
 #[napi]
 pub fn daemon_stop(root: String, cache_dir: String) -> napi::Result<bool, Code> {
   crate::daemon::stop_daemon(&PathBuf::from(root), &PathBuf::from(cache_dir)).map_err(daemon_err)
