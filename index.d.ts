@@ -245,6 +245,8 @@ export interface BuildResult {
   remote?: RemoteCacheSummary
   /** Where the build's files were uploaded (`upload` / `build.upload`). */
   upload?: BuildUpload
+  /** The build's spans, with the `profile` option. */
+  profile?: BuildProfile
 }
 
 /** Where `--upload` stored a build. */
@@ -257,8 +259,6 @@ export interface BuildUpload {
   files: number
   /** Their total size. */
   bytes: number
-  /** The build's spans, with the `profile` option. */
-  profile?: BuildProfile
 }
 
 /**
@@ -282,6 +282,48 @@ export declare function checkBudgets(analysis: Record<string, any>, budgets: { t
 
 /** Which codecs compute gzip and brotli sizes in this process: `{ gzip, brotli, matchesNode }`. */
 export declare function compressionInfo(): { gzip: string; brotli: string; matchesNode: boolean }
+
+/**
+ * Runs the warm-mode daemon of the project at `root` (cache in `cacheDir`) until `stop`, the
+ * idle timeout or the root's removal; resolves to `stopped`, `idle` or `root-gone`. Throws when
+ * it cannot start (e.g. one already runs).
+ */
+export declare function daemonServe(root: string, cacheDir: string, idleTimeoutMs: number): Promise<string>
+
+/** The socket path of the project's daemon. */
+export declare function daemonSocketPath(root: string, cacheDir: string): string
+
+/** The status of the project's daemon, or `null` when none runs (a stale socket is removed). */
+export declare function daemonStatus(root: string, cacheDir: string): DaemonStatus | null
+
+/** A running daemon, as `farm daemon status` shows it. */
+export interface DaemonStatus {
+  /** Its process id. */
+  pid: number
+  /** Milliseconds since it started. */
+  uptimeMs: number
+  /** The project root it watches. */
+  root: string
+  /** Its socket. */
+  socket: string
+  /** Builds it served. */
+  builds: number
+  /** Input walks answered from memory. */
+  memoHits: number
+  /** Input walks it did. */
+  walks: number
+  /** `watching`, or `failed: <why>` (then it serves nothing from memory). */
+  watcher: string
+  /** Its protocol version. */
+  protocol: number
+  /** The binary it runs. */
+  identity: string
+  /** Milliseconds without a request before it exits. */
+  idleTimeoutMs: number
+}
+
+/** Stops the project's daemon; returns whether one was running. */
+export declare function daemonStop(root: string, cacheDir: string): boolean
 
 /**
  * Compares two outputs of `farm build --dry-run --json` (their texts, with the file names used in
@@ -468,20 +510,6 @@ export interface OrchestratorOptions {
   configFile?: string
 }
 
-/** What the remote cache did in a build. */
-export interface RemoteCacheSummary {
-  /** Where the artifacts live (URL or bucket; never a secret). */
-  location: string
-  /** Tasks restored from the remote cache. */
-  hits: number
-  /** Bytes downloaded for them. */
-  downloadedBytes: number
-  /** Artifacts uploaded. */
-  uploads: number
-  /** Bytes uploaded. */
-  uploadedBytes: number
-  /** Whether this build could upload (false: read-only). */
-  write: boolean
 /** A lane of a profiled build. */
 export interface ProfileLane {
   /** Its id (the spans' `lane`). */
@@ -507,6 +535,22 @@ export interface ProfileSpan {
   lane: number
   /** Counters and labels. */
   args: Record<string, number | string>
+}
+
+/** What the remote cache did in a build. */
+export interface RemoteCacheSummary {
+  /** Where the artifacts live (URL or bucket; never a secret). */
+  location: string
+  /** Tasks restored from the remote cache. */
+  hits: number
+  /** Bytes downloaded for them. */
+  downloadedBytes: number
+  /** Artifacts uploaded. */
+  uploads: number
+  /** Bytes uploaded. */
+  uploadedBytes: number
+  /** Whether this build could upload (false: read-only). */
+  write: boolean
 }
 
 /** One task of the build. */

@@ -21,6 +21,11 @@ const COMMANDS = {
     summary: 'Inspect, trim or explain the build cache; compare two dry runs',
     run: async () => (await import('../js/cli/cache.mjs')).cache,
   },
+  daemon: {
+    usage: 'farm daemon start|stop|status',
+    summary: 'Warm mode: a background process that keeps the input walks in memory',
+    run: async () => (await import('../js/cli/daemon.mjs')).daemon,
+  },
   typegen: {
     usage: 'farm typegen <openapi.json> [-o out.ts]',
     summary: 'OpenAPI 3.0/3.1 → TypeScript (openapi-typescript 7 format)',

@@ -21,6 +21,7 @@ pub mod assets;
 pub mod builders;
 pub mod cache;
 pub mod config;
+pub mod daemon;
 pub mod deploy;
 pub mod error;
 pub mod hash;

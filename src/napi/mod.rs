@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod assets;
+mod daemon;
 mod dry_run;
 mod enums;
 mod hook;

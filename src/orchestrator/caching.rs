@@ -125,6 +125,30 @@ pub struct BuildCache {
   pub saved: std::sync::atomic::AtomicBool,
   python_versions: Mutex<BTreeMap<String, String>>,
   python_homes: Mutex<BTreeMap<String, String>>,
+  /// The project's warm-mode daemon, when one runs and speaks our version (see [`crate::daemon`]).
+  warm: Mutex<Option<crate::daemon::Client>>,
+}
+
+/// Prints why the daemon is not used, when `FARM_DAEMON_DEBUG` is set.
+fn daemon_debug(msg: &str) {
+  if std::env::var_os("FARM_DAEMON_DEBUG").is_some() {
+    eprintln!("farm daemon: {msg}");
+  }
+}
+
+/// Connects to the project's daemon unless `FARM_NO_DAEMON` is set; any problem means the build
+/// walks its inputs itself.
+fn connect_daemon(root: &Path, cache_dir: &Path) -> Option<crate::daemon::Client> {
+  if std::env::var_os("FARM_NO_DAEMON").is_some() {
+    return None;
+  }
+  match crate::daemon::Client::connect(root, cache_dir) {
+    Ok(c) => c,
+    Err(e) => {
+      daemon_debug(&format!("{e}; building without it"));
+      None
+    }
+  }
 }
 
 /// What the remote cache did in one build.
@@ -193,6 +217,7 @@ impl BuildCache {
       saved: std::sync::atomic::AtomicBool::new(false),
       python_versions: Mutex::new(BTreeMap::new()),
       python_homes: Mutex::new(BTreeMap::new()),
+      warm: Mutex::new(connect_daemon(root, &dir)),
     })
   }
 
@@ -247,6 +272,21 @@ impl BuildCache {
     }
   }
 
+  /// The inputs of `spec` from the daemon, if one is connected and serves it; after an error the
+  /// rest of the build goes without it.
+  fn warm_inputs(&self, spec: &crate::hash::InputSpec) -> Option<crate::hash::InputSet> {
+    let mut guard = self.warm.lock().ok()?;
+    let client = guard.as_mut()?;
+    match client.hash_inputs(spec) {
+      Ok(set) => set,
+      Err(e) => {
+        daemon_debug(&format!("{e}; walking without it"));
+        *guard = None;
+        None
+      }
+    }
+  }
+
   /// Computes the key of `task` from what it reads, given its dependencies (name and kind; each
   /// keyed before it in this build).
   pub fn key_for(
@@ -283,9 +323,12 @@ impl BuildCache {
         }
       }
     }
+    let spec = reads.input_spec();
     let mut walk = prof.span(SpanCat::Walk, lane, || format!("walk {task}"));
-    let mut set = hash_inputs(&reads.input_spec(), &self.stat)
-      .map_err(|e| Uncached::HashFailed(e.to_string()))?;
+    let mut set = match self.warm_inputs(&spec) {
+      Some(set) => set,
+      None => hash_inputs(&spec, &self.stat).map_err(|e| Uncached::HashFailed(e.to_string()))?,
+    };
     walk.num("files", set.stats.files as f64);
     walk.num("filesRead", set.stats.files_read as f64);
     walk.num("bytesRead", set.stats.bytes_read as f64);
