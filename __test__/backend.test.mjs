@@ -83,7 +83,9 @@ test('example app: tidied bytecode copy, a working production venv reused while 
   assert.equal(art.metadata.venv, 'api/.venv');
   // copies share the venv cache (helpers.mjs), so the first build may already reuse one
   assert.equal(typeof art.metadata.venvReused, 'boolean');
-  assert.equal(art.metadata.installer, 'pip');
+  // `installer: auto` takes uv when it is on PATH (CI installs it), else pip.
+  const uvOnPath = process.env.PATH.split(':').some((d) => existsSync(path.join(d, 'uv')));
+  assert.equal(art.metadata.installer, uvOnPath ? 'uv' : 'pip');
   const reqs = readFileSync(path.join(dir, 'apps/api/requirements.txt'), 'utf8').split('\n').filter((l) => l.trim());
   assert.ok(art.metadata.dependencyCount >= reqs.length, `dependencyCount ${art.metadata.dependencyCount}`);
 
