@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +18,8 @@ const CI = process.env.CI === 'true';
 const TURBO_SERVER = path.join(REPO, '__test__/tools/node_modules/turborepo-remote-cache/dist/index.js');
 const WEED = process.env.FARM_WEED_BIN || path.join(os.homedir(), '.cache/farm-seaweedfs/bin/weed');
 const TOKEN = 'test-token-0123456789';
+// uv on PATH (`.ci/run` installs it).
+const UV = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'uv')).find((f) => existsSync(f)) ?? 'uv (on PATH)';
 
 /** Skips (locally) or fails (CI=true) when a tool the test needs is missing. */
 function need(t, file, what) {
@@ -447,8 +449,9 @@ test('farm build --upload stores the output files and build-manifest.json under 
   for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
 });
 
-test('examples/farm-app: a second clone gets every portable task from the remote cache, byte for byte', async (t) => {
+test('examples/farm-app: a second clone gets every task from the remote cache, byte for byte', async (t) => {
   if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, UV, 'uv (the backend installer that makes the production venv relocatable)')) return;
   const srv = await startTurbo();
   const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN };
   const a = copyExample();
@@ -457,24 +460,72 @@ test('examples/farm-app: a second clone gets every portable task from the remote
   assert.equal(r1.success, true, JSON.stringify(r1.error));
   const cacheable = r1.tasks.filter((x) => x.cache !== 'off').map((x) => x.name);
   for (const task of ['backend', 'frontend', 'types', 'typecheck']) assert.ok(cacheable.includes(task), `${task} is cacheable: ${cacheable}`);
-  // The backend's production venv names its checkout's absolute path (a machine-bound key, see
-  // README → Keys that travel): it is neither uploaded nor asked for; every other task travels.
-  const portable = cacheable.filter((x) => x !== 'backend');
-  assert.equal(r1.remote.uploads, portable.length, r1.warnings.join('\n'));
+  // With uv the backend's production venv is relocatable (no file names its checkout), so the
+  // backend travels too (README → Keys that travel).
+  assert.equal(r1.remote.uploads, cacheable.length, r1.warnings.join('\n'));
   const r2 = build(b, env);
   assert.equal(r2.success, true, JSON.stringify(r2.error));
   const tasks = byName(r2);
-  for (const task of portable) {
+  for (const task of cacheable) {
     assert.equal(tasks[task].cache, 'hit', `${task}: ${JSON.stringify(tasks[task])}\n${r2.warnings.join('\n')}`);
     assert.equal(tasks[task].cacheSource, 'remote', task);
   }
-  assert.equal(tasks.backend.cache, 'miss', 'the machine-bound backend is built here, not downloaded');
-  assert.equal(r2.remote.hits, portable.length);
-  // Byte for byte, but for the venv, which is bound to each checkout's path.
-  const skip = new Set(['build-manifest.json', 'api/.venv']);
+  assert.equal(r2.remote.hits, cacheable.length);
+  // Byte for byte, the venv included; and the restored venv runs the app at its new path.
+  const skip = new Set(['build-manifest.json']);
   assert.deepEqual(snapshot(path.join(b, 'dist'), skip), snapshot(path.join(a, 'dist'), skip));
+  const py = spawnSync(path.join(b, 'dist/api/.venv/bin/python'), ['-c', 'import fastapi, sys; print(sys.prefix)'], { encoding: 'utf8' });
+  assert.equal(py.status, 0, py.stderr);
+  assert.equal(realpathSync(py.stdout.trim()), realpathSync(path.join(b, 'dist/api/.venv')));
   await srv.stop();
   for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
+});
+
+/** A backend-only project whose production venv (no dependencies) is made by `installer`. */
+function venvProject(installer) {
+  return project({
+    'farm.config.json': JSON.stringify({ appName: 'venvs', backend: { root: 'api', app: 'main:app', venv: true, installer } }),
+    'api/main.py': 'app = object()\n',
+    'api/requirements.txt': '# no dependencies\n',
+  });
+}
+
+test('a pip venv names its checkout: the backend is neither uploaded nor fetched; a relocatable uv venv travels', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, UV, 'uv (the backend installer that makes the production venv relocatable)')) return;
+  const srv = await startTurbo();
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN };
+  const dirs = [];
+  try {
+    for (const [installer, travels] of [['pip', false], ['uv', true]]) {
+      const [a, b] = [venvProject(installer), venvProject(installer)];
+      dirs.push(a, b);
+      const r1 = build(a, env);
+      assert.equal(r1.success, true, JSON.stringify(r1.error));
+      assert.equal(byName(r1).backend.cache, 'miss');
+      assert.equal(r1.remote?.uploads ?? 0, travels ? 1 : 0, `${installer}: ${r1.warnings.join('\n')}`);
+      const r2 = build(b, env);
+      assert.equal(r2.success, true, JSON.stringify(r2.error));
+      const be = byName(r2).backend;
+      assert.equal(be.cache, travels ? 'hit' : 'miss', `${installer}: ${JSON.stringify(be)}`);
+      if (travels) assert.equal(be.cacheSource, 'remote');
+      assert.equal(r2.remote?.hits ?? 0, travels ? 1 : 0, installer);
+      // Either way the venv in b works at b's path.
+      const py = spawnSync(path.join(b, 'dist/api/.venv/bin/python'), ['-c', 'import sys; print(sys.prefix)'], { encoding: 'utf8' });
+      assert.equal(py.status, 0, py.stderr);
+      assert.equal(realpathSync(py.stdout.trim()), realpathSync(path.join(b, 'dist/api/.venv')), installer);
+      if (installer === 'pip') {
+        // The reason: pip's activate script names the checkout it was built in.
+        assert.ok(readFileSync(path.join(a, 'dist/api/.venv/bin/activate'), 'utf8').includes(realpathSync(a)));
+      } else {
+        const bad = spawnSync('grep', ['-rlF', realpathSync(a), path.join(a, 'dist/api')], { encoding: 'utf8' });
+        assert.equal(bad.stdout, '', 'a file of the relocatable venv names its checkout');
+      }
+    }
+  } finally {
+    await srv.stop();
+    for (const x of dirs) rmSync(x, { recursive: true, force: true });
+  }
 });
 
 test('turbo 2.11 shares the same server beside farm: no key clash, both hit', async (t) => {

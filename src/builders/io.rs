@@ -55,19 +55,29 @@ pub enum Tool {
     /// The directory resolution starts from.
     from: PathBuf,
   },
+  /// An executable whose `--version` output enters keys (probed once per build), e.g. `uv`, which
+  /// writes its version into the venvs it makes.
+  Executable {
+    /// The name it enters keys under.
+    name: String,
+    /// The executable.
+    path: PathBuf,
+  },
 }
 
-/// A fact of this machine that a task's outputs embed, so it enters the key. Keys holding any are
-/// machine-bound ([`crate::hash::KeyManifest::is_machine_bound`]): their entries agree only with
-/// builds at the same absolute path, with the same interpreter installation.
+/// A fact of this machine that a task's outputs embed, so it enters the key. A key holding an
+/// [`MachineFact::OutputPath`] is machine-bound ([`crate::hash::KeyManifest::is_machine_bound`]):
+/// its entry agrees only with builds at the same absolute path, so it is never shared. A
+/// [`MachineFact::PythonHome`] alone keeps the key portable: machines with the same interpreter
+/// installation compute the same key and may share the entry, others compute another key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MachineFact {
   /// An absolute path the outputs name (the production venv's activate scripts and `pyvenv.cfg`
   /// name the venv's final location). Enters the key as `outputPath`.
   OutputPath(PathBuf),
-  /// The directory of the interpreter a venv is created from (a name on `PATH` or a path): a venv's
-  /// `pyvenv.cfg` names it as `home`, and its `bin/python` is a copy of it. Enters the key as
-  /// `pythonHome`.
+  /// The interpreter a venv is created from (a name on `PATH` or a path): a venv's `pyvenv.cfg`
+  /// names its directory as `home`, and its `bin/python` is a copy of it. Enters the key as
+  /// `pythonHome`: the directory and a digest of the interpreter executable's bytes.
   PythonHome(String),
 }
 

@@ -203,10 +203,12 @@ impl KeyManifest {
     self
   }
 
-  /// True when the key holds machine-bound facts: its outputs embed absolute paths of the machine
-  /// that built them, so the entry must not be shared with another machine (a remote cache).
+  /// True when the key holds the [`LOCATION_FACT`]: its outputs embed the absolute path they were
+  /// built at, so the entry must not be shared with another machine (a remote cache). Other
+  /// machine facts (an interpreter's home and digest) make machines that differ compute other
+  /// keys, so they do not bind the entry.
   pub fn is_machine_bound(&self) -> bool {
-    !self.machine.is_empty()
+    self.machine.contains_key(LOCATION_FACT)
   }
 
   /// True when `key` matches the fields (detects a tampered or mis-decoded manifest).
@@ -214,6 +216,10 @@ impl KeyManifest {
     self.key == self.compute_key()
   }
 }
+
+/// The machine fact naming the absolute location an output embeds (see
+/// [`KeyManifest::is_machine_bound`]).
+pub const LOCATION_FACT: &str = "outputPath";
 
 /// Returns `v` with every object's keys in sorted order (whatever serde_json's map type is).
 pub fn canonicalize(v: Value) -> Value {

@@ -23,7 +23,7 @@ pub use digest::{hash_file, hash_open_file, hash_reader, Digest};
 pub use error::HashError;
 pub use key::{
   canonical_json, canonicalize, declared_env, env_value_digest, KeyInput, KeyManifest,
-  KEY_ENCODING_VERSION,
+  KEY_ENCODING_VERSION, LOCATION_FACT,
 };
 pub use stat_cache::{modified_ns, FileCheck, FileStat, StatCache, FORGET_AFTER_DAYS};
 pub use walk::{

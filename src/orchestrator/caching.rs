@@ -125,6 +125,8 @@ pub struct BuildCache {
   pub saved: std::sync::atomic::AtomicBool,
   python_versions: Mutex<BTreeMap<String, String>>,
   python_homes: Mutex<BTreeMap<String, String>>,
+  /// `--version` of executables ([`Tool::Executable`]), probed once per build.
+  exe_versions: Mutex<BTreeMap<std::path::PathBuf, String>>,
   /// The project's warm-mode daemon, when one runs and speaks our version (see [`crate::daemon`]).
   warm: Mutex<Option<crate::daemon::Client>>,
 }
@@ -217,6 +219,7 @@ impl BuildCache {
       saved: std::sync::atomic::AtomicBool::new(false),
       python_versions: Mutex::new(BTreeMap::new()),
       python_homes: Mutex::new(BTreeMap::new()),
+      exe_versions: Mutex::new(BTreeMap::new()),
       warm: Mutex::new(connect_daemon(root, &dir)),
     })
   }
@@ -236,14 +239,20 @@ impl BuildCache {
   }
 
   /// The directory of the interpreter a venv created by `python` names as its `home` (that of
-  /// `sys._base_executable`, which is the base interpreter when `python` is itself in a venv),
-  /// probed once per build.
+  /// `sys._base_executable`, which is the base interpreter when `python` is itself in a venv) and a
+  /// digest of that executable's bytes (a venv's `bin/python` is a copy of it), probed once per
+  /// build: `<home> exe:<16 hex>`.
   fn python_home(&self, python: &str) -> String {
     if let Some(v) = self.python_homes.lock().ok().and_then(|m| m.get(python).cloned()) {
       return v;
     }
-    const PROBE: &str = "import os, sys\nprint(os.path.dirname(getattr(sys, '_base_executable', '') or sys.executable))";
+    const PROBE: &str = "import os, sys\nb = getattr(sys, '_base_executable', '') or sys.executable\nprint(os.path.dirname(b))\nprint(os.path.realpath(b))";
     let v = crate::run::process::probe(python, &["-c", PROBE], None)
+      .and_then(|out| {
+        let (home, exe) = out.split_once('\n')?;
+        let digest = crate::hash::hash_file(Path::new(exe.trim())).ok()?;
+        Some(format!("{} exe:{}", home.trim(), &digest.0.to_hex()[..16]))
+      })
       .unwrap_or_else(|| "unavailable".into());
     if let Ok(mut m) = self.python_homes.lock() {
       m.insert(python.to_string(), v.clone());
@@ -251,10 +260,26 @@ impl BuildCache {
     v
   }
 
+  /// The first line of `<exe> --version`, probed once per build (`absent` when it does not run).
+  fn exe_version(&self, exe: &Path) -> String {
+    if let Some(v) = self.exe_versions.lock().ok().and_then(|m| m.get(exe).cloned()) {
+      return v;
+    }
+    let v = crate::run::process::probe(&exe.to_string_lossy(), &["--version"], None)
+      .map(|o| o.lines().next().unwrap_or("").to_string())
+      .unwrap_or_else(|| "absent".into());
+    if let Ok(mut m) = self.exe_versions.lock() {
+      m.insert(exe.to_path_buf(), v.clone());
+    }
+    v
+  }
+
   /// A machine-bound fact as it enters keys: its name and value.
   fn machine_fact(&self, fact: &MachineFact) -> (String, String) {
     match fact {
-      MachineFact::OutputPath(p) => ("outputPath".into(), p.to_string_lossy().into_owned()),
+      MachineFact::OutputPath(p) => {
+        (crate::hash::LOCATION_FACT.into(), p.to_string_lossy().into_owned())
+      }
       MachineFact::PythonHome(python) => ("pythonHome".into(), self.python_home(python)),
     }
   }
@@ -263,6 +288,7 @@ impl BuildCache {
   fn tool_version(&self, tool: &Tool) -> (String, String) {
     match tool {
       Tool::Python(python) => ("python".into(), self.python_version(python)),
+      Tool::Executable { name, path } => (name.clone(), self.exe_version(path)),
       Tool::NodePackage { name, from } => (
         name.clone(),
         find_package(from, name)

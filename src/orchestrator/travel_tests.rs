@@ -39,10 +39,14 @@ fn write_project(base: &Path, rel: &str) -> PathBuf {
 }
 
 fn config(venv: bool) -> FarmConfig {
+  config_with(venv, "pip")
+}
+
+fn config_with(venv: bool, installer: &str) -> FarmConfig {
   let v: Value = json!({
     "appName": "travel",
     "frontend": { "root": "web" },
-    "backend": { "root": "api", "app": "main:app", "venv": venv, "envFile": "../.env" },
+    "backend": { "root": "api", "app": "main:app", "venv": venv, "envFile": "../.env", "installer": installer },
     "tasks": { "stamp": { "command": "cp notes.txt out/", "inputs": ["notes.txt"], "outputs": ["out"], "env": ["STAMP_MODE"] } },
   });
   FarmConfig::from_json(v, "test").unwrap()
@@ -86,7 +90,7 @@ fn the_same_project_at_two_paths_gets_the_same_portable_keys() {
     fe.contains(&"../shared/vite.shared.ts") && fe.contains(&"../package-lock.json"),
     "{fe:?}"
   );
-  // The production venv names its location: the backend is keyed on it, and only it.
+  // pip's venv names its location: the backend is keyed on it, and only it.
   assert!(ka["backend"].is_machine_bound());
   assert_ne!(ka["backend"].key, kb["backend"].key);
   assert_eq!(ka["backend"].machine["outputPath"], a.join("dist/api/.venv").to_string_lossy());
@@ -96,6 +100,28 @@ fn the_same_project_at_two_paths_gets_the_same_portable_keys() {
   assert!(
     r.files_modified.is_empty() && r.env.is_empty() && r.tools.is_empty() && r.config.is_empty()
   );
+}
+
+#[test]
+fn a_relocatable_uv_venv_keeps_the_backend_key_portable() {
+  if crate::builders::backend::venv::find_on_path("uv").is_none() {
+    assert!(std::env::var_os("CI").is_none(), "uv must be on PATH in CI");
+    eprintln!("SKIP: uv is not on PATH");
+    return;
+  }
+  let t = tempfile::tempdir().unwrap();
+  let a = write_project(t.path(), "a");
+  let b = write_project(t.path(), "elsewhere/b with space");
+  let cfg = config_with(true, "uv");
+  let (ka, kb) = (keys(&a, &cfg), keys(&b, &cfg));
+  assert!(!ka["backend"].is_machine_bound(), "{:?}", ka["backend"].machine);
+  assert_eq!(ka["backend"].key, kb["backend"].key);
+  // The interpreter still enters the key (home + a digest of the executable), and uv's version.
+  let home = &ka["backend"].machine["pythonHome"];
+  assert!(home.contains(" exe:") && !home.contains("unavailable"), "{home}");
+  assert!(ka["backend"].tools["uv"].starts_with("uv "), "{:?}", ka["backend"].tools);
+  let text = serde_json::to_string(&ka["backend"]).unwrap();
+  assert!(!text.contains(a.to_str().unwrap()), "the backend names the root: {text}");
 }
 
 #[test]

@@ -87,13 +87,20 @@ impl Builder for BackendBuilder {
         "backend": env::key_config(be),
         "environment": cx.config.environment.as_str(),
       });
-      // The production venv names its absolute location (activate scripts, `pyvenv.cfg`) and the
-      // interpreter's (`home`): the output is bound to this machine, and so is its key.
+      // The production venv names the interpreter's directory (`home` in `pyvenv.cfg`) and holds
+      // a copy of it. uv makes it relocatable (activate scripts and entry points find the venv
+      // from their own location), so with uv the key stays portable between machines with the
+      // same interpreter, and uv's version enters it (it is written into `pyvenv.cfg`). pip's
+      // `venv` writes the absolute location into the activate scripts: that output is bound to
+      // this checkout, and so is its key (never shared through a remote cache).
       if builds_venv(be, cx.root) {
-        r.machine = vec![
-          MachineFact::OutputPath(out.join(".venv")),
-          MachineFact::PythonHome(python_for(cx.root, be)),
-        ];
+        r.machine = vec![MachineFact::PythonHome(python_for(cx.root, be))];
+        match venv::Installer::resolve(be.installer.unwrap_or_default()) {
+          Ok(venv::Installer::Uv(uv)) => {
+            r.tools.push(Tool::Executable { name: "uv".into(), path: uv });
+          }
+          _ => r.machine.push(MachineFact::OutputPath(out.join(".venv"))),
+        }
       }
       r
     });

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub const MARKER: &str = crate::cache::VENV_MARKER;
 
 /// Version of the key's layout: bump to invalidate every cached venv.
-const KEY_VERSION: &str = "farm-venv-v1";
+const KEY_VERSION: &str = "farm-venv-v2";
 
 /// Why a venv could not be built or placed.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,18 @@ impl Installer {
       P::Pip => Ok(Installer::Pip),
       P::Uv => find_on_path("uv").map(Installer::Uv).ok_or(VenvError::UvMissing),
       P::Auto => Ok(find_on_path("uv").map_or(Installer::Pip, Installer::Uv)),
+    }
+  }
+
+  /// The installer as it enters the venv key: `pip` (the interpreter's own, which the identity
+  /// covers), or `uv <version>` (uv writes its version into `pyvenv.cfg`).
+  pub fn label(&self) -> String {
+    match self {
+      Installer::Pip => "pip".into(),
+      Installer::Uv(uv) => {
+        let v = crate::run::process::probe(&uv.to_string_lossy(), &["--version"], None);
+        format!("uv {}", v.as_deref().unwrap_or("unknown"))
+      }
     }
   }
 
@@ -214,7 +226,7 @@ pub async fn ensure(
   cancel: &CancellationToken,
 ) -> Result<(CachedVenv, VenvLock), VenvError> {
   let identity = python_identity(&spec.python, cancel).await?;
-  let key = venv_key(&spec.requirements, &identity, spec.installer.name())?;
+  let key = venv_key(&spec.requirements, &identity, &spec.installer.label())?;
   let store = VenvStore::new(&spec.cache);
   let lock = loop {
     if let Some(l) = store.try_lock(&key)? {
@@ -275,7 +287,10 @@ pub async fn ensure(
     Installer::Uv(uv) => {
       let uv = uv.to_string_lossy().into_owned();
       (
-        Cmd::new(&uv).args(["venv", "--quiet", "--python", &spec.python, &tmp_s]),
+        // Relocatable: the activate scripts and entry points find the venv from their own
+        // location, so no file of it names where it was built or placed, and the backend's
+        // output (and key) is the same at any checkout path.
+        Cmd::new(&uv).args(["venv", "--quiet", "--relocatable", "--python", &spec.python, &tmp_s]),
         // Copies, not hard links into uv's global cache: the cached venv must be self-contained,
         // so damage to it (which verification detects and repairs by a rebuild) cannot reach
         // uv's cache, and a damaged uv cache cannot reach the rebuilt venv.
