@@ -123,10 +123,8 @@ pub struct BuildCache {
   pub remote_warnings: Mutex<Vec<String>>,
   /// Whether this build saved an entry (then eviction runs; see [`Store::evict_if_due`]).
   pub saved: std::sync::atomic::AtomicBool,
-  python_versions: Mutex<BTreeMap<String, String>>,
-  python_homes: Mutex<BTreeMap<String, String>>,
-  /// `--version` of executables ([`Tool::Executable`]), probed once per build.
-  exe_versions: Mutex<BTreeMap<std::path::PathBuf, String>>,
+  /// Facts of the interpreters and executables keys name, remembered across builds.
+  tools: super::tool_facts::ToolFacts,
   /// The project's warm-mode daemon, when one runs and speaks our version (see [`crate::daemon`]).
   warm: Mutex<Option<crate::daemon::Client>>,
 }
@@ -217,61 +215,29 @@ impl BuildCache {
       uploads: Mutex::new(Vec::new()),
       remote_warnings: Mutex::new(Vec::new()),
       saved: std::sync::atomic::AtomicBool::new(false),
-      python_versions: Mutex::new(BTreeMap::new()),
-      python_homes: Mutex::new(BTreeMap::new()),
-      exe_versions: Mutex::new(BTreeMap::new()),
+      tools: super::tool_facts::ToolFacts::new(&dir),
       warm: Mutex::new(connect_daemon(root, &dir)),
     })
   }
 
   /// The Python version of an interpreter and a digest of the distributions installed in it
-  /// (`3.11.7 pkgs:<16 hex>`), probed once per build: upgrading FastAPI or ruff in the
-  /// environment changes the OpenAPI document or the tidied output, so it changes the key.
+  /// (`3.11.7 pkgs:<16 hex>`): upgrading FastAPI or ruff in the environment changes the OpenAPI
+  /// document or the tidied output, so it changes the key. See [`super::tool_facts`].
   fn python_version(&self, python: &str) -> String {
-    if let Some(v) = self.python_versions.lock().ok().and_then(|m| m.get(python).cloned()) {
-      return v;
-    }
-    let v = python_probe(python, None);
-    if let Ok(mut m) = self.python_versions.lock() {
-      m.insert(python.to_string(), v.clone());
-    }
-    v
+    self.tools.python(python).map_or_else(|| "unavailable".into(), |f| f.version)
   }
 
   /// The directory of the interpreter a venv created by `python` names as its `home` (that of
   /// `sys._base_executable`, which is the base interpreter when `python` is itself in a venv) and a
-  /// digest of that executable's bytes (a venv's `bin/python` is a copy of it), probed once per
-  /// build: `<home> exe:<16 hex>`.
+  /// digest of that executable's bytes (a venv's `bin/python` is a copy of it):
+  /// `<home> exe:<16 hex>`. See [`super::tool_facts`].
   fn python_home(&self, python: &str) -> String {
-    if let Some(v) = self.python_homes.lock().ok().and_then(|m| m.get(python).cloned()) {
-      return v;
-    }
-    const PROBE: &str = "import os, sys\nb = getattr(sys, '_base_executable', '') or sys.executable\nprint(os.path.dirname(b))\nprint(os.path.realpath(b))";
-    let v = crate::run::process::probe(python, &["-c", PROBE], None)
-      .and_then(|out| {
-        let (home, exe) = out.split_once('\n')?;
-        let digest = crate::hash::hash_file(Path::new(exe.trim())).ok()?;
-        Some(format!("{} exe:{}", home.trim(), &digest.0.to_hex()[..16]))
-      })
-      .unwrap_or_else(|| "unavailable".into());
-    if let Ok(mut m) = self.python_homes.lock() {
-      m.insert(python.to_string(), v.clone());
-    }
-    v
+    self.tools.python(python).map_or_else(|| "unavailable".into(), |f| f.home)
   }
 
-  /// The first line of `<exe> --version`, probed once per build (`absent` when it does not run).
+  /// The first line of `<exe> --version` (see [`super::tool_facts`]).
   fn exe_version(&self, exe: &Path) -> String {
-    if let Some(v) = self.exe_versions.lock().ok().and_then(|m| m.get(exe).cloned()) {
-      return v;
-    }
-    let v = crate::run::process::probe(&exe.to_string_lossy(), &["--version"], None)
-      .map(|o| o.lines().next().unwrap_or("").to_string())
-      .unwrap_or_else(|| "absent".into());
-    if let Ok(mut m) = self.exe_versions.lock() {
-      m.insert(exe.to_path_buf(), v.clone());
-    }
-    v
+    self.tools.exe_version(exe)
   }
 
   /// A machine-bound fact as it enters keys: its name and value.
@@ -403,8 +369,7 @@ impl BuildCache {
 /// current directory is dropped from `sys.path`, so where farm runs from (`cwd`, default this
 /// process's) does not change it.
 pub(crate) fn python_probe(python: &str, cwd: Option<&Path>) -> String {
-  const PROBE: &str = "import sys, hashlib\nsys.path[:] = [p for p in sys.path if p not in ('', '.')]\ntry:\n  import importlib.metadata as m\n  d = sorted('%s==%s' % (x.metadata['Name'], x.version) for x in m.distributions())\nexcept Exception:\n  d = []\nprint('%d.%d.%d' % sys.version_info[:3], 'pkgs:' + hashlib.sha256('\\n'.join(d).encode()).hexdigest()[:16])";
-  crate::run::process::probe(python, &["-c", PROBE], cwd).unwrap_or_else(|| "unavailable".into())
+  super::tool_facts::probe_version(python, cwd)
 }
 
 /// `path` relative to `base`, `/`-separated, with `..` where it lies outside (keys never hold an

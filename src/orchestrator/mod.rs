@@ -4,6 +4,7 @@
 pub mod caching;
 pub mod hermetic;
 pub mod locking;
+pub mod tool_facts;
 pub mod verify;
 
 #[cfg(test)]
