@@ -200,6 +200,95 @@ test('turborepo-remote-cache: a second copy gets every task from the server, byt
   for (const d of [a, b]) rmSync(d, { recursive: true, force: true });
 });
 
+/** A proxy on 127.0.0.1 in front of `target` that records every request (and the events bodies). */
+async function recordingProxy(target) {
+  const seen = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const headers = { ...req.headers };
+    delete headers.host;
+    delete headers['content-length'];
+    const up = await fetch(`${target}${req.url}`, { method: req.method, headers, body: ['GET', 'HEAD'].includes(req.method) ? undefined : body });
+    const out = Buffer.from(await up.arrayBuffer());
+    seen.push({ method: req.method, url: req.url, status: up.status, headers: req.headers, body });
+    const h = {};
+    for (const [k, v] of up.headers) if (!['content-length', 'transfer-encoding', 'connection', 'content-encoding'].includes(k)) h[k] = v;
+    res.writeHead(up.status, h).end(out);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => { server.closeAllConnections(); server.close(); } };
+}
+
+test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as turbo sends them; local-hit builds send nothing', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const proxy = await recordingProxy(srv.url);
+  const env = { FARM_REMOTE_CACHE_URL: proxy.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const eventsOf = (from) => proxy.seen.slice(from).filter((r) => r.url.startsWith('/v8/artifacts/events'));
+  const flat = (reqs) => reqs.flatMap((r) => JSON.parse(r.body.toString('utf8')));
+  const a = commandProject();
+  const r1 = await buildAsync(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  const keys = Object.fromEntries(r1.tasks.map((x) => [x.name, `farm1-${x.key}`]));
+  const ev1 = eventsOf(0);
+  assert.ok(ev1.length >= 1, JSON.stringify(proxy.seen.map((r) => r.url)));
+  for (const r of ev1) {
+    assert.equal(r.method, 'POST');
+    assert.equal(r.url, '/v8/artifacts/events?teamId=team_farm');
+    assert.equal(r.status, 200, 'the real server accepts them');
+    assert.equal(r.headers.authorization, `Bearer ${TOKEN}`);
+    assert.equal(r.headers['content-type'], 'application/json');
+  }
+  const e1 = flat(ev1);
+  const sessions1 = new Set(e1.map((e) => e.sessionId));
+  assert.equal(sessions1.size, 1, 'one session per build');
+  const shape = (es) => es.map((e) => `${e.source} ${e.event} ${e.hash}`).sort();
+  assert.deepEqual(shape(e1), [
+    `LOCAL MISS ${keys.gen}`, `LOCAL MISS ${keys.pack}`, `REMOTE MISS ${keys.gen}`, `REMOTE MISS ${keys.pack}`,
+  ].sort());
+  assert.ok(e1.every((e) => e.duration === 0 && Object.keys(e).sort().join() === 'duration,event,hash,sessionId,source'), JSON.stringify(e1));
+
+  // A second copy: local misses, remote hits, in a new session.
+  const n = proxy.seen.length;
+  const b = commandProject();
+  const r2 = await buildAsync(b, env);
+  assert.deepEqual(r2.tasks.map((x) => x.cacheSource), ['remote', 'remote']);
+  const e2 = flat(eventsOf(n));
+  assert.deepEqual(shape(e2), [
+    `LOCAL MISS ${keys.gen}`, `LOCAL MISS ${keys.pack}`, `REMOTE HIT ${keys.gen}`, `REMOTE HIT ${keys.pack}`,
+  ].sort());
+  assert.equal(new Set(e2.map((e) => e.sessionId)).size, 1);
+  assert.ok(!sessions1.has(e2[0].sessionId), 'each build has its own session');
+
+  // Local hits only: no request at all (local hits never touch the network).
+  const m = proxy.seen.length;
+  const r3 = await buildAsync(a, env);
+  assert.deepEqual(r3.tasks.map((x) => x.cacheSource), ['local', 'local']);
+  assert.deepEqual(proxy.seen.slice(m), [], 'a local-hit build made requests');
+  // A build with one local hit and one lookup reports both (the hit as LOCAL HIT).
+  const cfgPath = path.join(a, 'farm.config.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  cfg.tasks.pack.command += ' && echo v2 >> packed/size.txt';
+  writeFileSync(cfgPath, JSON.stringify(cfg));
+  const k = proxy.seen.length;
+  const r4 = await buildAsync(a, env);
+  assert.deepEqual(r4.tasks.map((x) => [x.cache, x.cacheSource ?? null]), [['hit', 'local'], ['miss', null]]);
+  const packKey = `farm1-${r4.tasks[1].key}`;
+  assert.deepEqual(shape(flat(eventsOf(k))), [`LOCAL HIT ${keys.gen}`, `LOCAL MISS ${packKey}`, `REMOTE MISS ${packKey}`].sort());
+  // FARM_REMOTE_CACHE_EVENTS=0: lookups and uploads, no events.
+  const j = proxy.seen.length;
+  const c = commandProject();
+  const r5 = await buildAsync(c, { ...env, FARM_REMOTE_CACHE_EVENTS: '0' });
+  assert.equal(r5.success, true);
+  assert.ok(proxy.seen.slice(j).some((r) => r.url.startsWith('/v8/artifacts/farm1-')));
+  assert.deepEqual(eventsOf(j), []);
+  proxy.close();
+  await srv.stop();
+  for (const x of [a, b, c]) rmSync(x, { recursive: true, force: true });
+});
+
 test('signed artifacts: a tampered or unsigned artifact is refused, the task re-runs, the build is green', async (t) => {
   if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
   const srv = await startTurbo({ keepTags: true });

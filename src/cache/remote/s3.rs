@@ -173,7 +173,7 @@ impl RemoteBackend for S3Backend {
       .get(&Attribute::Metadata(TAG_ATTRIBUTE.into()))
       .map(|v| v.as_ref().to_string());
     let body = res.bytes().await.map_err(|e| self.error(what, e))?;
-    Ok(Some(Fetched { body, tag }))
+    Ok(Some(Fetched { body, tag, duration_ms: None }))
   }
 
   async fn put(

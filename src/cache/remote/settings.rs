@@ -15,6 +15,8 @@ pub const ENV_TOKEN: &str = "FARM_REMOTE_CACHE_TOKEN";
 pub const ENV_TEAM: &str = "FARM_REMOTE_CACHE_TEAM";
 /// `1` (or `true`): never upload.
 pub const ENV_READ_ONLY: &str = "FARM_REMOTE_CACHE_READ_ONLY";
+/// `0` (or `false`): send no cache usage events (`/v8/artifacts/events`) to a Turborepo-API server.
+pub const ENV_EVENTS: &str = "FARM_REMOTE_CACHE_EVENTS";
 /// Default time limit of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default key prefix in a bucket.
@@ -90,6 +92,8 @@ pub struct RemoteSettings {
   pub timeout: Duration,
   /// Signs uploads and checks downloads, when a signature key is set.
   pub signer: Option<Signer>,
+  /// Send cache usage events to a Turborepo-API server (off with `FARM_REMOTE_CACHE_EVENTS=0`).
+  pub events: bool,
 }
 
 impl RemoteSettings {
@@ -150,6 +154,7 @@ impl RemoteSettings {
       write: base.write && !read_only,
       timeout: base.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
       signer,
+      events: !env(ENV_EVENTS).is_some_and(|v| matches!(v.trim(), "0" | "false" | "no")),
     }))
   }
 }
