@@ -18,6 +18,7 @@ pub mod http;
 pub mod s3;
 pub mod settings;
 pub mod sign;
+pub mod tls;
 pub mod turbo;
 pub mod upload;
 
@@ -101,6 +102,7 @@ pub struct RemoteCache {
 impl RemoteCache {
   /// The remote cache described by `s` (no network traffic yet).
   pub fn open(s: &RemoteSettings) -> Result<RemoteCache, RemoteError> {
+    let tls = tls::for_backend(&s.backend, s.ca_file.as_deref())?;
     let mut sink: Option<Arc<dyn events::EventSink>> = None;
     let backend: Arc<dyn RemoteBackend> = match &s.backend {
       BackendSpec::Turbo { url, token } => {
@@ -109,7 +111,7 @@ impl RemoteCache {
           url.clone(),
           token.clone(),
           team,
-          http::Http::new(s.timeout),
+          http::Http::new(s.timeout, tls),
         ));
         if s.events {
           sink = Some(Arc::clone(&t) as Arc<dyn events::EventSink>);
@@ -123,6 +125,7 @@ impl RemoteCache {
         prefix,
         s.timeout,
         s.backend.location(),
+        tls,
       )?),
     };
     let cache = RemoteCache::with_backend(backend, s.signer.clone(), s.read, s.write, s.timeout);

@@ -105,6 +105,7 @@ pub(super) fn turbo_settings(url: &str, team: &str, timeout: Duration) -> Remote
     timeout,
     signer: None,
     events: true,
+    ca_file: None,
   }
 }
 
@@ -291,4 +292,238 @@ async fn a_download_carries_the_servers_x_artifact_duration() {
   assert_eq!((d.body.as_ref(), d.duration_ms), (&b"art"[..], Some(1234)));
   let d = cache.fetch(&"2".repeat(32)).await.unwrap().unwrap();
   assert_eq!(d.duration_ms, None);
+}
+
+// ---- https: a TLS server on 127.0.0.1 with a CA made here ----
+
+/// A CA (PEM) and a server certificate it signed for 127.0.0.1 / localhost.
+struct Pki {
+  ca_pem: String,
+  server: Arc<rustls::ServerConfig>,
+}
+
+fn make_pki(name: &str) -> Pki {
+  use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+  };
+  let ca_key = KeyPair::generate().unwrap();
+  let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+  ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+  ca.distinguished_name.push(DnType::CommonName, format!("farm test CA {name}"));
+  ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+  let ca_cert = ca.self_signed(&ca_key).unwrap();
+  let issuer = Issuer::new(ca, ca_key);
+  let key = KeyPair::generate().unwrap();
+  let leaf =
+    CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+  let cert = leaf.signed_by(&key, &issuer).unwrap();
+  let provider = Arc::new(rustls::crypto::ring::default_provider());
+  let server = rustls::ServerConfig::builder_with_provider(provider)
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+      vec![cert.der().clone()],
+      rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+  Pki { ca_pem: ca_cert.pem(), server: Arc::new(server) }
+}
+
+/// An https server on 127.0.0.1 with `pki`'s certificate; TLS failures are counted in `seen`
+/// as nothing (the handshake never reaches HTTP).
+async fn start_tls(handler: Handler, pki: &Pki) -> TestServer {
+  let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+  let url = format!("https://{}", listener.local_addr().unwrap());
+  let seen = Arc::new(Mutex::new(Vec::new()));
+  let s2 = Arc::clone(&seen);
+  let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&pki.server));
+  let task = tokio::spawn(async move {
+    while let Ok((stream, _)) = listener.accept().await {
+      let (acceptor, handler, seen) = (acceptor.clone(), Arc::clone(&handler), Arc::clone(&s2));
+      tokio::spawn(async move {
+        if let Ok(tls) = acceptor.accept(stream).await {
+          serve_connection(tls, handler, seen).await;
+        }
+      });
+    }
+  });
+  TestServer { url, seen, task }
+}
+
+/// A minimal Turborepo API: PUT stores, GET serves (404 when absent), events accepted.
+fn turbo_api() -> Handler {
+  let store: Arc<Mutex<std::collections::HashMap<String, Bytes>>> = Arc::default();
+  Arc::new(move |s: &Seen| {
+    let path = s.uri.split('?').next().unwrap().to_string();
+    let mut st = store.lock().unwrap();
+    match s.method.as_str() {
+      "PUT" => {
+        st.insert(path, s.body.clone());
+        ok_json()
+      }
+      "GET" => match st.get(&path) {
+        Some(b) => Some((200, vec![], b.clone())),
+        None => Some((404, vec![], Bytes::new())),
+      },
+      "POST" => ok_json(),
+      _ => Some((405, vec![], Bytes::new())),
+    }
+  })
+}
+
+fn write_temp(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+  let p = dir.join(name);
+  std::fs::write(&p, text).unwrap();
+  p
+}
+
+#[tokio::test]
+async fn https_turbo_api_trusts_the_ca_of_farm_remote_cache_ca_and_only_it() {
+  let tmp = crate::hash::tests::TempDir::new("tls-turbo");
+  let pki = make_pki("a");
+  let srv = start_tls(turbo_api(), &pki).await;
+  let ca = write_temp(tmp.path(), "ca.pem", &pki.ca_pem);
+  let mut s = turbo_settings(&srv.url, "team_tls", Duration::from_secs(5));
+  s.ca_file = Some(ca.clone());
+  let cache = RemoteCache::open(&s).unwrap();
+  let key = "ab".repeat(16);
+  assert!(cache.fetch(&key).await.unwrap().is_none(), "a miss over https");
+  assert_eq!(cache.upload(&key, Bytes::from_static(b"artifact over tls"), 5).await.unwrap(), 17);
+  let got = cache.fetch(&key).await.unwrap().unwrap();
+  assert_eq!(got.body.as_ref(), b"artifact over tls");
+  cache.record_event(EventSource::Remote, EventKind::Hit, &key, 5);
+  let stats =
+    cache.close_events(tokio::time::Instant::now() + Duration::from_secs(5)).await.unwrap();
+  assert_eq!(stats.sent, 1, "{stats:?}");
+  let seen = srv.requests();
+  assert_eq!(
+    seen.iter().map(|r| r.method.as_str()).collect::<Vec<_>>(),
+    ["GET", "PUT", "GET", "POST"]
+  );
+  assert_eq!(seen[1].headers["authorization"], "Bearer tok-123", "the token went over TLS");
+
+  // The system's roots alone do not know the test CA: refused, with the way out in the message.
+  let mut plain = turbo_settings(&srv.url, "team_tls", Duration::from_secs(5));
+  plain.ca_file = None;
+  let e = RemoteCache::open(&plain).unwrap().fetch(&key).await.unwrap_err().to_string();
+  assert!(e.contains("certificate") && e.contains("FARM_REMOTE_CACHE_CA"), "{e}");
+  // Another CA: refused too.
+  let other = write_temp(tmp.path(), "other.pem", &make_pki("b").ca_pem);
+  let mut wrong = turbo_settings(&srv.url, "team_tls", Duration::from_secs(5));
+  wrong.ca_file = Some(other);
+  let e = RemoteCache::open(&wrong).unwrap().fetch(&key).await.unwrap_err().to_string();
+  assert!(e.contains("certificate"), "{e}");
+  let n = srv.requests().len();
+  assert_eq!(n, 4, "no request got through an untrusted handshake");
+  // A CA file that is missing, or holds no certificate: the remote cache is off, named why.
+  for (name, text) in [("none.pem", None), ("junk.pem", Some("not a certificate\n"))] {
+    let path = match text {
+      Some(t) => write_temp(tmp.path(), name, t),
+      None => tmp.path().join(name),
+    };
+    let mut bad = turbo_settings(&srv.url, "t", Duration::from_secs(5));
+    bad.ca_file = Some(path);
+    let e = RemoteCache::open(&bad).unwrap_err().to_string();
+    assert!(e.contains("FARM_REMOTE_CACHE_CA") && e.contains(name), "{e}");
+  }
+  // Plain-http stores never build TLS settings, so a bad CA file does not matter there.
+  let http = start(turbo_api()).await;
+  let mut p = turbo_settings(&http.url, "t", Duration::from_secs(5));
+  p.ca_file = Some(tmp.path().join("none.pem"));
+  assert!(RemoteCache::open(&p).unwrap().fetch(&key).await.unwrap().is_none());
+  // The env var reaches the settings.
+  let (url, ca_s) = (srv.url.clone(), ca.display().to_string());
+  let env = move |n: &str| match n {
+    "FARM_REMOTE_CACHE_URL" => Some(url.clone()),
+    "FARM_REMOTE_CACHE_CA" => Some(ca_s.clone()),
+    _ => None,
+  };
+  assert_eq!(RemoteSettings::resolve(None, &env).unwrap().unwrap().ca_file, Some(ca));
+}
+
+/// A minimal S3 (path-style): PUT stores the object and its `x-amz-meta-*`, GET serves them.
+fn s3_api() -> Handler {
+  type Obj = (Bytes, Option<String>);
+  let store: Arc<Mutex<std::collections::HashMap<String, Obj>>> = Arc::default();
+  Arc::new(move |s: &Seen| {
+    let path = s.uri.split('?').next().unwrap().to_string();
+    let mut st = store.lock().unwrap();
+    let etag = |b: &Bytes| format!("\"{:x}\"", xxhash_rust::xxh3::xxh3_64(b));
+    match s.method.as_str() {
+      "PUT" => {
+        let tag = s.headers.get("x-amz-meta-artifact-tag").map(|v| v.to_str().unwrap().to_string());
+        let e = etag(&s.body);
+        st.insert(path, (s.body.clone(), tag));
+        Some((200, vec![("etag", e)], Bytes::new()))
+      }
+      "GET" => match st.get(&path) {
+        Some((b, tag)) => {
+          let mut h = vec![
+            ("etag", etag(b)),
+            ("last-modified", "Tue, 01 Dec 2026 00:00:00 GMT".to_string()),
+            ("content-type", "application/octet-stream".to_string()),
+          ];
+          if let Some(t) = tag {
+            h.push(("x-amz-meta-artifact-tag", t.clone()));
+          }
+          Some((200, h, b.clone()))
+        }
+        None => Some((
+          404,
+          vec![("content-type", "application/xml".to_string())],
+          Bytes::from_static(
+            b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>no</Message></Error>",
+          ),
+        )),
+      },
+      _ => Some((405, vec![], Bytes::new())),
+    }
+  })
+}
+
+#[tokio::test]
+async fn https_s3_endpoint_goes_through_object_store_with_the_same_tls_settings() {
+  use super::s3::S3Backend;
+  use super::RemoteBackend as _;
+  use object_store::aws::AmazonS3Builder;
+  let tmp = crate::hash::tests::TempDir::new("tls-s3");
+  let pki = make_pki("s3");
+  let srv = start_tls(s3_api(), &pki).await;
+  let ca = write_temp(tmp.path(), "ca.pem", &pki.ca_pem);
+  let spec = BackendSpec::S3 {
+    bucket: "tls-bucket".into(),
+    endpoint: Some(srv.url.clone()),
+    region: Some("us-east-1".into()),
+    prefix: "farm".into(),
+  };
+  assert!(super::tls::needs_tls(&spec));
+  let backend = |ca: Option<&std::path::Path>| {
+    let tls = super::tls::for_backend(&spec, ca).unwrap();
+    S3Backend::with_builder(
+      AmazonS3Builder::new().with_access_key_id("k").with_secret_access_key("s"),
+      "tls-bucket",
+      Some(&srv.url),
+      Some("us-east-1"),
+      "farm",
+      Duration::from_secs(5),
+      spec.location(),
+      tls,
+    )
+    .unwrap()
+  };
+  let b = backend(Some(&ca));
+  assert!(b.get("farm1-x").await.unwrap().is_none());
+  b.put("farm1-x", Bytes::from_static(b"s3 over tls"), Some("dGFn".into()), 1).await.unwrap();
+  let f = b.get("farm1-x").await.unwrap().unwrap();
+  assert_eq!((f.body.as_ref(), f.tag.as_deref()), (&b"s3 over tls"[..], Some("dGFn")));
+  let seen = srv.requests();
+  assert_eq!(seen[1].method, "PUT");
+  assert_eq!(seen[1].uri, "/tls-bucket/farm/farm1-x", "path-style, under the prefix");
+  assert!(seen[1].headers["authorization"].to_str().unwrap().starts_with("AWS4-HMAC-SHA256 "));
+  // Without the CA: a warning-worthy error naming the fix, and nothing reached the server.
+  let n = srv.requests().len();
+  let e = backend(None).get("farm1-x").await.unwrap_err().to_string();
+  assert!(e.contains("certificate") && e.contains("FARM_REMOTE_CACHE_CA"), "{e}");
+  assert_eq!(srv.requests().len(), n);
 }

@@ -1,6 +1,7 @@
 //! The remote cache's settings: `cache.remote` from the config, overridden by env vars, with the
 //! secrets (token, signature key, AWS credentials) read from env vars only.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::RemoteError;
@@ -94,6 +95,8 @@ pub struct RemoteSettings {
   pub signer: Option<Signer>,
   /// Send cache usage events to a Turborepo-API server (off with `FARM_REMOTE_CACHE_EVENTS=0`).
   pub events: bool,
+  /// Extra CA certificates (PEM) trusted for https (`FARM_REMOTE_CACHE_CA`).
+  pub ca_file: Option<PathBuf>,
 }
 
 impl RemoteSettings {
@@ -155,6 +158,7 @@ impl RemoteSettings {
       timeout: base.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
       signer,
       events: !env(ENV_EVENTS).is_some_and(|v| matches!(v.trim(), "0" | "false" | "no")),
+      ca_file: env_set(super::tls::ENV_CA).map(PathBuf::from),
     }))
   }
 }

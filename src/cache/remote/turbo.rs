@@ -77,7 +77,11 @@ impl TurboBackend {
   }
 
   fn unreachable(&self, what: String, message: String) -> RemoteError {
-    RemoteError::Unreachable { location: self.url.clone(), what, message }
+    RemoteError::Unreachable {
+      location: self.url.clone(),
+      what,
+      message: super::tls::hint(message),
+    }
   }
 
   /// `GET /v8/artifacts/status`: whether caching is enabled for this token and team.
