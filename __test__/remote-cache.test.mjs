@@ -231,7 +231,7 @@ test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as 
   if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
   const srv = await startTurbo();
   const proxy = await recordingProxy(srv.url);
-  const env = { FARM_REMOTE_CACHE_URL: proxy.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const env = { FARM_REMOTE_CACHE_URL: proxy.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm', FARM_REMOTE_CACHE_DEBUG: undefined };
   const eventsOf = (from) => proxy.seen.slice(from).filter((r) => r.url.startsWith('/v8/artifacts/events'));
   const flat = (reqs) => reqs.flatMap((r) => JSON.parse(r.body.toString('utf8')));
   const a = commandProject();
@@ -291,8 +291,21 @@ test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as 
   assert.ok(proxy.seen.slice(j).some((r) => r.url.startsWith('/v8/artifacts/farm1-')));
   assert.deepEqual(eventsOf(j), []);
   proxy.close();
+  // FARM_REMOTE_CACHE_DEBUG=1 says how they went (straight to the server: this process is blocked).
+  const d = commandProject();
+  const dbgEnv = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm', FARM_REMOTE_CACHE_DEBUG: '1' };
+  const dbg = farm(d, ['build', '--json'], dbgEnv);
+  assert.equal(JSON.parse(dbg.stdout).success, true);
+  assert.match(dbg.stderr, /farm remote cache: 4 cache usage event\(s\) sent, 0 dropped\n/);
+  // A server that is gone: the events are dropped, never a warning beyond the lookups' own.
   await srv.stop();
-  for (const x of [a, b, c]) rmSync(x, { recursive: true, force: true });
+  const e = commandProject();
+  const gone = farm(e, ['build', '--json'], dbgEnv);
+  const rg = JSON.parse(gone.stdout);
+  assert.equal(rg.success, true);
+  assert.ok(rg.warnings.every((w) => !/event/.test(w)), rg.warnings.join('\n'));
+  assert.match(gone.stderr, /farm remote cache: 0 cache usage event\(s\) sent, 2 dropped \(remote cache http:\/\/127\.0\.0\.1:\d+: recording [12] cache usage event\(s\) failed/);
+  for (const x of [a, b, c, d, e]) rmSync(x, { recursive: true, force: true });
 });
 
 test('signed artifacts: a tampered or unsigned artifact is refused, the task re-runs, the build is green', async (t) => {
