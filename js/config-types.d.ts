@@ -86,7 +86,7 @@ export interface BuildSettings {
 /** `build.upload`: a store for the build's output files (same kinds of stores as `cache.remote`). */
 export interface UploadConfig {
   /**
-   * A Turborepo remote cache API server (`http://host:port`); each file is the artifact
+   * A Turborepo remote cache API server (`http://host:port` or `https://…`); each file is the artifact
    * `<prefix>/<buildId>/<path>`. Give this or `bucket`.
    */
   url?: string | null
@@ -675,7 +675,7 @@ export type RestoreMode = 'auto' | 'reflink' | 'hardlink' | 'copy'
 /** `cache.remote`: where the shared cache lives and what this machine may do with it. */
 export interface RemoteCacheConfig {
   /**
-   * A Turborepo remote cache API server (`http://host:port`, the `/v8/artifacts` API), e.g. the
+   * A Turborepo remote cache API server (`http://host:port` or `https://…`, the `/v8/artifacts` API), e.g. the
    * open-source `turborepo-remote-cache`. Give this or `bucket`.
    */
   url?: string | null
@@ -685,7 +685,7 @@ export interface RemoteCacheConfig {
    */
   bucket?: string | null
   /**
-   * The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO). Default: AWS
+   * The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO, or `https://…`). Default: AWS
    * (`AWS_ENDPOINT_URL` when set).
    */
   endpoint?: string | null

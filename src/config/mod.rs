@@ -140,13 +140,13 @@ pub struct CacheConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemoteCacheConfig {
-  /// A Turborepo remote cache API server (`http://host:port`, the `/v8/artifacts` API), e.g. the
+  /// A Turborepo remote cache API server (`http://host:port` or `https://…`, the `/v8/artifacts` API), e.g. the
   /// open-source `turborepo-remote-cache`. Give this or `bucket`.
   pub url: Option<String>,
   /// An S3-compatible bucket (AWS S3, MinIO, SeaweedFS). Credentials come from the standard AWS
   /// env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
   pub bucket: Option<String>,
-  /// The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO). Default: AWS
+  /// The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO, or `https://…`). Default: AWS
   /// (`AWS_ENDPOINT_URL` when set).
   pub endpoint: Option<String>,
   /// The S3 region. Default: `AWS_REGION`, else `us-east-1`.
@@ -314,7 +314,7 @@ pub struct BuildOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadConfig {
-  /// A Turborepo remote cache API server (`http://host:port`); each file is the artifact
+  /// A Turborepo remote cache API server (`http://host:port` or `https://…`); each file is the artifact
   /// `<prefix>/<buildId>/<path>`. Give this or `bucket`.
   pub url: Option<String>,
   /// An S3-compatible bucket; credentials from the standard AWS env vars.
@@ -576,16 +576,14 @@ impl RemoteCacheConfig {
   }
 }
 
-/// An `http://host[:port][/path]` URL without credentials (the built-in client speaks plain HTTP).
+/// An `http(s)://host[:port][/path]` URL without credentials (https through rustls, see
+/// `cache::remote::tls`).
 pub(crate) fn check_http_url(u: &str) -> Result<(), (String, &'static str)> {
-  let Some(rest) = u.strip_prefix("http://") else {
-    if u.starts_with("https://") {
-      return Err((
-        format!("{u:?} uses https, which the built-in client does not speak"),
-        "use an http:// URL on a trusted network, or a local TLS-terminating proxy in front of the server",
-      ));
-    }
-    return Err((format!("{u:?} is not an http:// URL"), "write e.g. \"http://127.0.0.1:3000\""));
+  let Some(rest) = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://")) else {
+    return Err((
+      format!("{u:?} is not an http:// or https:// URL"),
+      "write e.g. \"https://cache.example.com\" or \"http://127.0.0.1:3000\"",
+    ));
   };
   let authority = rest.split('/').next().unwrap_or("");
   if authority.contains('@') {

@@ -1017,6 +1017,9 @@ impl<'r> Runner<'r> {
     key: &str,
   ) -> Option<(crate::cache::Entry, u64)> {
     let remote = c.remote.as_ref().filter(|r| r.read)?;
+    // Cache usage events, as turbo sends them: this local miss, then the remote's answer.
+    use crate::cache::remote::{EventKind, EventSource};
+    remote.record_event(EventSource::Local, EventKind::Miss, key, 0);
     let warn = |m: String| {
       let m = format!("{m}; building locally");
       self.events.warn(Some(&task.name), m.clone());
@@ -1026,13 +1029,17 @@ impl<'r> Runner<'r> {
     };
     let download = match remote.fetch(key).await {
       Ok(Some(d)) => d,
-      Ok(None) => return None,
+      Ok(None) => {
+        remote.record_event(EventSource::Remote, EventKind::Miss, key, 0);
+        return None;
+      }
       Err(e) => {
         warn(e.to_string());
         return None;
       }
     };
     let bytes = download.body.len() as u64;
+    let saved_ms = download.duration_ms.unwrap_or(0);
     let (c2, k) = (Arc::clone(c), key.to_string());
     let limit = self.orch.config.cache.max_size.as_str();
     let limit = crate::config::parse_size(limit).unwrap_or(5 << 30);
@@ -1055,6 +1062,7 @@ impl<'r> Runner<'r> {
     }
     match c.store.lookup(key) {
       Ok(Some(entry)) => {
+        remote.record_event(EventSource::Remote, EventKind::Hit, key, saved_ms);
         self.events.log(
           &task.name,
           format!("cache: hit (remote): {bytes} bytes downloaded from {}", remote.location()),
@@ -1202,7 +1210,45 @@ async fn remote_summary(
       }
     }
   }
+  send_events(c, remote, reports, deadline).await;
   Some(s)
+}
+
+/// Sends the build's last cache usage events (Turborepo API), within the uploads' bound. Local
+/// hits are reported only by a build that talks to the server anyway (it looked something up):
+/// a build of local hits only stays off the network. Failures are never warnings (as in turbo);
+/// `FARM_REMOTE_CACHE_DEBUG=1` prints them.
+async fn send_events(
+  c: &Arc<BuildCache>,
+  remote: &crate::cache::remote::RemoteCache,
+  reports: &[TaskReport],
+  deadline: tokio::time::Instant,
+) {
+  use crate::cache::remote::{EventKind, EventSource};
+  if remote.events_active() {
+    let keys = c.keys.lock().map(|k| k.clone()).unwrap_or_default();
+    for r in reports {
+      let Some(info) = r.outcome.as_ref().and_then(|o| o.cache.as_ref()) else { continue };
+      let (CacheStatus::Hit, Some(CacheSource::Local), Some(key)) =
+        (&info.status, info.source, info.key.as_deref())
+      else {
+        continue;
+      };
+      if keys.get(&r.name).is_some_and(|m| m.key == key && !m.is_machine_bound()) {
+        remote.record_event(EventSource::Local, EventKind::Hit, key, 0);
+      }
+    }
+  }
+  if let Some(stats) = remote.close_events(deadline).await {
+    if std::env::var_os("FARM_REMOTE_CACHE_DEBUG").is_some() && (stats.sent + stats.dropped) > 0 {
+      eprintln!(
+        "farm remote cache: {} cache usage event(s) sent, {} dropped{}",
+        stats.sent,
+        stats.dropped,
+        stats.first_error.map(|e| format!(" ({e})")).unwrap_or_default()
+      );
+    }
+  }
 }
 
 /// A task's outcome as stored in its cache entry.

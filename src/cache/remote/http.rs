@@ -1,13 +1,15 @@
-//! The plain-HTTP/1.1 client the remote backends share (hyper 1 + hyper-util's pooled client, as
-//! the Ollama client), and its adapter to `object_store`'s `HttpService`, so S3 requests go
-//! through it too (no second HTTP stack, no TLS library to build).
+//! The HTTP/1.1 client the remote backends share (hyper 1 + hyper-util's pooled client, as the
+//! Ollama client, with rustls for `https://`, see [`super::tls`]), and its adapter to
+//! `object_store`'s `HttpService`, so S3 requests go through it too (no second HTTP stack).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
 use object_store::client::{
@@ -26,19 +28,49 @@ pub struct Answer {
   pub body: Bytes,
 }
 
+/// The TLS settings for plain-HTTP stores: no trusted root, so an `https://` request (which the
+/// settings never make without [`super::tls::client_config`]) fails rather than trusting anyone.
+fn no_tls() -> rustls::ClientConfig {
+  rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth())
+    .unwrap_or_else(|_| {
+      rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    })
+}
+
+/// The connector of every remote client: TCP with a connect timeout, TLS for `https://` URLs.
+fn connector(
+  connect_timeout: Duration,
+  tls: Option<Arc<rustls::ClientConfig>>,
+) -> HttpsConnector<HttpConnector> {
+  let mut conn = HttpConnector::new();
+  conn.set_connect_timeout(Some(connect_timeout));
+  conn.set_nodelay(true);
+  conn.enforce_http(false);
+  let cfg = tls.map(|c| (*c).clone()).unwrap_or_else(no_tls);
+  HttpsConnectorBuilder::new()
+    .with_tls_config(cfg)
+    .https_or_http()
+    .enable_http1()
+    .wrap_connector(conn)
+}
+
 /// A pooled HTTP/1.1 client with a connect timeout.
 #[derive(Clone, Debug)]
 pub struct Http {
-  client: HyperClient<HttpConnector, Full<Bytes>>,
+  client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Http {
-  /// A client whose connections time out after `connect_timeout`.
-  pub fn new(connect_timeout: Duration) -> Self {
-    let mut conn = HttpConnector::new();
-    conn.set_connect_timeout(Some(connect_timeout));
-    conn.set_nodelay(true);
-    Http { client: HyperClient::builder(TokioExecutor::new()).build(conn) }
+  /// A client whose connections time out after `connect_timeout`; `tls` (from
+  /// [`super::tls::client_config`]) is needed for `https://` URLs.
+  pub fn new(connect_timeout: Duration, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    Http {
+      client: HyperClient::builder(TokioExecutor::new()).build(connector(connect_timeout, tls)),
+    }
   }
 
   /// Sends one request and reads the whole answer. `Err` is a transport problem (message only).
@@ -79,7 +111,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// `object_store`'s HTTP service over [`Http`]'s hyper client.
 #[derive(Debug, Clone)]
 pub struct HyperService {
-  client: HyperClient<HttpConnector, HttpRequestBody>,
+  client: HyperClient<HttpsConnector<HttpConnector>, HttpRequestBody>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,18 +133,18 @@ impl HttpService for HyperService {
   }
 }
 
-/// Makes [`HyperService`] clients for `object_store` (plain HTTP endpoints only).
+/// Makes [`HyperService`] clients for `object_store`.
 #[derive(Debug, Clone)]
 pub struct HyperConnector {
   /// Connect timeout.
   pub connect_timeout: Duration,
+  /// TLS settings, for `https://` endpoints (and AWS).
+  pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl OsHttpConnector for HyperConnector {
   fn connect(&self, _options: &ClientOptions) -> object_store::Result<OsHttpClient> {
-    let mut conn = HttpConnector::new();
-    conn.set_connect_timeout(Some(self.connect_timeout));
-    conn.set_nodelay(true);
+    let conn = connector(self.connect_timeout, self.tls.clone());
     let client = HyperClient::builder(TokioExecutor::new()).build(conn);
     Ok(OsHttpClient::new(HyperService { client }))
   }

@@ -13,13 +13,17 @@
 
 pub mod artifact;
 mod error;
+pub mod events;
 pub mod http;
 pub mod s3;
 pub mod settings;
 pub mod sign;
+pub mod tls;
 pub mod turbo;
 pub mod upload;
 
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +35,7 @@ use bytes::Bytes;
 
 pub use artifact::{ArtifactError, Imported};
 pub use error::RemoteError;
+pub use events::{EventKind, EventSource, EventStats};
 pub use settings::{BackendSpec, RemoteSettings};
 pub use sign::{SignatureError, Signer};
 
@@ -41,6 +46,8 @@ pub struct Fetched {
   pub body: Bytes,
   /// Its `x-artifact-tag`, if the store had one.
   pub tag: Option<String>,
+  /// The task's build time (`x-artifact-duration`), when the store told it.
+  pub duration_ms: Option<u64>,
 }
 
 /// A store of artifacts by id.
@@ -73,6 +80,8 @@ pub fn remote_id(key: &str) -> String {
 pub struct Download {
   /// The artifact bytes.
   pub body: Bytes,
+  /// The task's build time when the store told it (the time a hit saves).
+  pub duration_ms: Option<u64>,
 }
 
 /// The remote cache of a build: a backend, the signer, the read/write split and the time limit.
@@ -86,20 +95,28 @@ pub struct RemoteCache {
   pub write: bool,
   /// Time limit of one request.
   pub timeout: Duration,
+  /// Cache usage events for the server (Turborepo API only).
+  events: Option<Arc<events::EventRecorder>>,
 }
 
 impl RemoteCache {
   /// The remote cache described by `s` (no network traffic yet).
   pub fn open(s: &RemoteSettings) -> Result<RemoteCache, RemoteError> {
+    let tls = tls::for_backend(&s.backend, s.ca_file.as_deref())?;
+    let mut sink: Option<Arc<dyn events::EventSink>> = None;
     let backend: Arc<dyn RemoteBackend> = match &s.backend {
       BackendSpec::Turbo { url, token } => {
         let team = if s.team.is_empty() { "farm".to_string() } else { s.team.clone() };
-        Arc::new(turbo::TurboBackend::new(
+        let t = Arc::new(turbo::TurboBackend::new(
           url.clone(),
           token.clone(),
           team,
-          http::Http::new(s.timeout),
-        ))
+          http::Http::new(s.timeout, tls),
+        ));
+        if s.events {
+          sink = Some(Arc::clone(&t) as Arc<dyn events::EventSink>);
+        }
+        t
       }
       BackendSpec::S3 { bucket, endpoint, region, prefix } => Arc::new(s3::S3Backend::new(
         bucket,
@@ -108,9 +125,14 @@ impl RemoteCache {
         prefix,
         s.timeout,
         s.backend.location(),
+        tls,
       )?),
     };
-    Ok(RemoteCache::with_backend(backend, s.signer.clone(), s.read, s.write, s.timeout))
+    let cache = RemoteCache::with_backend(backend, s.signer.clone(), s.read, s.write, s.timeout);
+    Ok(match sink {
+      Some(sink) => cache.with_event_sink(sink),
+      None => cache,
+    })
   }
 
   /// A remote cache over any backend.
@@ -121,7 +143,34 @@ impl RemoteCache {
     write: bool,
     timeout: Duration,
   ) -> RemoteCache {
-    RemoteCache { backend, signer, read, write, timeout }
+    RemoteCache { backend, signer, read, write, timeout, events: None }
+  }
+
+  /// Sends cache usage events (see [`events`]) to `sink` from now on.
+  pub fn with_event_sink(mut self, sink: Arc<dyn events::EventSink>) -> RemoteCache {
+    self.events = Some(Arc::new(events::EventRecorder::new(sink, self.timeout)));
+    self
+  }
+
+  /// Queues a cache usage event for `key` (its artifact id is the event's `hash`); nothing
+  /// without an event sink. Never blocks, never fails.
+  pub fn record_event(&self, source: EventSource, event: EventKind, key: &str, duration_ms: u64) {
+    if let Some(r) = &self.events {
+      r.record(source, event, &remote_id(key), duration_ms);
+    }
+  }
+
+  /// Whether this build recorded an event (so it talks to the server anyway).
+  pub fn events_active(&self) -> bool {
+    self.events.as_ref().is_some_and(|r| r.active())
+  }
+
+  /// Sends the last events, waiting until `deadline` at most; `None` without an event sink.
+  pub async fn close_events(&self, deadline: tokio::time::Instant) -> Option<EventStats> {
+    match &self.events {
+      Some(r) => Some(r.close(deadline).await),
+      None => None,
+    }
   }
 
   /// Where the artifacts go (no secrets).
@@ -149,7 +198,7 @@ impl RemoteCache {
       s.verify(&id, &f.body, f.tag.as_deref())
         .map_err(|source| RemoteError::Signature { key: key.to_string(), source })?;
     }
-    Ok(Some(Download { body: f.body }))
+    Ok(Some(Download { body: f.body, duration_ms: f.duration_ms }))
   }
 
   /// Uploads the artifact of `key` (signed when a key is set) within the time limit; returns the

@@ -103,7 +103,7 @@ pub struct S3Backend {
 
 impl S3Backend {
   /// A backend for `bucket` at `endpoint` (None: AWS or `AWS_ENDPOINT_URL`) in `region`,
-  /// objects under `prefix`. Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+  /// objects under `prefix`; `tls` for https endpoints ([`super::tls::for_backend`]). Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
   /// `AWS_SESSION_TOKEN` (read by `object_store` from the environment).
   pub fn new(
     bucket: &str,
@@ -112,10 +112,35 @@ impl S3Backend {
     prefix: &str,
     timeout: Duration,
     location: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
   ) -> Result<Self, RemoteError> {
-    let mut b = AmazonS3Builder::from_env()
+    Self::with_builder(
+      AmazonS3Builder::from_env(),
+      bucket,
+      endpoint,
+      region,
+      prefix,
+      timeout,
+      location,
+      tls,
+    )
+  }
+
+  /// [`S3Backend::new`] from a builder the caller prepared (tests give credentials here).
+  #[allow(clippy::too_many_arguments)]
+  pub(crate) fn with_builder(
+    builder: AmazonS3Builder,
+    bucket: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    prefix: &str,
+    timeout: Duration,
+    location: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+  ) -> Result<Self, RemoteError> {
+    let mut b = builder
       .with_bucket_name(bucket)
-      .with_http_connector(HyperConnector { connect_timeout: timeout })
+      .with_http_connector(HyperConnector { connect_timeout: timeout, tls })
       .with_crypto_provider(Arc::new(Sha2Crypto))
       .with_retry(object_store::RetryConfig {
         max_retries: 1,
@@ -123,7 +148,10 @@ impl S3Backend {
         ..Default::default()
       });
     if let Some(e) = endpoint {
-      b = b.with_endpoint(e).with_allow_http(true).with_virtual_hosted_style_request(false);
+      b = b
+        .with_endpoint(e)
+        .with_allow_http(e.starts_with("http://"))
+        .with_virtual_hosted_style_request(false);
     }
     if let Some(r) = region {
       b = b.with_region(r);
@@ -141,7 +169,8 @@ impl S3Backend {
   }
 
   fn error(&self, what: String, e: object_store::Error) -> RemoteError {
-    RemoteError::Store { location: self.location.clone(), what, message: e.to_string() }
+    let message = super::tls::hint(super::http::error_chain(&e));
+    RemoteError::Store { location: self.location.clone(), what, message }
   }
 
   /// Stores `body` as `<prefix>/<name>` (any object: build uploads use this).
@@ -173,7 +202,7 @@ impl RemoteBackend for S3Backend {
       .get(&Attribute::Metadata(TAG_ATTRIBUTE.into()))
       .map(|v| v.as_ref().to_string());
     let body = res.bytes().await.map_err(|e| self.error(what, e))?;
-    Ok(Some(Fetched { body, tag }))
+    Ok(Some(Fetched { body, tag, duration_ms: None }))
   }
 
   async fn put(

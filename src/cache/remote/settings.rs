@@ -1,6 +1,7 @@
 //! The remote cache's settings: `cache.remote` from the config, overridden by env vars, with the
 //! secrets (token, signature key, AWS credentials) read from env vars only.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::RemoteError;
@@ -15,6 +16,8 @@ pub const ENV_TOKEN: &str = "FARM_REMOTE_CACHE_TOKEN";
 pub const ENV_TEAM: &str = "FARM_REMOTE_CACHE_TEAM";
 /// `1` (or `true`): never upload.
 pub const ENV_READ_ONLY: &str = "FARM_REMOTE_CACHE_READ_ONLY";
+/// `0` (or `false`): send no cache usage events (`/v8/artifacts/events`) to a Turborepo-API server.
+pub const ENV_EVENTS: &str = "FARM_REMOTE_CACHE_EVENTS";
 /// Default time limit of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default key prefix in a bucket.
@@ -90,6 +93,10 @@ pub struct RemoteSettings {
   pub timeout: Duration,
   /// Signs uploads and checks downloads, when a signature key is set.
   pub signer: Option<Signer>,
+  /// Send cache usage events to a Turborepo-API server (off with `FARM_REMOTE_CACHE_EVENTS=0`).
+  pub events: bool,
+  /// Extra CA certificates (PEM) trusted for https (`FARM_REMOTE_CACHE_CA`).
+  pub ca_file: Option<PathBuf>,
 }
 
 impl RemoteSettings {
@@ -150,6 +157,8 @@ impl RemoteSettings {
       write: base.write && !read_only,
       timeout: base.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
       signer,
+      events: !env(ENV_EVENTS).is_some_and(|v| matches!(v.trim(), "0" | "false" | "no")),
+      ca_file: env_set(super::tls::ENV_CA).map(PathBuf::from),
     }))
   }
 }

@@ -1,13 +1,15 @@
 //! The Turborepo remote cache HTTP API (`/v8/artifacts/:hash`), as served by Vercel and by the
 //! open-source `turborepo-remote-cache`: `GET` (404 is a miss), `PUT` with `x-artifact-tag` and
-//! `x-artifact-duration`, `GET /v8/artifacts/status`; `Authorization: Bearer <token>`, the team as
-//! `teamId` (ids starting with `team_`) or `slug`.
+//! `x-artifact-duration`, `GET /v8/artifacts/status`, `POST /v8/artifacts/events` (cache usage
+//! events, see [`super::events`]); `Authorization: Bearer <token>`, the team as `teamId` (ids
+//! starting with `team_`) or `slug`.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::error::RemoteError;
+use super::events::{CacheUsageEvent, EventSink};
 use super::http::Http;
 use super::{Fetched, RemoteBackend};
 
@@ -48,9 +50,13 @@ impl TurboBackend {
     TurboBackend { url, token, team, http }
   }
 
-  fn artifact_url(&self, id: &str) -> String {
+  fn team_query(&self) -> String {
     let param = if self.team.starts_with("team_") { "teamId" } else { "slug" };
-    format!("{}/v8/artifacts/{}?{param}={}", self.url, encode(id), encode(&self.team))
+    format!("{param}={}", encode(&self.team))
+  }
+
+  fn artifact_url(&self, id: &str) -> String {
+    format!("{}/v8/artifacts/{}?{}", self.url, encode(id), self.team_query())
   }
 
   fn headers(&self) -> Vec<(&'static str, String)> {
@@ -71,13 +77,16 @@ impl TurboBackend {
   }
 
   fn unreachable(&self, what: String, message: String) -> RemoteError {
-    RemoteError::Unreachable { location: self.url.clone(), what, message }
+    RemoteError::Unreachable {
+      location: self.url.clone(),
+      what,
+      message: super::tls::hint(message),
+    }
   }
 
   /// `GET /v8/artifacts/status`: whether caching is enabled for this token and team.
   pub async fn status(&self) -> Result<String, RemoteError> {
-    let param = if self.team.starts_with("team_") { "teamId" } else { "slug" };
-    let url = format!("{}/v8/artifacts/status?{param}={}", self.url, encode(&self.team));
+    let url = format!("{}/v8/artifacts/status?{}", self.url, self.team_query());
     let what = "status".to_string();
     let a = self
       .http
@@ -109,8 +118,10 @@ impl RemoteBackend for TurboBackend {
     match a.status {
       StatusCode::NOT_FOUND => Ok(None),
       s if s.is_success() => {
-        let tag = a.headers.get("x-artifact-tag").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Some(Fetched { body: a.body, tag }))
+        let header = |n: &str| a.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let tag = header("x-artifact-tag");
+        let duration_ms = header("x-artifact-duration").and_then(|d| d.trim().parse().ok());
+        Ok(Some(Fetched { body: a.body, tag, duration_ms }))
       }
       s => Err(self.status_error(what, s)),
     }
@@ -134,6 +145,30 @@ impl RemoteBackend for TurboBackend {
     let a = self
       .http
       .send(Method::PUT, &self.artifact_url(id), &headers, body)
+      .await
+      .map_err(|m| self.unreachable(what.clone(), m))?;
+    if a.status.is_success() {
+      Ok(())
+    } else {
+      Err(self.status_error(what, a.status))
+    }
+  }
+}
+
+#[async_trait]
+impl EventSink for TurboBackend {
+  async fn send_events(&self, batch: &[CacheUsageEvent]) -> Result<(), RemoteError> {
+    let what = format!("recording {} cache usage event(s)", batch.len());
+    let url = format!("{}/v8/artifacts/events?{}", self.url, self.team_query());
+    let body = serde_json::to_vec(batch)
+      .map_err(|e| self.unreachable(what.clone(), format!("cannot encode the events: {e}")))?;
+    let mut headers = self.headers();
+    headers.push(("content-type", "application/json".into()));
+    headers.push(("x-artifact-client-ci", std::env::var("CI").unwrap_or_default()));
+    headers.push(("x-artifact-client-interactive", "0".into()));
+    let a = self
+      .http
+      .send(Method::POST, &url, &headers, Bytes::from(body))
       .await
       .map_err(|m| self.unreachable(what.clone(), m))?;
     if a.status.is_success() {

@@ -75,11 +75,12 @@ impl UploadTarget {
       .timeout_ms
       .map(std::time::Duration::from_millis)
       .unwrap_or(std::time::Duration::from_secs(60));
+    let tls = super::tls::for_backend(&settings.backend, settings.ca_file.as_deref())?;
     let (backend, location): (Box<dyn RemoteBackend>, String) = match &settings.backend {
       BackendSpec::Turbo { url, token } => {
         let team = if settings.team.is_empty() { "farm".into() } else { settings.team.clone() };
         (
-          Box::new(TurboBackend::new(url.clone(), token.clone(), team, Http::new(timeout))),
+          Box::new(TurboBackend::new(url.clone(), token.clone(), team, Http::new(timeout, tls))),
           url.clone(),
         )
       }
@@ -96,6 +97,7 @@ impl UploadTarget {
           &prefix,
           timeout,
           location.clone(),
+          tls,
         )?;
         (Box::new(b), location)
       }
