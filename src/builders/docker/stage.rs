@@ -187,7 +187,11 @@ pub async fn stage_python_deps(
   } else {
     std::fs::create_dir_all(cache)
       .map_err(|source| DockerError::Context { path: cache.to_path_buf(), source })?;
-    let tmp = cache.join(format!(".tmp-{key}-{}", std::process::id()));
+    // Unique per call, not only per process: two builds in one process (tests, the daemon) may
+    // make the same wheelhouse at once; each downloads into its own directory, the first rename wins.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache.join(format!(".tmp-{key}-{}-{seq}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     log(format!("wheelhouse {key}: {python} -m pip wheel -r {}", requirements.display()));
     let out = Cmd::new(python)
