@@ -19,6 +19,41 @@ use super::error::DockerError;
 /// Label put on every container farm makes; its value is the image reference.
 pub const CONTAINER_LABEL: &str = "farm.container-of";
 
+/// Label naming the process that made the container: `<host>:<pid>:<start time>` (the start time,
+/// in clock ticks since boot from `/proc/<pid>/stat`, tells a reused pid from the owner).
+pub const OWNER_LABEL: &str = "farm.owner";
+
+/// The [`OWNER_LABEL`] value of process `pid` on this host (`None` when it is not running).
+fn owner_of(pid: u32) -> Option<String> {
+  let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+  // Fields after the command name (which may hold spaces), which ends at the last ')'.
+  let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.to_string();
+  Some(format!("{}:{pid}:{start}", host_name()))
+}
+
+fn host_name() -> String {
+  std::fs::read_to_string("/proc/sys/kernel/hostname")
+    .map_or_else(|_| String::new(), |h| h.trim().to_string())
+}
+
+/// Whether a container with these labels was left by a farm process that is gone: one of this
+/// host whose owner no longer runs, or one made before the owner label existed. Containers of a
+/// running build (this one or another) and of other hosts sharing the engine are not stale.
+fn is_stale(labels: Option<&HashMap<String, String>>) -> bool {
+  let Some(owner) = labels.and_then(|l| l.get(OWNER_LABEL)) else { return true };
+  let mut parts = owner.rsplitn(3, ':');
+  let (Some(_start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+    return true;
+  };
+  if host != host_name() {
+    return false;
+  }
+  match pid.parse::<u32>() {
+    Ok(pid) => owner_of(pid).as_deref() != Some(owner.as_str()),
+    Err(_) => true,
+  }
+}
+
 /// Lines of container output kept for a failure report.
 pub const LOG_TAIL_LINES: usize = 30;
 
@@ -82,6 +117,9 @@ impl Engine {
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
     let mut labels = body.labels.clone().unwrap_or_default();
     labels.insert(CONTAINER_LABEL.to_string(), image.to_string());
+    if let Some(owner) = owner_of(std::process::id()) {
+      labels.insert(OWNER_LABEL.to_string(), owner);
+    }
     let body = ContainerCreateBody { image: Some(image.to_string()), labels: Some(labels), ..body };
     let created = self
       .client()
@@ -91,7 +129,8 @@ impl Engine {
     Ok(ContainerGuard { docker: self.client().clone(), id: Some(created.id) })
   }
 
-  /// Removes containers farm left from `image` (a killed process cannot remove its own).
+  /// Removes containers farm left from `image` (a killed process cannot remove its own); those of
+  /// builds still running (see [`is_stale`]) are left alone.
   pub async fn remove_stale_containers(&self, image: &str) -> Result<usize, DockerError> {
     let filters = HashMap::from([("label", vec![format!("{CONTAINER_LABEL}={image}")])]);
     let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
@@ -101,7 +140,7 @@ impl Engine {
       .await
       .map_err(engine_err(format!("list_containers of {image}")))?;
     let mut n = 0;
-    for c in list {
+    for c in list.into_iter().filter(|c| is_stale(c.labels.as_ref())) {
       if let Some(id) = c.id {
         let mut g = ContainerGuard { docker: self.client().clone(), id: Some(id) };
         g.remove().await;
@@ -262,5 +301,26 @@ impl Engine {
         Err(fail(reason, lines))
       }
     }
+  }
+}
+
+#[cfg(test)]
+mod owner_tests {
+  use super::*;
+
+  #[test]
+  fn only_containers_of_gone_processes_are_stale() {
+    let me = owner_of(std::process::id()).expect("this process has a /proc entry");
+    let labels = |v: &str| HashMap::from([(OWNER_LABEL.to_string(), v.to_string())]);
+    assert!(!is_stale(Some(&labels(&me))), "a running build's container is not stale");
+    // The same pid with another start time: the pid was reused, the owner is gone.
+    let (head, _) = me.rsplit_once(':').unwrap();
+    assert!(is_stale(Some(&labels(&format!("{head}:1")))));
+    // A pid that does not run.
+    assert!(is_stale(Some(&labels(&format!("{}:4294967294:5", host_name())))));
+    // Another host's container is not ours to judge; one without the label is from an older farm.
+    assert!(!is_stale(Some(&labels("another-host:1:1"))));
+    assert!(is_stale(Some(&HashMap::new())));
+    assert!(is_stale(None));
   }
 }
