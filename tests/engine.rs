@@ -374,6 +374,7 @@ async fn failing_run_names_the_step_and_its_output() {
     target: None,
     labels: Default::default(),
     no_cache: false,
+    builder: BuilderKind::Classic,
   };
   let err = engine.build(&req, &|_| {}).await.unwrap_err();
   assert_eq!(err.code(), "DOCKER_BUILD_FAILED");

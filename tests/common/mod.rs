@@ -9,7 +9,7 @@ use std::process::Command;
 use farm_build_native::builders::ai::export_index::{ExportIndex, MODELS_DIR};
 use farm_build_native::builders::ai::store::{media, Layer, Manifest, ModelName};
 use farm_build_native::builders::docker::config::{DockerConfig, ProjectInfo};
-use farm_build_native::builders::docker::engine::{BuildRequest, Engine};
+use farm_build_native::builders::docker::engine::{BuildRequest, BuilderKind, Engine};
 use farm_build_native::builders::docker::ignore::IgnoreMatcher;
 use farm_build_native::builders::docker::task::DockerJob;
 use farm_build_native::builders::docker::toolchain::Toolchain;
@@ -246,6 +246,7 @@ pub async fn standin_images(engine: &Engine) {
     target: None,
     labels: Default::default(),
     no_cache: false,
+    builder: BuilderKind::Classic,
   };
   engine
     .build(&req, &|_| {})
