@@ -44,9 +44,12 @@ pub fn engine_skip_reason() -> Option<String> {
   let reason = (!Path::new(&path).exists()).then(|| {
     format!("SKIPPED: Docker socket {path} absent (run `source .ci/docker.sh; start_docker`)")
   });
-  // CI sets FARM_REQUIRE_DOCKER=1: there a missing engine is a failure, never a silent skip.
-  if let (Some(r), Ok(_)) = (&reason, std::env::var("FARM_REQUIRE_DOCKER")) {
-    panic!("FARM_REQUIRE_DOCKER is set but the engine is missing: {r}");
+  // CI sets FARM_REQUIRE_DOCKER=1 (and CI=true): there a missing engine is a failure, never a
+  // silent skip.
+  let ci = std::env::var_os("FARM_REQUIRE_DOCKER").is_some()
+    || std::env::var("CI").is_ok_and(|v| v == "true");
+  if let (Some(r), true) = (&reason, ci) {
+    panic!("CI=true or FARM_REQUIRE_DOCKER is set but the engine is missing: {r}");
   }
   reason
 }
