@@ -604,6 +604,21 @@ mod tests {
   }
 
   #[test]
+  fn builder_is_auto_buildkit_or_classic() {
+    assert_eq!(parse("{}").unwrap().builder, BuilderChoice::Auto);
+    for (text, choice) in [
+      ("auto", BuilderChoice::Auto),
+      ("buildkit", BuilderChoice::BuildKit),
+      ("classic", BuilderChoice::Classic),
+    ] {
+      let c = parse(&format!(r#"{{"builder": "{text}"}}"#)).unwrap();
+      assert_eq!((c.builder, c.builder.as_str()), (choice, text));
+    }
+    let e = parse(r#"{"builder": "BuildKit"}"#).unwrap_err().to_string();
+    assert!(e.contains("unknown variant") && e.contains("`buildkit`"), "{e}");
+  }
+
+  #[test]
   fn validate_reports_key_paths() {
     let c = parse(
       r#"{"port": 0, "healthPath": "health", "replicas": 0,

@@ -512,6 +512,50 @@ mod tests {
     }
   }
 
+  #[test]
+  fn builder_follows_the_config_and_the_probe() {
+    let yes = BuildKitProbe::Available { engine: "Engine 20.10.24, API 1.41, linux".into() };
+    let no = BuildKitProbe::Unavailable { reason: "Engine API 1.38 < 1.39".into() };
+    let pick = |c, p: &BuildKitProbe| choose_builder(c, p, BuilderKind::Classic, "unix:///s");
+    let d = pick(BuilderChoice::Auto, &yes).unwrap();
+    assert_eq!(d.kind, BuilderKind::BuildKit);
+    assert!(
+      d.reason.contains(r#""auto" and the engine offers BuildKit (Engine 20.10.24"#),
+      "{d:?}"
+    );
+    let d = pick(BuilderChoice::Auto, &no).unwrap();
+    assert_eq!(d.kind, BuilderKind::Classic);
+    assert!(d.reason.contains("BuildKit is unavailable: Engine API 1.38 < 1.39"), "{d:?}");
+    assert_eq!(pick(BuilderChoice::Classic, &yes).unwrap().kind, BuilderKind::Classic);
+    assert_eq!(pick(BuilderChoice::BuildKit, &yes).unwrap().kind, BuilderKind::BuildKit);
+    let err = pick(BuilderChoice::BuildKit, &no).unwrap_err();
+    assert_eq!(err.code(), "DOCKER_BUILDKIT_UNAVAILABLE");
+    let msg = err.to_string();
+    assert!(msg.contains("1.38 < 1.39") && msg.contains(r#"docker.builder: "classic""#), "{msg}");
+  }
+
+  #[tokio::test]
+  async fn build_false_writes_the_dockerfile_for_the_configured_builder() {
+    let d = tempfile::tempdir().unwrap();
+    let mut ctx = crate::deploy::context::tests::sample();
+    ctx.registry = None;
+    for (choice, mount) in [
+      (BuilderChoice::Auto, false),
+      (BuilderChoice::Classic, false),
+      (BuilderChoice::BuildKit, true),
+    ] {
+      let cfg = DockerConfig { build: false, builder: choice, ..Default::default() };
+      let out = run_docker_task(&job(&cfg, &ctx, d.path()), &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+      let text = std::fs::read_to_string(d.path().join("dist/docker/Dockerfile")).unwrap();
+      assert_eq!(text.contains("RUN --mount=type=cache,target=/root/.cache/pip"), mount, "{text}");
+      let f = out.files.iter().find(|f| f.rel_path == "Dockerfile").unwrap();
+      assert_eq!(f.size, text.len() as u64);
+      assert!(out.builder.is_none());
+    }
+  }
+
   #[tokio::test]
   async fn build_false_only_writes_files() {
     let d = tempfile::tempdir().unwrap();
