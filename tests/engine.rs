@@ -18,7 +18,7 @@ use farm_build_native::builders::ai::{build_ai, AiContext};
 use farm_build_native::builders::docker::config::sanitize_app_name;
 use farm_build_native::builders::docker::container::CONTAINER_LABEL;
 use farm_build_native::builders::docker::engine::{
-  BuildRequest, BuilderKind, Engine, RegistryAuth, CONTEXT_HASH_LABEL,
+  BuildKitProbe, BuildRequest, BuilderKind, Engine, RegistryAuth, CONTEXT_HASH_LABEL,
 };
 use farm_build_native::builders::docker::ignore::IgnoreMatcher;
 use farm_build_native::builders::docker::task::{run_docker_task, DockerTaskOutput};
@@ -132,6 +132,17 @@ async fn negotiates_api_version_and_reads_the_builder() {
   let expected =
     if head.contains("builder-version: 2") { BuilderKind::BuildKit } else { BuilderKind::Classic };
   assert_eq!(kind, expected, "{head}");
+  // BuildKit through the API: Engine API >= 1.39 on Linux (Docker 20.10 here: yes, although its
+  // default builder is classic).
+  let probe = engine.buildkit_probe().await.unwrap();
+  let (_, os, _) = docker_cli(&["version", "-f", "{{.Server.Os}}"]);
+  let (major, minor) = server_api.trim().split_once('.').unwrap();
+  let api: (u32, u32) = (major.parse().unwrap(), minor.parse().unwrap());
+  let expected = os.trim() == "linux" && api >= (1, 39);
+  assert_eq!(matches!(probe, BuildKitProbe::Available { .. }), expected, "{probe:?}");
+  if let BuildKitProbe::Available { engine: what } = &probe {
+    assert!(what.contains(&format!("API {}", server_api.trim())), "{what}");
+  }
 }
 
 /// The production image is made from the outputs, holds exactly them, passes its checks and its
