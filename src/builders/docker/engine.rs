@@ -271,6 +271,40 @@ pub fn base_images(dockerfile: &str) -> Vec<String> {
   images
 }
 
+/// [`BuildKitProbe`] from the negotiated API version and the engine's `GET /version` answer.
+pub fn buildkit_probe_of(api: (u32, u32), v: &bollard::models::SystemVersion) -> BuildKitProbe {
+  let os = v.os.clone().unwrap_or_default();
+  let product = v
+    .components
+    .iter()
+    .flatten()
+    .map(|c| c.name.clone())
+    .find(|n| n.contains("Engine"))
+    .unwrap_or_else(|| v.platform.as_ref().map(|p| p.name.clone()).unwrap_or_default());
+  let version = v.version.clone().unwrap_or_default();
+  let unavailable = |reason: String| BuildKitProbe::Unavailable { reason };
+  if api < BUILDKIT_MIN_API {
+    return unavailable(format!(
+      "Engine API {}.{} < {}.{} (BuildKit builds need Docker 18.09 or newer)",
+      api.0, api.1, BUILDKIT_MIN_API.0, BUILDKIT_MIN_API.1
+    ));
+  }
+  if !os.eq_ignore_ascii_case("linux") {
+    return unavailable(format!("the engine runs on {os:?}, not Linux"));
+  }
+  if product.to_ascii_lowercase().contains("podman") {
+    return unavailable(format!("{product} {version} has no BuildKit session endpoint"));
+  }
+  BuildKitProbe::Available {
+    engine: format!(
+      "{} {version}, API {}.{}, {os}",
+      if product.is_empty() { "engine" } else { &product },
+      api.0,
+      api.1
+    ),
+  }
+}
+
 fn unavailable(endpoint: &str, reason: impl Into<String>) -> DockerError {
   DockerError::Unavailable { endpoint: endpoint.to_string(), reason: reason.into() }
 }
@@ -385,37 +419,7 @@ impl Engine {
       })?
       .map_err(engine_err("GET /version"))?;
     let client = self.docker.client_version();
-    let api = (client.major_version as u32, client.minor_version as u32);
-    let os = v.os.clone().unwrap_or_default();
-    let product = v
-      .components
-      .iter()
-      .flatten()
-      .map(|c| c.name.clone())
-      .find(|n| n.contains("Engine"))
-      .unwrap_or_else(|| v.platform.as_ref().map(|p| p.name.clone()).unwrap_or_default());
-    let version = v.version.clone().unwrap_or_default();
-    let unavailable = |reason: String| Ok(BuildKitProbe::Unavailable { reason });
-    if api < BUILDKIT_MIN_API {
-      return unavailable(format!(
-        "Engine API {}.{} < {}.{} (BuildKit builds need Docker 18.09 or newer)",
-        api.0, api.1, BUILDKIT_MIN_API.0, BUILDKIT_MIN_API.1
-      ));
-    }
-    if !os.eq_ignore_ascii_case("linux") {
-      return unavailable(format!("the engine runs on {os:?}, not Linux"));
-    }
-    if product.to_ascii_lowercase().contains("podman") {
-      return unavailable(format!("{product} {version} has no BuildKit session endpoint"));
-    }
-    Ok(BuildKitProbe::Available {
-      engine: format!(
-        "{} {version}, API {}.{}, {os}",
-        if product.is_empty() { "engine" } else { &product },
-        api.0,
-        api.1
-      ),
-    })
+    Ok(buildkit_probe_of((client.major_version as u32, client.minor_version as u32), &v))
   }
 
   /// The `created_by` line of every layer of `reference` (`docker history --no-trunc`).
@@ -763,6 +767,33 @@ mod tests {
       builder_kind_from_headers("HTTP/1.1 200 OK\r\nApi-Version: 1.41"),
       BuilderKind::Classic
     );
+  }
+
+  #[test]
+  fn buildkit_probe_needs_api_1_39_on_linux_and_not_podman() {
+    use bollard::models::{SystemVersion, SystemVersionComponents};
+    let version = |name: &str, os: &str| SystemVersion {
+      components: Some(vec![SystemVersionComponents {
+        name: name.into(),
+        version: "20.10.24".into(),
+        details: None,
+      }]),
+      version: Some("20.10.24".into()),
+      os: Some(os.into()),
+      ..Default::default()
+    };
+    assert_eq!(
+      buildkit_probe_of((1, 41), &version("Engine", "linux")),
+      BuildKitProbe::Available { engine: "Engine 20.10.24, API 1.41, linux".into() }
+    );
+    let reason = |p: BuildKitProbe| match p {
+      BuildKitProbe::Unavailable { reason } => reason,
+      other => panic!("{other:?}"),
+    };
+    assert!(reason(buildkit_probe_of((1, 38), &version("Engine", "linux"))).contains("1.38 < 1.39"));
+    assert!(reason(buildkit_probe_of((1, 41), &version("Engine", "windows"))).contains("not Linux"));
+    assert!(reason(buildkit_probe_of((1, 41), &version("Podman Engine", "linux")))
+      .contains("Podman Engine 20.10.24 has no BuildKit"));
   }
 
   #[test]

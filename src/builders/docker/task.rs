@@ -277,10 +277,7 @@ pub async fn run_docker_task(
   log(format!("Docker engine at {} (API {})", engine.endpoint(), engine.api_version()));
   output.api_version = Some(engine.api_version());
   let engine_default = engine.builder_kind().await?;
-  let probe = match config.builder {
-    BuilderChoice::Classic => BuildKitProbe::Unavailable { reason: "not probed".into() },
-    BuilderChoice::Auto | BuilderChoice::BuildKit => engine.buildkit_probe().await?,
-  };
+  let probe = engine.buildkit_probe().await?;
   let mut decision = choose_builder(config.builder, &probe, engine_default, engine.endpoint())?;
   log_builder(&decision, log);
   if decision.kind != provisional {
