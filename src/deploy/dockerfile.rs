@@ -15,7 +15,7 @@
 //!   `ollama create`; only models that were not exported are pulled.
 //!
 //! All files pass hadolint 2.15 with no findings (tested): exec-form `CMD`/`HEALTHCHECK`, tagged
-//! `FROM`s, `WORKDIR` before relative `COPY`, `pip --no-cache-dir`, a numeric non-root `USER` (no
+//! `FROM`s, `WORKDIR` before relative `COPY`, `pip --no-cache-dir` (or a cache mount), a numeric non-root `USER` (no
 //! `useradd`), no `apt-get` (the health check uses Python's urllib against 127.0.0.1: it works
 //! offline, with `--network none`).
 
