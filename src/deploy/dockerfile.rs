@@ -14,10 +14,10 @@
 //! - `Dockerfile.ollama` copies the models the ai-models task exported and creates them with
 //!   `ollama create`; only models that were not exported are pulled.
 //!
-//! All files pass hadolint 2.15 with no findings (tested): exec-form `CMD`/`HEALTHCHECK`, tagged
-//! `FROM`s, `WORKDIR` before relative `COPY`, `pip --no-cache-dir` (or a cache mount), a numeric non-root `USER` (no
-//! `useradd`), no `apt-get` (the health check uses Python's urllib against 127.0.0.1: it works
-//! offline, with `--network none`).
+//! All files pass hadolint 2.15 with no findings (tested, both production variants): exec-form
+//! `CMD`/`HEALTHCHECK`, tagged `FROM`s, `WORKDIR` before relative `COPY`, `pip --no-cache-dir` (or
+//! a cache mount), a numeric non-root `USER` (no `useradd`), no `apt-get` (the health check uses
+//! Python's urllib against 127.0.0.1: it works offline, with `--network none`).
 
 use super::context::{DeployContext, ImageKind, PackageManager, PythonDeps};
 
