@@ -76,7 +76,14 @@ test('docker: the production image is the build outputs, and it runs', async (t)
   assert.ok(img.metadata.checks.pycFiles > 0);
   assert.equal(img.metadata.smoke.healthy, true);
   assert.equal(img.metadata.smoke.network, 'none');
+  // The builder that built it, and why (docker.builder defaults to auto: BuildKit when the engine
+  // offers it); dist/Dockerfile is the variant that was built.
   assert.ok(['classic', 'buildkit'].includes(img.metadata.builder));
+  assert.match(img.metadata.builderReason, /docker\.builder is "auto"/);
+  assert.ok(['classic', 'buildkit'].includes(img.metadata.engineDefaultBuilder));
+  const cacheMount = readFileSync(path.join(dir, 'dist/Dockerfile'), 'utf8')
+    .includes('RUN --mount=type=cache,target=/root/.cache/pip');
+  assert.equal(cacheMount, img.metadata.builder === 'buildkit', img.metadata.builderReason);
   assert.ok(img.metadata.pythonDeps.wheels >= 6, JSON.stringify(img.metadata.pythonDeps));
 
   // Nothing was built twice: the Dockerfile has no npm/vite step and copies the outputs.

@@ -484,6 +484,14 @@ export interface DockerConfig {
    * @default false
    */
   smoke?: boolean
+  /**
+   * Image builder of the production image: `auto` (the default: BuildKit when the engine offers
+   * it, with a pip cache mount in the dependency install; else the classic builder), `buildkit`
+   * (an error when the engine cannot) or `classic` (no `RUN --mount`). With `build: false`,
+   * `auto` writes the classic Dockerfile (it builds everywhere).
+   * @default "auto"
+   */
+  builder?: BuilderChoice
 }
 
 /** Base image overrides (each `None` = from the toolchain). */
@@ -604,6 +612,12 @@ export interface PostgresConfig {
 
 /** The scheme of `DATABASE_URL` for PostgreSQL (`docker.postgres.urlScheme`). */
 export type PostgresScheme = 'postgresql' | 'postgresql+psycopg' | 'postgresql+asyncpg'
+
+/**
+ * `docker.builder`: which image builder builds the production image (and which variant of the
+ * production `Dockerfile` is written).
+ */
+export type BuilderChoice = 'auto' | 'buildkit' | 'classic'
 
 /** A plugin entry: a name, or an object with a name. */
 export type PluginSpec = string | PluginObject

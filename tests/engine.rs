@@ -18,7 +18,7 @@ use farm_build_native::builders::ai::{build_ai, AiContext};
 use farm_build_native::builders::docker::config::sanitize_app_name;
 use farm_build_native::builders::docker::container::CONTAINER_LABEL;
 use farm_build_native::builders::docker::engine::{
-  BuildRequest, BuilderKind, Engine, RegistryAuth, CONTEXT_HASH_LABEL,
+  BuildKitProbe, BuildRequest, BuilderKind, Engine, RegistryAuth, CONTEXT_HASH_LABEL,
 };
 use farm_build_native::builders::docker::ignore::IgnoreMatcher;
 use farm_build_native::builders::docker::task::{run_docker_task, DockerTaskOutput};
@@ -64,6 +64,49 @@ fn http_get_inside(container: &str, path: &str) -> (bool, String) {
   (ok, if ok { out } else { err })
 }
 
+/// A build step line of either builder: `Step 3/9 : RUN …` (classic) or `#7 [python-deps 4/5] RUN …`
+/// (BuildKit).
+fn build_step(l: &str) -> bool {
+  l.starts_with("Step ")
+    || (l.starts_with('#') && l.split_once(' ').is_some_and(|(_, rest)| rest.starts_with('[')))
+}
+
+/// The BuildKit vertex number of the step whose line contains all of `parts`.
+fn vertex_of(lines: &[String], parts: &[&str]) -> Option<String> {
+  lines.iter().find_map(|l| {
+    let (n, rest) = l.strip_prefix('#')?.split_once(' ')?;
+    (rest.starts_with('[') && parts.iter().all(|p| rest.contains(p))).then(|| n.to_string())
+  })
+}
+
+/// When the engine's BuildKit cache mount for pip's cache was last used (`GET /system/df`, its
+/// `exec.cachemount` records for `/root/.cache/pip`), as `YYYY-MM-DDTHH:MM:SS` (UTC); `None` when
+/// there is no such mount.
+fn pip_cache_mount_last_used() -> Option<String> {
+  let out = std::process::Command::new("curl")
+    .args(["-fsS", "--unix-socket", "/var/run/docker.sock", "http://docker/system/df"])
+    .output()
+    .unwrap();
+  assert!(out.status.success(), "GET /system/df: {}", String::from_utf8_lossy(&out.stderr));
+  let df: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+  df["BuildCache"]
+    .as_array()
+    .into_iter()
+    .flatten()
+    .filter(|r| {
+      r["Type"] == "exec.cachemount"
+        && r["Description"].as_str().is_some_and(|d| d.contains("cached mount /root/.cache/pip "))
+    })
+    .filter_map(|r| Some(r["LastUsedAt"].as_str()?.get(..19)?.to_string()))
+    .max()
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SS` (the engine runs on this machine's clock).
+fn utc_now() -> String {
+  let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S"]).output().unwrap();
+  String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn containers_of(image: &str) -> String {
   let (_, out, _) =
     docker_cli(&["ps", "-a", "-q", "--filter", &format!("label={CONTAINER_LABEL}={image}")]);
@@ -89,6 +132,17 @@ async fn negotiates_api_version_and_reads_the_builder() {
   let expected =
     if head.contains("builder-version: 2") { BuilderKind::BuildKit } else { BuilderKind::Classic };
   assert_eq!(kind, expected, "{head}");
+  // BuildKit through the API: Engine API >= 1.39 on Linux (Docker 20.10 here: yes, although its
+  // default builder is classic).
+  let probe = engine.buildkit_probe().await.unwrap();
+  let (_, os, _) = docker_cli(&["version", "-f", "{{.Server.Os}}"]);
+  let (major, minor) = server_api.trim().split_once('.').unwrap();
+  let api: (u32, u32) = (major.parse().unwrap(), minor.parse().unwrap());
+  let expected = os.trim() == "linux" && api >= (1, 39);
+  assert_eq!(matches!(probe, BuildKitProbe::Available { .. }), expected, "{probe:?}");
+  if let BuildKitProbe::Available { engine: what } = &probe {
+    assert!(what.contains(&format!("API {}", server_api.trim())), "{what}");
+  }
 }
 
 /// The production image is made from the outputs, holds exactly them, passes its checks and its
@@ -124,12 +178,8 @@ async fn production_image_from_the_outputs_runs_and_serves() {
   let deps = out.deps.as_ref().unwrap();
   assert!(deps.wheels >= 5, "{deps:?}");
   // The build log: no npm, no vite; dependencies installed offline from the wheelhouse.
-  assert!(lines
-    .iter()
-    .any(|l| l.starts_with("Step ") && l.contains("--no-index --find-links ./wheels")));
-  assert!(!lines
-    .iter()
-    .any(|l| l.starts_with("Step ") && (l.contains("npm") || l.contains("vite"))));
+  assert!(lines.iter().any(|l| build_step(l) && l.contains("--no-index --find-links ./wheels")));
+  assert!(!lines.iter().any(|l| build_step(l) && (l.contains("npm") || l.contains("vite"))));
   assert!(lines.iter().any(|l| l.starts_with("image builder: ")), "builder logged");
   let (_, label, _) = docker_cli(&[
     "image",
@@ -374,6 +424,7 @@ async fn failing_run_names_the_step_and_its_output() {
     target: None,
     labels: Default::default(),
     no_cache: false,
+    builder: BuilderKind::Classic,
   };
   let err = engine.build(&req, &|_| {}).await.unwrap_err();
   assert_eq!(err.code(), "DOCKER_BUILD_FAILED");
@@ -383,6 +434,132 @@ async fn failing_run_names_the_step_and_its_output() {
   assert!(text.contains("farm-fail-marker-1") && text.contains("farm-fail-marker-2"), "{text}");
   assert!(!text.contains("never"), "{text}");
   assert!(!text.contains('\u{1b}'), "ANSI codes stripped: {text}");
+
+  // The same failure through BuildKit: the failing vertex, its output and the exit code.
+  let lines = Mutex::new(Vec::<String>::new());
+  let bk = BuildRequest { builder: BuilderKind::BuildKit, no_cache: true, ..req };
+  let err = engine.build(&bk, &|l| lines.lock().unwrap().push(l)).await.unwrap_err();
+  let lines = lines.into_inner().unwrap();
+  assert_eq!(err.code(), "DOCKER_BUILD_FAILED", "{err}");
+  let text = err.to_string();
+  let n =
+    vertex_of(&lines, &["RUN echo farm-fail-marker-1"]).unwrap_or_else(|| panic!("{lines:#?}"));
+  assert!(
+    text.contains(&format!("failed at #{n} [")) && text.contains("RUN echo farm-fail-marker-1"),
+    "{text}"
+  );
+  assert!(text.contains("exit code: 3"), "{text}");
+  let output = text.split("--- last build output ---").nth(1).unwrap();
+  assert!(
+    output.contains("farm-fail-marker-1") && output.contains("farm-fail-marker-2"),
+    "the failing step's output: {text}"
+  );
+  assert!(!output.contains("step-two-ok"), "only the failing step's output: {text}");
+  assert!(!text.contains("never") && !text.contains('\u{1b}'), "{text}");
+  assert!(lines.iter().any(|l| l.starts_with(&format!("#{n} ERROR: "))), "{lines:#?}");
+}
+
+/// `docker.builder: "buildkit"`: the production image's dependencies install offline (the steps
+/// have no network) with a pip cache mount, the BuildKit vertex of the install shows the mount, the
+/// engine's build cache holds the mount, nothing of it is in the image, the checks pass, and
+/// `<outputDir>/Dockerfile` is the BuildKit variant. A changed app file rebuilds with the install
+/// step cached. `"classic"` builds the same outputs without a mount (another image: the context
+/// hash covers the builder and the Dockerfile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildkit_build_uses_the_pip_cache_mount_and_classic_still_builds() {
+  need_engine!();
+  require_python_base();
+  let root = tempfile::tempdir().unwrap();
+  let r = root.path();
+  project(r);
+  let info = project_info("farm-it-buildkit");
+  let refs = vec!["farm-it-buildkit:1.0.0".to_string(), "farm-it-buildkit:latest".to_string()];
+  remove_images(&refs);
+  let mount = "RUN --mount=type=cache,target=/root/.cache/pip";
+
+  // BuildKit, without the layer cache: the install runs.
+  let started = utc_now();
+  let cfg = config(r#", "builder": "buildkit", "noCache": true"#);
+  let ctx = cfg.deploy_context(&info);
+  let (out, lines) = run_task(&cfg, &ctx, r).await;
+  let out = out.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+  let decision = out.builder.as_ref().unwrap();
+  assert_eq!(decision.kind, BuilderKind::BuildKit);
+  assert!(decision.reason.contains(r#"docker.builder is "buildkit""#), "{decision:?}");
+  assert_eq!(out.images[0].builder, BuilderKind::BuildKit);
+  assert!(out.images[0].checks.is_some());
+  let dockerfile = std::fs::read_to_string(r.join("dist/Dockerfile")).unwrap();
+  assert!(dockerfile.contains(&format!("{mount} \\\n")), "{dockerfile}");
+  let artifact = out.files.iter().find(|f| f.rel_path == "Dockerfile").unwrap();
+  assert_eq!(artifact.size, dockerfile.len() as u64);
+  assert!(!lines.iter().any(|l| l.starts_with("Step ")), "not the classic builder");
+  let install = vertex_of(&lines, &[mount, "--no-index --find-links ./wheels"])
+    .unwrap_or_else(|| panic!("no install vertex with the cache mount:\n{}", lines.join("\n")));
+  let of_install = |l: &&String| l.starts_with(&format!("#{install} "));
+  assert!(
+    lines.iter().filter(of_install).any(|l| l.contains("Successfully installed")),
+    "{lines:#?}"
+  );
+  assert!(lines.iter().filter(of_install).any(|l| l.starts_with(&format!("#{install} DONE "))));
+  let last_used =
+    pip_cache_mount_last_used().expect("the engine's build cache has the pip cache mount");
+  assert!(
+    last_used >= started,
+    "the pip cache mount was last used at {last_used}, before this build ({started})"
+  );
+  // The venv works without network; pip's cache is not in the image.
+  let (ok, text, err) = docker_cli(&[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "--user",
+    "0",
+    "farm-it-buildkit:1.0.0",
+    "sh",
+    "-c",
+    "test ! -e /root/.cache/pip && python -c 'import fastapi, uvicorn; print(\"deps-ok\")'",
+  ]);
+  assert!(ok && text.trim() == "deps-ok", "{text}{err}");
+
+  // A changed app file: rebuilt, the install step comes from the layer cache.
+  let cfg = config(r#", "builder": "buildkit""#);
+  write(r, "dist/api/main.py", &main_py("v2", 200));
+  compile_api(r);
+  let (out2, lines) = run_task(&cfg, &ctx, r).await;
+  let out2 = out2.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+  assert!(!out2.images[0].image.skipped);
+  let install = vertex_of(&lines, &[mount]).unwrap_or_else(|| panic!("{lines:#?}"));
+  assert!(lines.contains(&format!("#{install} CACHED")), "{lines:#?}");
+  let (ok, main, _) = docker_cli(&[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    "farm-it-buildkit:1.0.0",
+    "cat",
+    "/app/api/main.py",
+  ]);
+  assert!(ok && main.contains("\"v2\""), "{main}");
+
+  // Classic: no mount in the Dockerfile that is built; the classic step log.
+  let cfg = config(r#", "builder": "classic""#);
+  let ctx = cfg.deploy_context(&info);
+  let (out3, lines) = run_task(&cfg, &ctx, r).await;
+  let out3 = out3.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+  let decision = out3.builder.as_ref().unwrap();
+  assert_eq!((decision.kind, out3.images[0].builder), (BuilderKind::Classic, BuilderKind::Classic));
+  assert!(decision.reason.contains(r#"docker.builder is "classic""#), "{decision:?}");
+  assert!(!out3.images[0].image.skipped, "another builder, another image");
+  assert_ne!(out3.images[0].image.context_hash, out2.images[0].image.context_hash);
+  let dockerfile = std::fs::read_to_string(r.join("dist/Dockerfile")).unwrap();
+  assert!(!dockerfile.contains("--mount") && dockerfile.contains("--no-cache-dir"), "{dockerfile}");
+  assert!(lines
+    .iter()
+    .any(|l| l.starts_with("Step ") && l.contains("--no-index --find-links ./wheels")));
+  assert!(lines.iter().any(|l| l.starts_with("image builder: classic")), "{lines:#?}");
+  assert!(out3.images[0].checks.is_some());
+  remove_images(&refs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,10 @@ use std::process::Command;
 
 use common::*;
 use farm_build_native::deploy::context::{DatabaseSpec, DeployContext};
-use farm_build_native::deploy::files::{generate_all, write_all};
+use farm_build_native::deploy::dockerfile::BuilderKind;
+use farm_build_native::deploy::files::{
+  generate_all, production_dockerfile, write_all, GeneratedFile,
+};
 
 /// Variants covering every generator branch.
 fn variants(_root: &Path) -> Vec<(&'static str, DeployContext)> {
@@ -110,9 +113,13 @@ fn generated_files_pass_all_validators() {
   project(root.path());
   for (name, ctx) in variants(root.path()) {
     let out_dir = root.path().join(&ctx.output_rel);
-    let files = generate_all(&ctx, true);
+    let files = generate_all(&ctx, true, BuilderKind::Classic);
     write_all(&out_dir, &files).unwrap();
-    for f in files.iter().filter(|f| f.kind == "dockerfile") {
+    // Both variants of the production Dockerfile (classic, BuildKit with the pip cache mount).
+    let buildkit = production_dockerfile(&ctx, BuilderKind::BuildKit);
+    let buildkit = GeneratedFile { rel_path: "Dockerfile.buildkit".into(), ..buildkit };
+    write_all(&out_dir, std::slice::from_ref(&buildkit)).unwrap();
+    for f in files.iter().filter(|f| f.kind == "dockerfile").chain([&buildkit]) {
       let (_, report) =
         run(&bin.join("hadolint"), &["--no-color", "-f", "json", &f.rel_path], &out_dir);
       assert_eq!(
@@ -123,6 +130,7 @@ fn generated_files_pass_all_validators() {
         f.contents
       );
     }
+    std::fs::remove_file(out_dir.join("Dockerfile.buildkit")).unwrap();
     let (ok, report) = run(
       &bin.join("check-jsonschema"),
       &["--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
@@ -185,7 +193,7 @@ fn no_secret_value_lands_in_any_generated_file() {
   let mut all_text = String::new();
   for (name, ctx) in variants(root.path()) {
     let out_dir = root.path().join(&ctx.output_rel);
-    write_all(&out_dir, &generate_all(&ctx, true)).unwrap();
+    write_all(&out_dir, &generate_all(&ctx, true, BuilderKind::BuildKit)).unwrap();
     // Every secret of the test config is a reference, never a value.
     for (key, _) in SECRETS {
       assert!(

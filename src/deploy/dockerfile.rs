@@ -5,16 +5,19 @@
 //!   its machine-bound `.venv`) and [`IMAGE_DIR`] (the requirements the backend task used, a
 //!   wheelhouse made from them on the host, and the ASGI entry point). Nothing is built twice:
 //!   no `npm install`, no `vite build` in it. Python packages are installed in a builder stage,
-//!   offline, from the wheelhouse (`pip install --no-index --find-links`).
+//!   offline, from the wheelhouse (`pip install --no-index --find-links`). Written for the image
+//!   builder that builds it ([`BuilderKind`]): with BuildKit the install runs with a pip cache mount
+//!   (`RUN --mount=type=cache,target=/root/.cache/pip`), which the classic builder rejects, so the
+//!   classic variant has none (`pip --no-cache-dir`).
 //! - `Dockerfile.dev` (hot reload, context = project root, `Dockerfile.dev.dockerignore`) installs
 //!   the frontend with its lockfile (`npm ci`, `pnpm/yarn/bun install --frozen-lockfile`).
 //! - `Dockerfile.ollama` copies the models the ai-models task exported and creates them with
 //!   `ollama create`; only models that were not exported are pulled.
 //!
-//! All files pass hadolint 2.15 with no findings (tested): exec-form `CMD`/`HEALTHCHECK`, tagged
-//! `FROM`s, `WORKDIR` before relative `COPY`, `pip --no-cache-dir`, a numeric non-root `USER` (no
-//! `useradd`), no `apt-get` (the health check uses Python's urllib against 127.0.0.1: it works
-//! offline, with `--network none`).
+//! All files pass hadolint 2.15 with no findings (tested, both production variants): exec-form
+//! `CMD`/`HEALTHCHECK`, tagged `FROM`s, `WORKDIR` before relative `COPY`, `pip --no-cache-dir` (or
+//! a cache mount), a numeric non-root `USER` (no `useradd`), no `apt-get` (the health check uses
+//! Python's urllib against 127.0.0.1: it works offline, with `--network none`).
 
 use super::context::{DeployContext, ImageKind, PackageManager, PythonDeps};
 
@@ -42,6 +45,28 @@ pub const SERVE_MODULE: &str = "farm_serve.py";
 
 /// The virtualenv the production image runs with.
 pub const IMAGE_VENV: &str = "/opt/venv";
+
+/// pip's cache directory in the `python-deps` stage: a BuildKit cache mount (never in a layer).
+pub const PIP_CACHE_MOUNT: &str = "/root/.cache/pip";
+
+/// The image builder a production Dockerfile is written for (and built with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuilderKind {
+  /// The classic builder: no `RUN --mount`; pip runs with `--no-cache-dir`.
+  Classic,
+  /// BuildKit: the dependency install runs with a pip cache mount.
+  BuildKit,
+}
+
+impl BuilderKind {
+  /// `classic` or `buildkit`.
+  pub fn as_str(self) -> &'static str {
+    match self {
+      BuilderKind::Classic => "classic",
+      BuilderKind::BuildKit => "buildkit",
+    }
+  }
+}
 
 fn header(ctx: &DeployContext, what: &str, file: &str, build: &str) -> String {
   format!(
@@ -110,29 +135,41 @@ fn uvicorn_cmd(ctx: &DeployContext, app: &str, app_dir: &str, reload: bool) -> S
   exec_form(&words)
 }
 
-/// The production Dockerfile (see the module docs). Stage `python-deps` makes the venv from the
-/// wheelhouse; stage `production` copies it, the backend output, the frontend output and the
-/// entry point, and runs as a non-root user with a HEALTHCHECK on `health_path`.
-pub fn production(ctx: &DeployContext) -> String {
-  let mut d = header(
-    ctx,
-    "Production image",
-    "Dockerfile",
-    &format!(
-      "docker build -f {} {}   (context = the output directory; see its .dockerignore)",
-      ctx.out_path("Dockerfile"),
-      ctx.out_path(".").trim_end_matches("/.")
-    ),
+/// The production Dockerfile (see the module docs) for `builder`. Stage `python-deps` makes the
+/// venv from the wheelhouse (with BuildKit: with a pip cache mount at [`PIP_CACHE_MOUNT`]); stage
+/// `production` copies it, the backend output, the frontend output and the entry point, and runs
+/// as a non-root user with a HEALTHCHECK on `health_path`.
+pub fn production(ctx: &DeployContext, builder: BuilderKind) -> String {
+  let build = format!(
+    "docker build -f {} {}   (context = the output directory; see its .dockerignore)",
+    ctx.out_path("Dockerfile"),
+    ctx.out_path(".").trim_end_matches("/.")
   );
+  let build = match builder {
+    BuilderKind::Classic => build,
+    BuilderKind::BuildKit => format!("DOCKER_BUILDKIT=1 {build}"),
+  };
+  let mut d = header(ctx, "Production image", "Dockerfile", &build);
   d.push_str(&format!("\nFROM {} AS python-deps\nWORKDIR /build\n", ctx.images.python));
   if ctx.api.deps.is_some() {
     d.push_str(&format!(
       "COPY {IMAGE_DIR}/{STAGED_REQUIREMENTS} ./{STAGED_REQUIREMENTS}\nCOPY {IMAGE_DIR}/requirements/ ./requirements/\n\
        COPY {IMAGE_DIR}/wheels/ ./wheels/\n\
-       # Offline: every distribution comes from the wheelhouse farm made from the list the backend task installed.\n\
-       RUN python3 -m venv {IMAGE_VENV} \\\n && {IMAGE_VENV}/bin/pip install --no-cache-dir --disable-pip-version-check \\\n    \
-       --no-index --find-links ./wheels -r {STAGED_REQUIREMENTS}\n"
+       # Offline: every distribution comes from the wheelhouse farm made from the list the backend task installed.\n"
     ));
+    let install = format!(
+      "--disable-pip-version-check \\\n    --no-index --find-links ./wheels -r {STAGED_REQUIREMENTS}\n"
+    );
+    match builder {
+      BuilderKind::Classic => d.push_str(&format!(
+        "RUN python3 -m venv {IMAGE_VENV} \\\n && {IMAGE_VENV}/bin/pip install --no-cache-dir {install}"
+      )),
+      BuilderKind::BuildKit => d.push_str(&format!(
+        "# pip's cache is a BuildKit cache mount: kept between builds, never in a layer.\n\
+         RUN --mount=type=cache,target={PIP_CACHE_MOUNT} \\\n    python3 -m venv {IMAGE_VENV} \\\n \
+         && {IMAGE_VENV}/bin/pip install {install}"
+      )),
+    }
   } else {
     d.push_str(&format!("RUN python3 -m venv {IMAGE_VENV}\n"));
   }
@@ -401,7 +438,7 @@ mod tests {
 
   #[test]
   fn production_copies_the_outputs_and_builds_nothing() {
-    let d = production(&sample());
+    let d = production(&sample(), BuilderKind::Classic);
     assert!(d.contains("docker build -f dist/docker/Dockerfile dist/docker "), "{d}");
     assert!(d.contains("FROM python:3.11-slim AS python-deps"));
     assert!(d.contains(
@@ -423,11 +460,51 @@ mod tests {
   }
 
   #[test]
+  fn classic_has_no_cache_mount_and_buildkit_has_the_pip_one() {
+    let classic = production(&sample(), BuilderKind::Classic);
+    assert!(!classic.contains("--mount"), "{classic}");
+    assert!(!classic.contains("DOCKER_BUILDKIT"), "{classic}");
+    assert!(classic.contains(
+      "RUN python3 -m venv /opt/venv \\\n && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \\\n    --no-index --find-links ./wheels -r requirements.txt\n"
+    ), "{classic}");
+    let bk = production(&sample(), BuilderKind::BuildKit);
+    assert!(bk.contains(
+      "RUN --mount=type=cache,target=/root/.cache/pip \\\n    python3 -m venv /opt/venv \\\n && /opt/venv/bin/pip install --disable-pip-version-check \\\n    --no-index --find-links ./wheels -r requirements.txt\n"
+    ), "{bk}");
+    assert_eq!(bk.matches("--mount=").count(), 1, "{bk}");
+    // pip uses its cache (in the mount), so no --no-cache-dir; still offline from the wheelhouse.
+    assert!(!bk.contains("--no-cache-dir") && bk.contains("--no-index"), "{bk}");
+    assert!(
+      bk.contains("# Build: DOCKER_BUILDKIT=1 docker build -f dist/docker/Dockerfile"),
+      "{bk}"
+    );
+    // No `# syntax=` line: the engine's built-in Dockerfile frontend is used (nothing is pulled).
+    assert!(!bk.to_ascii_lowercase().contains("syntax="), "{bk}");
+    // Apart from the header and the install, the two variants are the same file.
+    let strip = |d: &str| -> Vec<String> {
+      d.lines()
+        .filter(|l| {
+          !l.starts_with('#')
+            && !l.contains("pip install")
+            && !l.contains("python3 -m venv")
+            && !l.starts_with("RUN --mount")
+        })
+        .map(String::from)
+        .collect()
+    };
+    assert_eq!(strip(&classic), strip(&bk));
+    // Without requirements there is nothing to cache: no mount either way.
+    let mut c = sample();
+    c.api.deps = PythonDeps::None;
+    assert_eq!(production(&c, BuilderKind::BuildKit).matches("--mount").count(), 0);
+  }
+
+  #[test]
   fn production_without_frontend_or_requirements() {
     let mut c = sample();
     c.frontend = None;
     c.api.deps = PythonDeps::None;
-    let d = production(&c);
+    let d = production(&c, BuilderKind::Classic);
     assert_eq!(d.matches("FROM ").count(), 2);
     assert!(d.contains("RUN python3 -m venv /opt/venv\n"));
     assert!(!d.contains("wheels") && !d.contains("./static/"));

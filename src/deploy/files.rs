@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::context::DeployContext;
+use super::dockerfile::BuilderKind;
 use super::{compose, dockerfile, k8s, scripts};
 
 /// One generated file.
@@ -38,10 +39,15 @@ fn file(rel_path: &str, contents: String, kind: &'static str) -> GeneratedFile {
 /// All deployment files for `ctx`: Dockerfile, Dockerfile.dev, Dockerfile.ollama (with Ollama),
 /// .dockerignore (the production context's), Dockerfile.dev.dockerignore, the production image's
 /// entry point (`image/farm_serve.py`), docker-compose.yml, k8s-manifests.yaml (when
-/// `generate_k8s`) and the deploy scripts (deploy-k8s.sh only with `generate_k8s`).
-pub fn generate_all(ctx: &DeployContext, generate_k8s: bool) -> Vec<GeneratedFile> {
+/// `generate_k8s`) and the deploy scripts (deploy-k8s.sh only with `generate_k8s`). The
+/// production `Dockerfile` is written for `builder` (see [`production_dockerfile`]).
+pub fn generate_all(
+  ctx: &DeployContext,
+  generate_k8s: bool,
+  builder: BuilderKind,
+) -> Vec<GeneratedFile> {
   let mut files = vec![
-    file("Dockerfile", dockerfile::production(ctx), "dockerfile"),
+    production_dockerfile(ctx, builder),
     file("Dockerfile.dev", dockerfile::development(ctx), "dockerfile"),
   ];
   if let Some(text) = dockerfile::ollama(ctx) {
@@ -65,6 +71,11 @@ pub fn generate_all(ctx: &DeployContext, generate_k8s: bool) -> Vec<GeneratedFil
     files.push(file("deploy/deploy-k8s.sh", scripts::deploy_k8s(ctx), "script"));
   }
   files
+}
+
+/// The production `Dockerfile` for `builder` (the first file of [`generate_all`]).
+pub fn production_dockerfile(ctx: &DeployContext, builder: BuilderKind) -> GeneratedFile {
+  file("Dockerfile", dockerfile::production(ctx, builder), "dockerfile")
 }
 
 /// Writes `files` under `output_dir` (creating directories) and returns the absolute paths.
@@ -101,7 +112,7 @@ mod tests {
   fn file_set_depends_on_k8s_and_ollama() {
     let names = |fs: Vec<GeneratedFile>| fs.into_iter().map(|f| f.rel_path).collect::<Vec<_>>();
     assert_eq!(
-      names(generate_all(&sample(), true)),
+      names(generate_all(&sample(), true, BuilderKind::Classic)),
       [
         "Dockerfile",
         "Dockerfile.dev",
@@ -118,7 +129,7 @@ mod tests {
     let mut c = sample();
     c.ollama = None;
     assert_eq!(
-      names(generate_all(&c, false)),
+      names(generate_all(&c, false, BuilderKind::Classic)),
       [
         "Dockerfile",
         "Dockerfile.dev",
@@ -135,7 +146,7 @@ mod tests {
   #[test]
   fn writes_files_with_modes() {
     let dir = tempfile::tempdir().unwrap();
-    let files = generate_all(&sample(), true);
+    let files = generate_all(&sample(), true, BuilderKind::Classic);
     let paths = write_all(dir.path(), &files).unwrap();
     assert_eq!(paths.len(), files.len());
     let script = dir.path().join("deploy/deploy-k8s.sh");

@@ -133,7 +133,15 @@ mod tests {
     let root = tempfile::tempdir().unwrap();
     let ctx = sample();
     let out = root.path().join(&ctx.output_rel);
-    super::super::files::write_all(&out, &super::super::files::generate_all(&ctx, true)).unwrap();
+    super::super::files::write_all(
+      &out,
+      &super::super::files::generate_all(
+        &ctx,
+        true,
+        super::super::dockerfile::BuilderKind::Classic,
+      ),
+    )
+    .unwrap();
     let bin = root.path().join("stub-bin");
     std::fs::create_dir_all(&bin).unwrap();
     let log = root.path().join("calls.log");

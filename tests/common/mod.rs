@@ -9,7 +9,7 @@ use std::process::Command;
 use farm_build_native::builders::ai::export_index::{ExportIndex, MODELS_DIR};
 use farm_build_native::builders::ai::store::{media, Layer, Manifest, ModelName};
 use farm_build_native::builders::docker::config::{DockerConfig, ProjectInfo};
-use farm_build_native::builders::docker::engine::{BuildRequest, Engine};
+use farm_build_native::builders::docker::engine::{BuildRequest, BuilderKind, Engine};
 use farm_build_native::builders::docker::ignore::IgnoreMatcher;
 use farm_build_native::builders::docker::task::DockerJob;
 use farm_build_native::builders::docker::toolchain::Toolchain;
@@ -44,9 +44,12 @@ pub fn engine_skip_reason() -> Option<String> {
   let reason = (!Path::new(&path).exists()).then(|| {
     format!("SKIPPED: Docker socket {path} absent (run `source .ci/docker.sh; start_docker`)")
   });
-  // CI sets FARM_REQUIRE_DOCKER=1: there a missing engine is a failure, never a silent skip.
-  if let (Some(r), Ok(_)) = (&reason, std::env::var("FARM_REQUIRE_DOCKER")) {
-    panic!("FARM_REQUIRE_DOCKER is set but the engine is missing: {r}");
+  // CI sets FARM_REQUIRE_DOCKER=1 (and CI=true): there a missing engine is a failure, never a
+  // silent skip.
+  let ci = std::env::var_os("FARM_REQUIRE_DOCKER").is_some()
+    || std::env::var("CI").is_ok_and(|v| v == "true");
+  if let (Some(r), true) = (&reason, ci) {
+    panic!("CI=true or FARM_REQUIRE_DOCKER is set but the engine is missing: {r}");
   }
   reason
 }
@@ -246,6 +249,7 @@ pub async fn standin_images(engine: &Engine) {
     target: None,
     labels: Default::default(),
     no_cache: false,
+    builder: BuilderKind::Classic,
   };
   engine
     .build(&req, &|_| {})

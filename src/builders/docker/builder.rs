@@ -182,9 +182,18 @@ impl Builder for DockerBuilder {
         metadata.insert("contextHash".into(), img.image.context_hash.clone().into());
         metadata.insert("skipped".into(), img.image.skipped.into());
         metadata.insert("dockerfile".into(), img.dockerfile_rel.clone().into());
-        if let Some(b) = out.builder {
-          metadata.insert("builder".into(), b.as_str().into());
-        }
+        metadata.insert("builder".into(), img.builder.as_str().into());
+        let reason = match &out.builder {
+          Some(d) if img.name == "app" => {
+            metadata.insert("engineDefaultBuilder".into(), d.engine_default.as_str().into());
+            d.reason.clone()
+          }
+          _ => {
+            "the Ollama image is always built by the classic builder (its build may pull models)"
+              .to_string()
+          }
+        };
+        metadata.insert("builderReason".into(), reason.into());
         metadata.insert(
           "pushed".into(),
           json!(img

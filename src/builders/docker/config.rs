@@ -101,6 +101,39 @@ pub struct DockerConfig {
   /// `build: true`).
   #[serde(default)]
   pub smoke: bool,
+  /// Image builder of the production image: `auto` (the default: BuildKit when the engine offers
+  /// it, with a pip cache mount in the dependency install; else the classic builder), `buildkit`
+  /// (an error when the engine cannot) or `classic` (no `RUN --mount`). With `build: false`,
+  /// `auto` writes the classic Dockerfile (it builds everywhere).
+  #[serde(default)]
+  pub builder: BuilderChoice,
+}
+
+/// `docker.builder`: which image builder builds the production image (and which variant of the
+/// production `Dockerfile` is written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderChoice {
+  /// BuildKit when the engine offers it (API >= 1.39 on Linux, and the BuildKit session works),
+  /// else classic. The default.
+  #[default]
+  Auto,
+  /// Always BuildKit; an engine without it is an error.
+  #[serde(rename = "buildkit")]
+  BuildKit,
+  /// Always the classic builder.
+  Classic,
+}
+
+impl BuilderChoice {
+  /// The name as written in the config (`auto`, `buildkit`, `classic`).
+  pub fn as_str(self) -> &'static str {
+    match self {
+      BuilderChoice::Auto => "auto",
+      BuilderChoice::BuildKit => "buildkit",
+      BuilderChoice::Classic => "classic",
+    }
+  }
 }
 
 impl Default for DockerConfig {
@@ -124,6 +157,7 @@ impl Default for DockerConfig {
       tag_latest: true,
       no_cache: false,
       smoke: false,
+      builder: BuilderChoice::Auto,
     }
   }
 }
@@ -567,6 +601,21 @@ mod tests {
       ("FARM_REGISTRY_USER", "FARM_REGISTRY_PASSWORD")
     );
     assert!(parse(r#"{"registry": {"url": "x", "user": "y"}}"#).is_err());
+  }
+
+  #[test]
+  fn builder_is_auto_buildkit_or_classic() {
+    assert_eq!(parse("{}").unwrap().builder, BuilderChoice::Auto);
+    for (text, choice) in [
+      ("auto", BuilderChoice::Auto),
+      ("buildkit", BuilderChoice::BuildKit),
+      ("classic", BuilderChoice::Classic),
+    ] {
+      let c = parse(&format!(r#"{{"builder": "{text}"}}"#)).unwrap();
+      assert_eq!((c.builder, c.builder.as_str()), (choice, text));
+    }
+    let e = parse(r#"{"builder": "BuildKit"}"#).unwrap_err().to_string();
+    assert!(e.contains("unknown variant") && e.contains("`buildkit`"), "{e}");
   }
 
   #[test]

@@ -1,13 +1,15 @@
 //! Docker Engine API client (bollard): connection with API version negotiation, image builds with
-//! a streamed Rust-made context and context-hash skipping, inspect, tag and push.
+//! a streamed Rust-made context and context-hash skipping (through the classic builder or, with a
+//! gRPC session, BuildKit), inspect, tag and push.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::auth::DockerCredentials;
+use bollard::models::BuildInfoAux;
 use bollard::query_parameters::{
-  BuildImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder,
+  BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -15,6 +17,7 @@ use futures_util::StreamExt;
 use super::context::{collect, context_hash, tar_stream};
 use super::error::DockerError;
 use super::ignore::IgnoreMatcher;
+use super::progress::BuildKitProgress;
 
 /// Image label holding the context hash of the build that produced the image.
 pub const CONTEXT_HASH_LABEL: &str = "farm.context-hash";
@@ -46,24 +49,27 @@ pub struct ImageInfo {
   pub labels: BTreeMap<String, String>,
 }
 
-/// The image builder the engine uses by default, from `/_ping`'s `Builder-Version` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuilderKind {
-  /// The classic builder (`Builder-Version: 1`, or no header, as Docker 20.10 answers).
-  Classic,
-  /// BuildKit (`Builder-Version: 2`).
-  BuildKit,
+/// An image builder: the engine's default one (from `/_ping`'s `Builder-Version` header: `1`, or
+/// no header as Docker 20.10 answers, is classic; `2` is BuildKit), or the one a build uses.
+pub use crate::deploy::dockerfile::BuilderKind;
+
+/// Whether farm can build through BuildKit on this engine ([`Engine::buildkit_probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildKitProbe {
+  /// The engine offers BuildKit builds through the Engine API (`/build?version=2` with a session).
+  Available {
+    /// What the decision rests on, e.g. `Docker Engine 20.10.24, API 1.41, linux`.
+    engine: String,
+  },
+  /// It does not.
+  Unavailable {
+    /// Why, e.g. `API 1.38 < 1.39`.
+    reason: String,
+  },
 }
 
-impl BuilderKind {
-  /// `classic` or `buildkit`.
-  pub fn as_str(self) -> &'static str {
-    match self {
-      BuilderKind::Classic => "classic",
-      BuilderKind::BuildKit => "buildkit",
-    }
-  }
-}
+/// The lowest Engine API version with BuildKit builds outside experimental mode (Docker 18.09).
+pub const BUILDKIT_MIN_API: (u32, u32) = (1, 39);
 
 /// Name under which a Dockerfile outside the context is put into the context archive.
 pub const OUTSIDE_DOCKERFILE: &str = ".farm-dockerfile";
@@ -89,6 +95,9 @@ pub struct BuildRequest {
   pub labels: BTreeMap<String, String>,
   /// Rebuild even when the context hash matches, without the layer cache.
   pub no_cache: bool,
+  /// The builder to build with. BuildKit builds run without network (`networkmode=none`): their
+  /// Dockerfiles must need none (and have no `# syntax=` line: no frontend image is pulled).
+  pub builder: BuilderKind,
 }
 
 /// Result of [`Engine::build`].
@@ -262,6 +271,40 @@ pub fn base_images(dockerfile: &str) -> Vec<String> {
   images
 }
 
+/// [`BuildKitProbe`] from the negotiated API version and the engine's `GET /version` answer.
+pub fn buildkit_probe_of(api: (u32, u32), v: &bollard::models::SystemVersion) -> BuildKitProbe {
+  let os = v.os.clone().unwrap_or_default();
+  let product = v
+    .components
+    .iter()
+    .flatten()
+    .map(|c| c.name.clone())
+    .find(|n| n.contains("Engine"))
+    .unwrap_or_else(|| v.platform.as_ref().map(|p| p.name.clone()).unwrap_or_default());
+  let version = v.version.clone().unwrap_or_default();
+  let unavailable = |reason: String| BuildKitProbe::Unavailable { reason };
+  if api < BUILDKIT_MIN_API {
+    return unavailable(format!(
+      "Engine API {}.{} < {}.{} (BuildKit builds need Docker 18.09 or newer)",
+      api.0, api.1, BUILDKIT_MIN_API.0, BUILDKIT_MIN_API.1
+    ));
+  }
+  if !os.eq_ignore_ascii_case("linux") {
+    return unavailable(format!("the engine runs on {os:?}, not Linux"));
+  }
+  if product.to_ascii_lowercase().contains("podman") {
+    return unavailable(format!("{product} {version} has no BuildKit session endpoint"));
+  }
+  BuildKitProbe::Available {
+    engine: format!(
+      "{} {version}, API {}.{}, {os}",
+      if product.is_empty() { "engine" } else { &product },
+      api.0,
+      api.1
+    ),
+  }
+}
+
 fn unavailable(endpoint: &str, reason: impl Into<String>) -> DockerError {
   DockerError::Unavailable { endpoint: endpoint.to_string(), reason: reason.into() }
 }
@@ -362,6 +405,23 @@ impl Engine {
     Ok(builder_kind_from_headers(head))
   }
 
+  /// Whether farm can build through BuildKit here, from `GET /version` (one call): the negotiated
+  /// API must be >= [`BUILDKIT_MIN_API`] and the daemon a Linux Docker Engine (Windows daemons
+  /// and Podman's Docker-compatible API have no BuildKit session endpoint). The build itself is
+  /// the final proof: a BuildKit build that fails before its first step is reported as
+  /// [`DockerError::BuildKitUnavailable`] (see [`Engine::build`]).
+  pub async fn buildkit_probe(&self) -> Result<BuildKitProbe, DockerError> {
+    let v = tokio::time::timeout(Duration::from_secs(10), self.docker.version())
+      .await
+      .map_err(|_| DockerError::Engine {
+        call: "GET /version".into(),
+        message: "no answer within 10 s".into(),
+      })?
+      .map_err(engine_err("GET /version"))?;
+    let client = self.docker.client_version();
+    Ok(buildkit_probe_of((client.major_version as u32, client.minor_version as u32), &v))
+  }
+
   /// The `created_by` line of every layer of `reference` (`docker history --no-trunc`).
   pub async fn history(&self, reference: &str) -> Result<Vec<String>, DockerError> {
     let items = self
@@ -395,9 +455,11 @@ impl Engine {
       .map_err(engine_err(format!("tag_image {source} {repository}:{tag}")))
   }
 
-  /// Builds an image unless an image tagged `repository:tags[0]` carries the same context hash
-  /// (files kept by `.dockerignore`, the Dockerfile, the target and the ids of the local base
-  /// images). Log lines go to `log`; a failure names the failing step and the last lines.
+  /// Builds an image with `req.builder` unless an image tagged `repository:tags[0]` carries the
+  /// same context hash (files kept by `.dockerignore`, the Dockerfile, the target, the builder and
+  /// the ids of the local base images). Log lines go to `log` (BuildKit's status messages decoded
+  /// by [`BuildKitProgress`]); a failure names the failing step and its last lines. A BuildKit
+  /// build the engine refuses before its first step is [`DockerError::BuildKitUnavailable`].
   pub async fn build(&self, req: &BuildRequest, log: LogFn<'_>) -> Result<BuiltImage, DockerError> {
     let primary_tag = req.tags.first().cloned().unwrap_or_else(|| "latest".to_string());
     let primary = format!("{}:{}", req.repository, primary_tag);
@@ -413,7 +475,11 @@ impl Engine {
       .filter(|p| !p.is_empty() && !p.split('/').any(|c| c == ".."));
     let dockerfile_rel = inside.clone().unwrap_or_else(|| OUTSIDE_DOCKERFILE.to_string());
 
-    let mut extra = vec![format!("target={}", req.target.as_deref().unwrap_or(""))];
+    // The builder is part of the hash: the same files built by the other builder are another image.
+    let mut extra = vec![
+      format!("target={}", req.target.as_deref().unwrap_or("")),
+      format!("builder={}", req.builder.as_str()),
+    ];
     for (k, v) in &req.labels {
       extra.push(format!("label={k}={v}"));
     }
@@ -478,10 +544,23 @@ impl Engine {
     if let Some(t) = &req.target {
       opts = opts.target(t);
     }
+    let session = format!(
+      "farm-{}-{}",
+      std::process::id(),
+      std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+    );
+    if req.builder == BuilderKind::BuildKit {
+      // The session carries nothing but the build (no secrets, no SSH, no registry auth); the
+      // steps get no network: what the image needs is in the context.
+      opts = opts.version(BuilderVersion::BuilderBuildKit).session(&session).networkmode("none");
+    }
     let body = bollard::body_try_stream(tar_stream(req.context_root.clone(), entries));
     let mut stream = self.docker.build_image(opts.build(), None, Some(body));
     let mut joiner = LineJoiner::default();
     let mut blog = BuildLog::default();
+    let mut progress = BuildKitProgress::default();
     let emit = |line: String, blog: &mut BuildLog| {
       blog.record(&line);
       log(line);
@@ -501,10 +580,18 @@ impl Engine {
             };
             emit(line, &mut blog);
           }
+          if let Some(BuildInfoAux::BuildKit(status)) = &info.aux {
+            for line in progress.feed(status) {
+              emit(line, &mut blog);
+            }
+          }
         }
         Err(e) => {
           if let Some(rest) = joiner.finish() {
             emit(rest, &mut blog);
+          }
+          for line in progress.finish() {
+            emit(line, &mut blog);
           }
           let message = match e {
             bollard::errors::Error::DockerStreamError { error } => error,
@@ -522,10 +609,28 @@ impl Engine {
               m
             }
           };
+          let message = message.trim().to_string();
+          if req.builder == BuilderKind::BuildKit {
+            // Nothing ran: the engine did not take the BuildKit build at all.
+            if progress.vertices() == 0 {
+              return Err(DockerError::BuildKitUnavailable {
+                endpoint: self.endpoint.clone(),
+                message,
+              });
+            }
+            if let Some(failed) = progress.failure() {
+              return Err(DockerError::BuildFailed {
+                image: primary,
+                step: failed.step,
+                message,
+                last_lines: failed.last_lines,
+              });
+            }
+          }
           return Err(DockerError::BuildFailed {
             image: primary,
             step: blog.step.unwrap_or_else(|| "(before the first step)".to_string()),
-            message: message.trim().to_string(),
+            message,
             last_lines: blog.tail.into_iter().collect(),
           });
         }
@@ -533,6 +638,9 @@ impl Engine {
     }
     if let Some(rest) = joiner.finish() {
       emit(rest, &mut blog);
+    }
+    for line in progress.finish() {
+      emit(line, &mut blog);
     }
     for t in req.tags.iter().skip(1) {
       self.tag(&primary, &req.repository, t).await?;
@@ -659,6 +767,33 @@ mod tests {
       builder_kind_from_headers("HTTP/1.1 200 OK\r\nApi-Version: 1.41"),
       BuilderKind::Classic
     );
+  }
+
+  #[test]
+  fn buildkit_probe_needs_api_1_39_on_linux_and_not_podman() {
+    use bollard::models::{SystemVersion, SystemVersionComponents};
+    let version = |name: &str, os: &str| SystemVersion {
+      components: Some(vec![SystemVersionComponents {
+        name: name.into(),
+        version: "20.10.24".into(),
+        details: None,
+      }]),
+      version: Some("20.10.24".into()),
+      os: Some(os.into()),
+      ..Default::default()
+    };
+    assert_eq!(
+      buildkit_probe_of((1, 41), &version("Engine", "linux")),
+      BuildKitProbe::Available { engine: "Engine 20.10.24, API 1.41, linux".into() }
+    );
+    let reason = |p: BuildKitProbe| match p {
+      BuildKitProbe::Unavailable { reason } => reason,
+      other => panic!("{other:?}"),
+    };
+    assert!(reason(buildkit_probe_of((1, 38), &version("Engine", "linux"))).contains("1.38 < 1.39"));
+    assert!(reason(buildkit_probe_of((1, 41), &version("Engine", "windows"))).contains("not Linux"));
+    assert!(reason(buildkit_probe_of((1, 41), &version("Podman Engine", "linux")))
+      .contains("Podman Engine 20.10.24 has no BuildKit"));
   }
 
   #[test]

@@ -29,6 +29,17 @@ pub enum DockerError {
     /// The last lines of the build log.
     last_lines: Vec<String>,
   },
+  /// A BuildKit build was refused before its first step (the engine has no usable BuildKit).
+  #[error(
+    "the engine at {endpoint} did not run a BuildKit build: {message}. Use an engine with \
+     BuildKit (Docker 18.09+ on Linux), or set docker.builder: \"classic\" (or \"auto\", which falls back to it)"
+  )]
+  BuildKitUnavailable {
+    /// Socket or URL of the engine.
+    endpoint: String,
+    /// Why (the engine's message, or the probe's finding).
+    message: String,
+  },
   /// The registry rejected the credentials.
   #[error(
     "registry authentication failed for {registry} (user from ${username_env}): {message}. Check ${username_env} and ${password_env}"
@@ -125,6 +136,7 @@ impl DockerError {
     match self {
       DockerError::Unavailable { .. } => "DOCKER_UNAVAILABLE",
       DockerError::BuildFailed { .. } => "DOCKER_BUILD_FAILED",
+      DockerError::BuildKitUnavailable { .. } => "DOCKER_BUILDKIT_UNAVAILABLE",
       DockerError::RegistryAuth { .. } => "DOCKER_REGISTRY_AUTH",
       DockerError::MissingCredential { .. } => "DOCKER_MISSING_CREDENTIAL",
       DockerError::PushFailed { .. } => "DOCKER_PUSH_FAILED",

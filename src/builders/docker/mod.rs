@@ -11,6 +11,7 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod ignore;
+pub mod progress;
 pub mod stage;
 pub mod task;
 pub mod toolchain;

@@ -11,14 +11,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builders::ai::export_index::{ExportIndex, INDEX_FILE, MODELS_DIR};
 use crate::deploy::context::{DeployContext, ImageKind};
-use crate::deploy::dockerfile::{IMAGE_DIR, PRODUCTION_TARGET};
+use crate::deploy::dockerfile::{IMAGE_DIR, PIP_CACHE_MOUNT, PRODUCTION_TARGET};
 use crate::deploy::env::EnvValue;
-use crate::deploy::files::{generate_all, write_all};
+use crate::deploy::files::{generate_all, production_dockerfile, write_all};
 
 use super::checks::{check_app_image, ImageCheckReport, SecretValue};
-use super::config::DockerConfig;
+use super::config::{BuilderChoice, DockerConfig};
 use super::container::SmokeReport;
-use super::engine::{BuildRequest, BuilderKind, BuiltImage, Engine, LogFn, RegistryAuth};
+use super::engine::{
+  BuildKitProbe, BuildRequest, BuilderKind, BuiltImage, Engine, LogFn, RegistryAuth,
+};
 use super::error::DockerError;
 use super::ignore::IgnoreMatcher;
 use super::stage::{stage_python_deps, StagedDeps};
@@ -65,6 +67,53 @@ pub struct ImageArtifact {
   pub smoke: Option<SmokeReport>,
   /// Models created in the Ollama image from the export (Ollama image only).
   pub baked_models: Vec<String>,
+  /// The builder that built it (the Ollama image: always classic; its build may pull models,
+  /// which BuildKit builds without network cannot).
+  pub builder: BuilderKind,
+}
+
+/// The builder of the production image and why it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderDecision {
+  /// The builder used (the production `Dockerfile` is written for it).
+  pub kind: BuilderKind,
+  /// Why, e.g. `docker.builder is "auto" and the engine offers BuildKit (…)`.
+  pub reason: String,
+  /// The engine's default builder (`/_ping`'s `Builder-Version`); farm picks its own.
+  pub engine_default: BuilderKind,
+}
+
+/// Picks the production image's builder from `docker.builder` and the engine's probe; `Err` when
+/// BuildKit is required and the engine has none.
+pub fn choose_builder(
+  choice: BuilderChoice,
+  probe: &BuildKitProbe,
+  engine_default: BuilderKind,
+  endpoint: &str,
+) -> Result<BuilderDecision, DockerError> {
+  let (kind, reason) = match (choice, probe) {
+    (BuilderChoice::Classic, _) => {
+      (BuilderKind::Classic, "docker.builder is \"classic\"".to_string())
+    }
+    (BuilderChoice::BuildKit, BuildKitProbe::Available { engine }) => {
+      (BuilderKind::BuildKit, format!("docker.builder is \"buildkit\" ({engine})"))
+    }
+    (BuilderChoice::BuildKit, BuildKitProbe::Unavailable { reason }) => {
+      return Err(DockerError::BuildKitUnavailable {
+        endpoint: endpoint.to_string(),
+        message: format!("docker.builder is \"buildkit\" but {reason}"),
+      })
+    }
+    (BuilderChoice::Auto, BuildKitProbe::Available { engine }) => (
+      BuilderKind::BuildKit,
+      format!("docker.builder is \"auto\" and the engine offers BuildKit ({engine})"),
+    ),
+    (BuilderChoice::Auto, BuildKitProbe::Unavailable { reason }) => (
+      BuilderKind::Classic,
+      format!("docker.builder is \"auto\" and BuildKit is unavailable: {reason}"),
+    ),
+  };
+  Ok(BuilderDecision { kind, reason, engine_default })
 }
 
 /// Everything the task produced.
@@ -76,8 +125,8 @@ pub struct DockerTaskOutput {
   pub images: Vec<ImageArtifact>,
   /// Negotiated Engine API version when the engine was used.
   pub api_version: Option<String>,
-  /// The engine's default builder (from `/_ping`) when the engine was used.
-  pub builder: Option<BuilderKind>,
+  /// The production image's builder and why, when the engine was used.
+  pub builder: Option<BuilderDecision>,
   /// The staged Python dependencies, when the backend has requirements.
   pub deps: Option<StagedDeps>,
 }
@@ -180,7 +229,14 @@ pub async fn run_docker_task(
 ) -> Result<DockerTaskOutput, DockerError> {
   let (config, ctx) = (job.config, job.ctx);
   let out_dir = job.output_dir();
-  let files = generate_all(ctx, config.generate_k8s);
+  // Before the engine is asked, the production Dockerfile is written for the builder the config
+  // names (`auto`: classic, which builds everywhere); once the engine is probed it is rewritten
+  // for the builder that builds it, so `<outputDir>/Dockerfile` is always what was built.
+  let provisional = match config.builder {
+    BuilderChoice::BuildKit => BuilderKind::BuildKit,
+    BuilderChoice::Auto | BuilderChoice::Classic => BuilderKind::Classic,
+  };
+  let files = generate_all(ctx, config.generate_k8s, provisional);
   let paths = write_all(&out_dir, &files)?;
   let mut output = DockerTaskOutput::default();
   for (f, path) in files.iter().zip(paths) {
@@ -193,7 +249,11 @@ pub async fn run_docker_task(
     });
   }
   if !config.build {
-    log("docker.build is false: image build skipped, files only".into());
+    log(format!(
+      "docker.build is false: image build skipped, files only (Dockerfile written for the {} builder, docker.builder is \"{}\")",
+      provisional.as_str(),
+      config.builder.as_str()
+    ));
     return Ok(output);
   }
 
@@ -216,12 +276,13 @@ pub async fn run_docker_task(
   let engine = Engine::connect(config.host.as_deref()).await?;
   log(format!("Docker engine at {} (API {})", engine.endpoint(), engine.api_version()));
   output.api_version = Some(engine.api_version());
-  let builder = engine.builder_kind().await?;
-  output.builder = Some(builder);
-  log(match builder {
-    BuilderKind::Classic => "image builder: classic (the engine's default, /_ping Builder-Version); the Python dependencies install offline from the staged wheelhouse with a plain `pip install --no-cache-dir` (no cache mount)".to_string(),
-    BuilderKind::BuildKit => "image builder: the engine's default is BuildKit, but farm builds through the Engine API's classic builder (bollard without its gRPC BuildKit session); the Python dependencies install offline from the staged wheelhouse with a plain `pip install --no-cache-dir` (no cache mount)".to_string(),
-  });
+  let engine_default = engine.builder_kind().await?;
+  let probe = engine.buildkit_probe().await?;
+  let mut decision = choose_builder(config.builder, &probe, engine_default, engine.endpoint())?;
+  log_builder(&decision, log);
+  if decision.kind != provisional {
+    rewrite_dockerfile(ctx, &out_dir, decision.kind, &mut output)?;
+  }
 
   if let Some(req) = &job.requirements {
     let image_dir = out_dir.join(IMAGE_DIR);
@@ -259,8 +320,28 @@ pub async fn run_docker_task(
     target: Some(PRODUCTION_TARGET.into()),
     labels: labels(&ctx.app_name),
     no_cache: config.no_cache,
+    builder: decision.kind,
   };
-  let image = engine.build(&app_req, log).await?;
+  let image = match engine.build(&app_req, log).await {
+    // `auto`: an engine that refuses the BuildKit session before the first step gets the
+    // classic Dockerfile and build instead.
+    Err(DockerError::BuildKitUnavailable { message, .. })
+      if config.builder == BuilderChoice::Auto =>
+    {
+      decision = BuilderDecision {
+        kind: BuilderKind::Classic,
+        reason: format!(
+          "docker.builder is \"auto\" and the engine refused the BuildKit build: {message}"
+        ),
+        engine_default,
+      };
+      log_builder(&decision, log);
+      rewrite_dockerfile(ctx, &out_dir, BuilderKind::Classic, &mut output)?;
+      engine.build(&BuildRequest { builder: BuilderKind::Classic, ..app_req }, log).await?
+    }
+    r => r?,
+  };
+  output.builder = Some(decision.clone());
   let primary = format!("{}:{}", image.repository, ctx.version);
   log(format!(
     "{primary} {} ({} bytes, {})",
@@ -299,6 +380,7 @@ pub async fn run_docker_task(
     checks: Some(checks),
     smoke,
     baked_models: vec![],
+    builder: decision.kind,
   });
 
   // The Ollama image, from the exported models.
@@ -330,6 +412,7 @@ pub async fn run_docker_task(
       target: None,
       labels: labels(&repository),
       no_cache: config.no_cache,
+      builder: BuilderKind::Classic,
     };
     let image = engine.build(&req, log).await?;
     log(format!(
@@ -353,9 +436,40 @@ pub async fn run_docker_task(
       checks: None,
       smoke: None,
       baked_models: ollama.baked.iter().map(|b| b.name.clone()).collect(),
+      builder: BuilderKind::Classic,
     });
   }
   Ok(output)
+}
+
+fn log_builder(d: &BuilderDecision, log: LogFn<'_>) {
+  log(format!(
+    "image builder: {} ({}; the engine's default is {}); {}",
+    d.kind.as_str(),
+    d.reason,
+    d.engine_default.as_str(),
+    match d.kind {
+      BuilderKind::BuildKit => format!(
+        "the Python dependencies install offline from the staged wheelhouse with a pip cache mount ({PIP_CACHE_MOUNT})"
+      ),
+      BuilderKind::Classic => "the Python dependencies install offline from the staged wheelhouse with `pip install --no-cache-dir` (no cache mount: the classic builder has no RUN --mount)".to_string(),
+    }
+  ));
+}
+
+/// Rewrites `<outputDir>/Dockerfile` for `kind` (and its file artifact's size).
+fn rewrite_dockerfile(
+  ctx: &DeployContext,
+  out_dir: &Path,
+  kind: BuilderKind,
+  output: &mut DockerTaskOutput,
+) -> Result<(), DockerError> {
+  let file = production_dockerfile(ctx, kind);
+  write_all(out_dir, std::slice::from_ref(&file))?;
+  if let Some(a) = output.files.iter_mut().find(|a| a.rel_path == file.rel_path) {
+    a.size = file.contents.len() as u64;
+  }
+  Ok(())
 }
 
 async fn push_all(
@@ -392,6 +506,50 @@ mod tests {
       backend_dir: root.join("apps/api"),
       python: "python3".into(),
       wheel_cache: root.join(".farm/cache/wheelhouses"),
+    }
+  }
+
+  #[test]
+  fn builder_follows_the_config_and_the_probe() {
+    let yes = BuildKitProbe::Available { engine: "Engine 20.10.24, API 1.41, linux".into() };
+    let no = BuildKitProbe::Unavailable { reason: "Engine API 1.38 < 1.39".into() };
+    let pick = |c, p: &BuildKitProbe| choose_builder(c, p, BuilderKind::Classic, "unix:///s");
+    let d = pick(BuilderChoice::Auto, &yes).unwrap();
+    assert_eq!(d.kind, BuilderKind::BuildKit);
+    assert!(
+      d.reason.contains(r#""auto" and the engine offers BuildKit (Engine 20.10.24"#),
+      "{d:?}"
+    );
+    let d = pick(BuilderChoice::Auto, &no).unwrap();
+    assert_eq!(d.kind, BuilderKind::Classic);
+    assert!(d.reason.contains("BuildKit is unavailable: Engine API 1.38 < 1.39"), "{d:?}");
+    assert_eq!(pick(BuilderChoice::Classic, &yes).unwrap().kind, BuilderKind::Classic);
+    assert_eq!(pick(BuilderChoice::BuildKit, &yes).unwrap().kind, BuilderKind::BuildKit);
+    let err = pick(BuilderChoice::BuildKit, &no).unwrap_err();
+    assert_eq!(err.code(), "DOCKER_BUILDKIT_UNAVAILABLE");
+    let msg = err.to_string();
+    assert!(msg.contains("1.38 < 1.39") && msg.contains(r#"docker.builder: "classic""#), "{msg}");
+  }
+
+  #[tokio::test]
+  async fn build_false_writes_the_dockerfile_for_the_configured_builder() {
+    let d = tempfile::tempdir().unwrap();
+    let mut ctx = crate::deploy::context::tests::sample();
+    ctx.registry = None;
+    for (choice, mount) in [
+      (BuilderChoice::Auto, false),
+      (BuilderChoice::Classic, false),
+      (BuilderChoice::BuildKit, true),
+    ] {
+      let cfg = DockerConfig { build: false, builder: choice, ..Default::default() };
+      let out = run_docker_task(&job(&cfg, &ctx, d.path()), &|_| {}, &CancellationToken::new())
+        .await
+        .unwrap();
+      let text = std::fs::read_to_string(d.path().join("dist/docker/Dockerfile")).unwrap();
+      assert_eq!(text.contains("RUN --mount=type=cache,target=/root/.cache/pip"), mount, "{text}");
+      let f = out.files.iter().find(|f| f.rel_path == "Dockerfile").unwrap();
+      assert_eq!(f.size, text.len() as u64);
+      assert!(out.builder.is_none());
     }
   }
 
@@ -495,7 +653,7 @@ mod tests {
     let d = tempfile::tempdir().unwrap();
     let ctx = crate::deploy::context::tests::sample();
     let out = d.path().join(&ctx.output_rel);
-    write_all(&out, &generate_all(&ctx, false)).unwrap();
+    write_all(&out, &generate_all(&ctx, false, BuilderKind::Classic)).unwrap();
     let m = app_ignore(&out).unwrap();
     for inc in [
       "web/index.html",
