@@ -364,14 +364,6 @@ impl BuildCache {
   }
 }
 
-/// What [`BuildCache`] keys a Python interpreter on: `3.11.7 pkgs:<16 hex>` (the version, and a
-/// digest of the names and versions of the distributions it can import), or `unavailable`. The
-/// current directory is dropped from `sys.path`, so where farm runs from (`cwd`, default this
-/// process's) does not change it.
-pub(crate) fn python_probe(python: &str, cwd: Option<&Path>) -> String {
-  super::tool_facts::probe_version(python, cwd)
-}
-
 /// `path` relative to `base`, `/`-separated, with `..` where it lies outside (keys never hold an
 /// absolute path, so they agree across checkouts).
 pub fn relative_to(base: &Path, path: &Path) -> String {

@@ -160,7 +160,7 @@ fn the_python_key_does_not_depend_on_the_current_directory() {
   std::fs::create_dir_all(&without).unwrap();
   std::fs::write(meta.join("METADATA"), "Metadata-Version: 2.1\nName: farm-stray\nVersion: 1.0\n")
     .unwrap();
-  let a = super::caching::python_probe("python3", Some(&with));
+  let a = super::tool_facts::probe_version("python3", Some(&with));
   assert!(a.starts_with("3.") && a.contains(" pkgs:"), "python3 is needed on PATH: {a}");
-  assert_eq!(a, super::caching::python_probe("python3", Some(&without)));
+  assert_eq!(a, super::tool_facts::probe_version("python3", Some(&without)));
 }
