@@ -1,0 +1,234 @@
+//! `farm build` without Node: answered only when every planned task is a cache hit (checked before
+//! anything is written: plan, keys, lookups), so no JavaScript task (Vite, plugin hooks) can be
+//! needed. Anything else is handed over to the JavaScript CLI, which then does all of the work.
+
+use super::args::{parse_build, BuildArgs};
+use super::config;
+use super::doc::BuildDoc;
+use super::format::json_pretty;
+use super::node::Node;
+use super::render;
+use crate::builders::{Hook, HookError, Host};
+use crate::orchestrator::caching::CacheStatus;
+use crate::orchestrator::{BuildRequest, Orchestrator};
+use crate::run::events::{Emitter, Event};
+use futures_util::future::BoxFuture;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// What the native path did with a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+  /// It answered (its output is printed); the process exits with this code.
+  Exit(i32),
+  /// Node must answer; nothing was printed. Decided before anything is written (but the cache's
+  /// own bookkeeping, the stat cache), except in one race: an entry found by the probe that then
+  /// fails to restore for a task that needs JavaScript. Node then redoes the same steps (cleaning
+  /// and restoring are idempotent). The reason is for `FARM_DEBUG_NATIVE`.
+  HandOver(String),
+}
+
+/// Runs `farm build ARGS` natively if it can.
+pub fn build(args: &[String], node: &Node) -> Answer {
+  let opts = match parse_build(args) {
+    Ok(o) => o,
+    Err(e) => return Answer::HandOver(format!("arguments: {e}")),
+  };
+  if let Err(e) = opts.check_supported() {
+    return Answer::HandOver(e.to_string());
+  }
+  let cwd = match std::env::current_dir() {
+    Ok(d) => d,
+    Err(e) => return Answer::HandOver(format!("current directory: {e}")),
+  };
+  let root = config::normalize(&cwd.join(opts.root.as_deref().unwrap_or(".")));
+  let Some(version) = node.version() else {
+    return Answer::HandOver(format!("`{} --version` failed", node.path.display()));
+  };
+  let loaded = match config::load(&root, &version) {
+    Ok(c) => c,
+    Err(e) => return Answer::HandOver(e.to_string()),
+  };
+  let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    Ok(r) => r,
+    Err(e) => return Answer::HandOver(format!("tokio runtime: {e}")),
+  };
+  runtime.block_on(run(opts, root, loaded, version, node))
+}
+
+/// Prints a `CONFIG_INVALID`-style error as `build.mjs` does; exit code 2.
+fn config_error(json: bool, code: &str, message: &str) -> Answer {
+  if json {
+    let doc =
+      serde_json::json!({ "success": false, "error": { "code": code, "message": message } });
+    print(&format!("{}\n", json_pretty(&doc)), "");
+  } else {
+    print("", &format!("✗ {message}\n"));
+  }
+  Answer::Exit(2)
+}
+
+async fn run(
+  opts: BuildArgs,
+  root: PathBuf,
+  loaded: config::LoadedConfig,
+  node_version: String,
+  node: &Node,
+) -> Answer {
+  let mut value = loaded.value;
+  if let (Ok(Some(env)), Some(o)) = (opts.environment(), value.as_object_mut()) {
+    o.insert("environment".into(), env.into());
+  }
+  let orch = match Orchestrator::new(value, &root, &loaded.file) {
+    Ok(o) => o,
+    Err(e) => return config_error(opts.json, e.code(), &e.to_string()),
+  };
+  if let Err(e) = orch.plan(&opts.targets) {
+    return config_error(opts.json, e.code(), &e.to_string());
+  }
+  let tools: std::collections::BTreeMap<String, String> =
+    [("node".to_string(), node_version)].into();
+  // Every task must be a local hit before anything is written.
+  let probe = {
+    let (orch, targets, tools) = (orch.clone(), opts.targets.clone(), tools.clone());
+    tokio::task::spawn_blocking(move || orch.dry_run(&targets, tools)).await
+  };
+  match probe {
+    Ok(Ok(rows)) => {
+      if let Some(t) = rows.iter().find(|t| t.cache != CacheStatus::Hit) {
+        let why = t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        return Answer::HandOver(format!("task `{}` is a cache {}{why}", t.name, t.cache.as_str()));
+      }
+    }
+    Ok(Err(e)) => return Answer::HandOver(format!("dry run: {e}")),
+    Err(e) => return Answer::HandOver(format!("dry run panicked: {e}")),
+  }
+
+  let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+  let sink = {
+    let events = Arc::clone(&events);
+    Emitter::new(Arc::new(move |e| {
+      if let Ok(mut v) = events.lock() {
+        v.push(e);
+      }
+    }))
+  };
+  let cancel = CancellationToken::new();
+  watch_signals(cancel.clone(), opts.json);
+  let host = NativeHost::default();
+  let req = BuildRequest {
+    targets: opts.targets.clone(),
+    continue_on_error: opts.continue_on_error.then_some(true),
+    concurrency: opts.concurrency().ok().flatten(),
+    clean: opts.no_clean.then_some(false),
+    node: Some(node.path.to_string_lossy().into_owned()),
+    tool_versions: tools,
+    no_cache: false,
+    verify_cache: false,
+    upload: opts.upload,
+    profile: false,
+  };
+  let result = orch.build(req, &host, &sink, cancel).await;
+  if host.needed_js.load(Ordering::SeqCst) {
+    return Answer::HandOver(
+      "a task needed JavaScript after all (its cache entry could not be restored)".into(),
+    );
+  }
+  let events = events.lock().map(|v| v.clone()).unwrap_or_default();
+  let doc = BuildDoc::from(result);
+  let code = match &doc.error {
+    None if doc.success => 0,
+    Some(e) if e.code == "CONFIG_INVALID" => 2,
+    _ => 1,
+  };
+  if opts.json {
+    print(&format!("{}\n", json_pretty(&doc)), "");
+    return Answer::Exit(code);
+  }
+  let cfg = orch.config();
+  let mut out =
+    render::header(&cfg.app_name, &cfg.version, cfg.environment.as_str(), &opts.targets);
+  if let Some(columns) = tty_columns() {
+    out.push_str(&render::live_final(&events, columns));
+  } else {
+    out.extend(events.iter().filter_map(render::plain_event_line));
+  }
+  let summary = render::summary(&doc);
+  out.push_str(&summary.stdout);
+  print(&out, &summary.stderr);
+  Answer::Exit(code)
+}
+
+/// Ctrl-C (or SIGTERM) cancels the build; a second one exits at once (130), as in `build.mjs`.
+fn watch_signals(cancel: CancellationToken, quiet: bool) {
+  use tokio::signal::unix::{signal, SignalKind};
+  for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
+    let Ok(mut s) = signal(kind) else { continue };
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+      while s.recv().await.is_some() {
+        if cancel.is_cancelled() {
+          std::process::exit(130);
+        }
+        if !quiet {
+          print("", "\nCancelling… (Ctrl-C again to force)\n");
+        }
+        cancel.cancel();
+      }
+    });
+  }
+}
+
+/// `process.stdout.columns || 100` when stdout is a terminal.
+fn tty_columns() -> Option<usize> {
+  // SAFETY: isatty and ioctl(TIOCGWINSZ) only read the state of fd 1 into a local struct.
+  unsafe {
+    if libc::isatty(1) != 1 {
+      return None;
+    }
+    let mut ws: libc::winsize = std::mem::zeroed();
+    let cols = if libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0 { ws.ws_col as usize } else { 0 };
+    Some(if cols == 0 { 100 } else { cols })
+  }
+}
+
+/// Writes to stdout then stderr (a closed pipe is not an error worth reporting).
+fn print(stdout: &str, stderr: &str) {
+  if !stdout.is_empty() {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(stdout.as_bytes());
+    let _ = o.flush();
+  }
+  if !stderr.is_empty() {
+    let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
+  }
+}
+
+/// The host of a native build: no JavaScript. The probe made sure no task needs it; if one does
+/// anyway (an entry that fails to restore), the build is handed over to Node.
+#[derive(Default)]
+struct NativeHost {
+  needed_js: Arc<AtomicBool>,
+}
+
+impl Host for NativeHost {
+  fn run_frontend(
+    &self,
+    _request: serde_json::Value,
+  ) -> BoxFuture<'static, Result<serde_json::Value, String>> {
+    self.needed_js.store(true, Ordering::SeqCst);
+    Box::pin(async { Err("the frontend build needs Node.js (Vite)".to_string()) })
+  }
+  fn cancel_frontend(&self, _task_id: &str) {}
+  fn call_hook(
+    &self,
+    _hook: Hook,
+    _payload: serde_json::Value,
+  ) -> BoxFuture<'static, Result<(), HookError>> {
+    // A config whose plugins have hooks is never in the config cache, so none reaches here.
+    Box::pin(async { Ok(()) })
+  }
+}
