@@ -91,22 +91,6 @@ async fn run(
   }
   let tools: std::collections::BTreeMap<String, String> =
     [("node".to_string(), node_version)].into();
-  // Every task must be a local hit before anything is written.
-  let probe = {
-    let (orch, targets, tools) = (orch.clone(), opts.targets.clone(), tools.clone());
-    tokio::task::spawn_blocking(move || orch.dry_run(&targets, tools)).await
-  };
-  match probe {
-    Ok(Ok(rows)) => {
-      if let Some(t) = rows.iter().find(|t| t.cache != CacheStatus::Hit) {
-        let why = t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-        return Answer::HandOver(format!("task `{}` is a cache {}{why}", t.name, t.cache.as_str()));
-      }
-    }
-    Ok(Err(e)) => return Answer::HandOver(format!("dry run: {e}")),
-    Err(e) => return Answer::HandOver(format!("dry run panicked: {e}")),
-  }
-
   let events = Arc::new(Mutex::new(Vec::<Event>::new()));
   let sink = {
     let events = Arc::clone(&events);
@@ -116,6 +100,24 @@ async fn run(
       }
     }))
   };
+  // Every task must be a local hit before anything is written.
+  let t0 = std::time::Instant::now();
+  let probe = {
+    let (orch, targets, tools, sink) =
+      (orch.clone(), opts.targets.clone(), tools.clone(), sink.clone());
+    tokio::task::spawn_blocking(move || orch.probe(&targets, tools, &sink)).await
+  };
+  let probe = match probe {
+    Ok(Ok(Some(p))) => p,
+    Ok(Ok(None)) => return Answer::HandOver("the build cache is off".into()),
+    Ok(Err(e)) => return Answer::HandOver(format!("probe: {e}")),
+    Err(e) => return Answer::HandOver(format!("probe panicked: {e}")),
+  };
+  if let Some(t) = probe.tasks().iter().find(|t| t.cache != CacheStatus::Hit) {
+    let why = t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+    return Answer::HandOver(format!("task `{}` is a cache {}{why}", t.name, t.cache.as_str()));
+  }
+  let probe_ms = t0.elapsed().as_secs_f64() * 1000.0;
   let cancel = CancellationToken::new();
   watch_signals(cancel.clone(), opts.json);
   let host = NativeHost::default();
@@ -131,7 +133,12 @@ async fn run(
     upload: opts.upload,
     profile: false,
   };
-  let result = orch.build(req, &host, &sink, cancel).await;
+  let t1 = std::time::Instant::now();
+  let result = orch.build_probed(req, probe, &host, &sink, cancel).await;
+  if super::debug_enabled() {
+    let build_ms = t1.elapsed().as_secs_f64() * 1000.0;
+    eprintln!("farm: native: probe {probe_ms:.1}ms, build {build_ms:.1}ms");
+  }
   if host.needed_js.load(Ordering::SeqCst) {
     return Answer::HandOver(
       "a task needed JavaScript after all (its cache entry could not be restored)".into(),
