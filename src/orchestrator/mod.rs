@@ -1317,7 +1317,8 @@ impl std::fmt::Debug for Probe {
 }
 
 impl Probe {
-  /// The planned tasks, in plan order, with their keys and `hit`/`miss`/`off`.
+  /// The planned tasks, in plan order, with their keys and `hit`/`miss`/`off`, up to the first
+  /// that is not a hit.
   pub fn tasks(&self) -> &[DryRunTask] {
     &self.tasks
   }
@@ -1326,7 +1327,8 @@ impl Probe {
 impl Orchestrator {
   /// Plans `targets` and computes each task's key, looking it up in the local cache, without
   /// writing anything (the cache directory aside): what a caller that must know whether every task
-  /// is a hit before building asks (the native CLI). `None` when the cache is off. A task whose
+  /// is a hit before building asks (the native CLI). Stops at the first task that is not a hit
+  /// (the last row). `None` when the cache is off. A task whose
   /// inputs a dependency produces is keyed on their current content; the build keys it again
   /// after the dependency, and so does every task whose inputs the build's clean step could touch.
   pub fn probe(
@@ -1375,7 +1377,11 @@ impl Orchestrator {
           manifest: None,
         },
       };
+      let hit = row.cache == CacheStatus::Hit;
       tasks.push(row);
+      if !hit {
+        break;
+      }
     }
     Ok(Some(Probe { cache, tasks, reusable }))
   }
