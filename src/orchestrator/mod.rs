@@ -7,6 +7,8 @@ pub mod locking;
 pub mod verify;
 
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod travel_tests;
 
 use crate::builders::{builder_for, Builder, Hook, Host, IoContext, TaskContext, TaskIo, Uncached};
