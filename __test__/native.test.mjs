@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FARM, REPO, project } from './helpers.mjs';
@@ -245,4 +245,24 @@ test('on a terminal (the live view) both paths leave the same screen', () => {
   assert.deepEqual(nodeCalls(), ['--version'], 'the native path answered');
   assert.match(js.stdout, /✓ gen +succeeded/, js.stdout);
   assertSame(js, native);
+});
+
+test('node_modules/.bin/farm-native (bin/farm-native, a sh script) runs the executable: no Node start-up', () => {
+  const dir = project({ 'farm.config.json': JSON.stringify({ appName: 'bin', tasks: TASKS }), ...SOURCES });
+  const bin = path.join(dir, 'node_modules', '.bin');
+  mkdirSync(bin, { recursive: true });
+  symlinkSync(path.join(REPO, 'bin', 'farm-native'), path.join(bin, 'farm-native'));
+  const run = () => {
+    nodeCalls();
+    const r = spawnSync(path.join(bin, 'farm-native'), ['build', '--json'], { cwd: dir, env: { ...ENV, FARM_DEBUG_NATIVE: '1' }, encoding: 'utf8' });
+    return { ...r, calls: nodeCalls() };
+  };
+  const cold = run();
+  assert.equal(cold.status, 0, cold.stderr);
+  assert.match(cold.stderr, /handing over to Node: task `gen` is a cache miss/);
+  const warm = run();
+  assert.equal(warm.status, 0, warm.stderr);
+  assert.match(warm.stderr, /farm: native: answered/);
+  assert.deepEqual(warm.calls, ['--version']);
+  assert.deepEqual(JSON.parse(warm.stdout).tasks.map((t) => t.cache), ['hit', 'hit']);
 });

@@ -86,7 +86,7 @@ fn cached_value(root: &Path, file: &Path, node: &str) -> Result<serde_json::Valu
   let mut entry: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_cached())?;
   let key = entry.get("key").ok_or_else(not_cached)?;
   if key.get("format").and_then(|f| f.as_u64()) != Some(FORMAT)
-    || !key.get("files").is_some_and(|f| !f.is_null())
+    || key.get("files").is_none_or(serde_json::Value::is_null)
     || !entry.get("deps").is_some_and(|d| d.is_array())
   {
     return Err(not_cached());
