@@ -2,7 +2,7 @@
 // the JavaScript CLI: every scenario runs on twin projects, one through each path, and the output
 // (stdout, stderr, exit code; timings, memory and build ids masked) must be the same. A `node` on
 // PATH that logs its arguments shows which path answered: the native one may only ask
-// `node --version`.
+// `node --version` (once per Node binary: the answer is kept in .farm/cache/config).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -242,7 +242,7 @@ test('on a terminal (the live view) both paths leave the same screen', () => {
   const js = tty(a, `node ${JSON.stringify(FARM)} build`, { FARM_NATIVE: '0' });
   nodeCalls();
   const native = tty(b, `${JSON.stringify(NATIVE)} build`, {});
-  assert.deepEqual(nodeCalls(), ['--version'], 'the native path answered');
+  assert.deepEqual(nodeCalls().filter((c) => c !== '--version'), [], 'the native path answered');
   assert.match(js.stdout, /✓ gen +succeeded/, js.stdout);
   assertSame(js, native);
 });
@@ -263,6 +263,6 @@ test('node_modules/.bin/farm-native (bin/farm-native, a sh script) runs the exec
   const warm = run();
   assert.equal(warm.status, 0, warm.stderr);
   assert.match(warm.stderr, /farm: native: answered/);
-  assert.deepEqual(warm.calls, ['--version']);
+  assert.deepEqual(warm.calls.filter((c) => c !== '--version'), [], 'the native path started Node');
   assert.deepEqual(JSON.parse(warm.stdout).tasks.map((t) => t.cache), ['hit', 'hit']);
 });

@@ -45,7 +45,8 @@ pub fn build(args: &[String], node: &Node) -> Answer {
     Err(e) => return Answer::HandOver(format!("current directory: {e}")),
   };
   let root = config::normalize(&cwd.join(opts.root.as_deref().unwrap_or(".")));
-  let Some(version) = node.version() else {
+  let record = root.join(".farm").join("cache").join("config").join("node-version.json");
+  let Some(version) = node.version_cached(&record) else {
     return Answer::HandOver(format!("`{} --version` failed", node.path.display()));
   };
   let loaded = match config::load(&root, &version) {
