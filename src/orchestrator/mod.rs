@@ -1345,9 +1345,23 @@ impl Orchestrator {
     let output_dir = resolve(&self.root, &self.config.output_dir);
     let mut tasks = Vec::new();
     let mut reusable = BTreeMap::new();
-    for t in plan.tasks() {
+    // The tasks without dependencies are keyed at once, as a build starts them at once.
+    let key = |t: &crate::plan::Task| {
       let reads = self.io_of(t).reads;
       let keyed = reads.clone().and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t)));
+      (reads, keyed)
+    };
+    let mut early: BTreeMap<String, _> = std::thread::scope(|s| {
+      let handles: Vec<_> = plan
+        .tasks()
+        .iter()
+        .filter(|t| t.deps.is_empty())
+        .map(|t| (t.name.clone(), s.spawn(|| key(t))))
+        .collect();
+      handles.into_iter().filter_map(|(n, h)| h.join().ok().map(|k| (n, k))).collect()
+    });
+    for t in plan.tasks() {
+      let (reads, keyed) = early.remove(&t.name).unwrap_or_else(|| key(t));
       let row = match keyed {
         Ok(m) => {
           let hit = cache.store.peek(&m.key).ok().flatten().is_some();
