@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FARM, REPO, project } from './helpers.mjs';
+import { FARM, REPO, copyExample, project } from './helpers.mjs';
 
 const NATIVE = path.join(REPO, 'farm-native');
 assert.ok(existsSync(NATIVE), `${NATIVE} is missing: build it with \`npm run build:debug\` (or \`npm run build\`)`);
@@ -43,8 +43,13 @@ function farm(way, dir, ...args) {
   return { status: r.status, stdout: local(r.stdout), stderr: local(stderr), debug: debug.join('\n'), calls: nodeCalls() };
 }
 
-/** Masks what differs between two runs of the same build: ids, timings, memory. */
+/** Masks what differs between two runs of the same build: ids, timings, memory, and the order in
+ * which concurrent tasks' progress lines interleave (the lines between the header and the summary
+ * are compared sorted). */
 function mask(text) {
+  const lines = text.split('\n');
+  const end = lines.indexOf('', 1);
+  if (lines[0]?.startsWith('farm build · ') && end > 0) text = [lines[0], ...lines.slice(1, end).sort(), ...lines.slice(end)].join('\n');
   return text
     .replace(/b-\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}/g, '<id>')
     .replace(/\b\d+(\.\d+)?(ms|s)\b/g, '<t>')
@@ -120,23 +125,25 @@ test('an all-cached build: the native path answers without Node, with the output
   assertSame(farm('js', a, 'build'), viaBin);
 });
 
-test('a miss hands the build to Node, which builds it as the JS path does', () => {
+test('misses of tasks that run no JavaScript (commands) are built natively, as the JS path builds them', () => {
   const [a, b] = twins({ 'farm.config.json': JSON.stringify({ appName: 'miss', tasks: TASKS }), ...SOURCES });
   const first = farm('native', b, 'build');
-  handedOver(first, 'task `gen` is a cache miss');
+  answered(first);
   assertSame(farm('js', a, 'build'), first);
   for (const d of [a, b]) writeFileSync(path.join(d, 'pkg/src/c.txt'), 'gamma\n');
   const js = farm('js', a, 'build', '--json');
   const native = farm('native', b, 'build', '--json');
-  handedOver(native, 'cache miss');
+  answered(native);
   assertSame(js, native, true);
   assert.deepEqual(JSON.parse(native.stdout).tasks.map((t) => t.cache), ['miss', 'miss']);
-  // Through bin/farm.mjs the executable hands back: one Node process does the build.
-  writeFileSync(path.join(b, 'pkg/src/d.txt'), 'delta\n');
-  const viaBin = farm('bin', b, 'build');
-  assert.equal(viaBin.status, 0, viaBin.stderr);
-  assert.match(viaBin.debug, /handing over to Node: task `gen` is a cache miss/);
-  assert.equal(viaBin.calls.length, 1, viaBin.calls.join(' | '));
+  assert.equal(readFileSync(path.join(b, 'pkg/out/all.txt'), 'utf8'), 'alpha\nbeta\ngamma\n');
+  // A failing command: the same failure, exit code 1, and messages on stderr.
+  for (const d of [a, b]) writeFileSync(path.join(d, 'farm.config.json'), JSON.stringify({ appName: 'miss', tasks: { ...TASKS, gen: { ...TASKS.gen, command: 'echo broken >&2; exit 3' } } }));
+  const jsFail = farm('js', a, 'build');
+  const nativeFail = farm('native', b, 'build');
+  assert.equal(jsFail.status, 1, jsFail.stderr);
+  answered(nativeFail);
+  assertSame(jsFail, nativeFail);
 });
 
 test('flags the native path does not implement, and other commands, go to Node with the same output', () => {
@@ -183,6 +190,12 @@ test('a script config: its cached value is used while fresh; an edited import ma
   const first = farm('native', b, 'build');
   handedOver(first, 'has no cached value yet');
   assertSame(farm('js', a, 'build'), first);
+  // Through bin/farm.mjs the executable hands back: one Node process does the build.
+  const [c] = twins(files);
+  const viaBin = farm('bin', c, 'build');
+  assert.equal(viaBin.status, 0, viaBin.stderr);
+  assert.match(viaBin.debug, /handing over to Node: farm\.config\.mjs has no cached value yet/);
+  assert.equal(viaBin.calls.length, 1, viaBin.calls.join(' | '));
   const hit = farm('native', b, 'build');
   answered(hit);
   assertSame(farm('js', a, 'build'), hit);
@@ -259,10 +272,37 @@ test('node_modules/.bin/farm-native (bin/farm-native, a sh script) runs the exec
   };
   const cold = run();
   assert.equal(cold.status, 0, cold.stderr);
-  assert.match(cold.stderr, /handing over to Node: task `gen` is a cache miss/);
+  assert.match(cold.stderr, /farm: native: answered/);
+  assert.deepEqual(JSON.parse(cold.stdout).tasks.map((t) => t.cache), ['miss', 'miss']);
   const warm = run();
   assert.equal(warm.status, 0, warm.stderr);
   assert.match(warm.stderr, /farm: native: answered/);
   assert.deepEqual(warm.calls.filter((c) => c !== '--version'), [], 'the native path started Node');
   assert.deepEqual(JSON.parse(warm.stdout).tasks.map((t) => t.cache), ['hit', 'hit']);
+});
+
+test('the example app: a no-op is answered natively (AI models and docker, never cached, run in Rust); a frontend or types miss goes to Node', () => {
+  const dir = copyExample();
+  const cold = farm('native', dir, 'build');
+  assert.equal(cold.status, 0, cold.stdout + cold.stderr);
+  assert.match(cold.debug, /handing over to Node: farm\.config\.ts has no cached value yet/);
+  for (const args of [['build'], ['build', '--json']]) {
+    const js = farm('js', dir, ...args);
+    const native = farm('native', dir, ...args);
+    assert.equal(js.status, 0, js.stdout + js.stderr);
+    answered(native);
+    assertSame(js, native, args.includes('--json'));
+  }
+  const result = JSON.parse(farm('native', dir, 'build', '--json').stdout);
+  assert.deepEqual(result.tasks.filter((t) => t.cache !== 'hit').map((t) => [t.name, t.cache]), [['ai-models', 'off'], ['docker', 'off']]);
+  assert.ok(result.artifacts.some((a) => a.type === 'frontend-bundle' && Object.keys(a.metadata).length > 0), 'artifacts with metadata are compared');
+  // A frontend source edit: the frontend must run Vite.
+  const app = readFileSync(path.join(dir, 'apps/web/src/App.tsx'), 'utf8');
+  writeFileSync(path.join(dir, 'apps/web/src/App.tsx'), `${app}\n// edited\n`);
+  handedOver(farm('native', dir, 'build'), 'task `frontend` is a cache miss');
+  answered(farm('native', dir, 'build'));
+  // An API change: types must run first, then the frontend.
+  const main = path.join(dir, 'apps/api/main.py');
+  writeFileSync(main, `${readFileSync(main, 'utf8')}\n\n@app.get("/native-probe")\ndef native_probe():\n    return {"ok": True}\n`);
+  handedOver(farm('native', dir, 'build'), 'task `frontend` depends on `types`, which is not a cache hit');
 });

@@ -1,19 +1,22 @@
-//! `farm build` without Node: answered only when every planned task is a cache hit (checked before
-//! anything is written: plan, keys, lookups), so no JavaScript task (Vite, plugin hooks) can be
-//! needed. Anything else is handed over to the JavaScript CLI, which then does all of the work.
+//! `farm build` without Node: answered when no task that runs JavaScript has to run — the
+//! frontend (Vite) and everything it depends on are cache hits, checked before anything is
+//! written (plan, keys, lookups) — and the config has no plugin hooks (a config with hooks is never
+//! in the config cache). Rust tasks (backend, types, typecheck, AI models, docker, commands) run
+//! here when they miss. Anything else is handed over to the JavaScript CLI, which then does all of
+//! the work.
 
 use super::args::{parse_build, BuildArgs};
 use super::config;
 use super::doc::BuildDoc;
 use super::format::json_pretty;
 use super::node::Node;
+use super::output::{print, tty_columns, Mode, Stream};
 use super::render;
 use crate::builders::{Hook, HookError, Host};
-use crate::orchestrator::caching::CacheStatus;
 use crate::orchestrator::{BuildRequest, Orchestrator};
 use crate::run::events::{Emitter, Event};
 use futures_util::future::BoxFuture;
-use std::io::Write;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,21 +90,44 @@ async fn run(
     Ok(o) => o,
     Err(e) => return config_error(opts.json, e.code(), &e.to_string()),
   };
-  if let Err(e) = orch.plan(&opts.targets) {
-    return config_error(opts.json, e.code(), &e.to_string());
-  }
+  let plan = match orch.plan(&opts.targets) {
+    Ok(p) => p,
+    Err(e) => return config_error(opts.json, e.code(), &e.to_string()),
+  };
   let tools: std::collections::BTreeMap<String, String> =
     [("node".to_string(), node_version)].into();
-  let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+  let needed_js = Arc::new(AtomicBool::new(false));
+  let mode = match (opts.json, tty_columns()) {
+    (true, _) => Mode::Json,
+    (false, Some(columns)) => Mode::Tty(columns),
+    (false, None) => Mode::Plain,
+  };
+  let cfg = orch.config();
+  let header = match mode {
+    Mode::Json => String::new(),
+    _ => render::header(&cfg.app_name, &cfg.version, cfg.environment.as_str(), &opts.targets),
+  };
+  let js_tasks: BTreeSet<String> =
+    plan.tasks().iter().filter(|t| t.kind.needs_js()).map(|t| t.name.clone()).collect();
+  // Created after the probe: nothing is printed before the build is known to stay native.
+  let stream: Arc<Mutex<Option<Arc<Stream>>>> = Arc::default();
+  let early = Arc::new(Mutex::new(Vec::<Event>::new()));
   let sink = {
-    let events = Arc::clone(&events);
+    let (stream, early) = (Arc::clone(&stream), Arc::clone(&early));
     Emitter::new(Arc::new(move |e| {
-      if let Ok(mut v) = events.lock() {
-        v.push(e);
+      let current = stream.lock().ok().and_then(|s| s.clone());
+      match current {
+        Some(s) => s.event(e),
+        None => {
+          if let Ok(mut v) = early.lock() {
+            v.push(e);
+          }
+        }
       }
     }))
   };
-  // Every task must be a local hit before anything is written.
+  // Before anything is written: does the build need JavaScript (a task that runs Vite must be a
+  // hit, and so must everything it depends on)?
   let t0 = std::time::Instant::now();
   let probe = {
     let (orch, targets, tools, sink) =
@@ -114,14 +140,24 @@ async fn run(
     Ok(Err(e)) => return Answer::HandOver(format!("probe: {e}")),
     Err(e) => return Answer::HandOver(format!("probe panicked: {e}")),
   };
-  if let Some(t) = probe.tasks().iter().find(|t| t.cache != CacheStatus::Hit) {
-    let why = t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-    return Answer::HandOver(format!("task `{}` is a cache {}{why}", t.name, t.cache.as_str()));
+  if let Some(why) = probe.needs_js() {
+    let row = probe.tasks().last();
+    let reason =
+      row.and_then(|t| t.reason.as_deref()).map(|r| format!(" ({r})")).unwrap_or_default();
+    return Answer::HandOver(format!("{why}{reason}"));
   }
   let probe_ms = t0.elapsed().as_secs_f64() * 1000.0;
+  let out = Arc::new(Stream::new(mode, header, js_tasks, Arc::clone(&needed_js)));
+  if let Ok(mut s) = stream.lock() {
+    // Events of the probe (cache warnings) come first, as the build's own would.
+    for e in early.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default() {
+      out.event(e);
+    }
+    *s = Some(Arc::clone(&out));
+  }
   let cancel = CancellationToken::new();
   watch_signals(cancel.clone(), opts.json);
-  let host = NativeHost::default();
+  let host = NativeHost { needed_js };
   let req = BuildRequest {
     targets: opts.targets.clone(),
     continue_on_error: opts.continue_on_error.then_some(true),
@@ -145,7 +181,6 @@ async fn run(
       "a task needed JavaScript after all (its cache entry could not be restored)".into(),
     );
   }
-  let events = events.lock().map(|v| v.clone()).unwrap_or_default();
   let doc = BuildDoc::from(result);
   let code = match &doc.error {
     None if doc.success => 0,
@@ -156,17 +191,10 @@ async fn run(
     print(&format!("{}\n", json_pretty(&doc)), "");
     return Answer::Exit(code);
   }
-  let cfg = orch.config();
-  let mut out =
-    render::header(&cfg.app_name, &cfg.version, cfg.environment.as_str(), &opts.targets);
-  if let Some(columns) = tty_columns() {
-    out.push_str(&render::live_final(&events, columns));
-  } else {
-    out.extend(events.iter().filter_map(render::plain_event_line));
-  }
+  let mut text = out.finish();
   let summary = render::summary(&doc);
-  out.push_str(&summary.stdout);
-  print(&out, &summary.stderr);
+  text.push_str(&summary.stdout);
+  print(&text, &summary.stderr);
   Answer::Exit(code)
 }
 
@@ -190,33 +218,8 @@ fn watch_signals(cancel: CancellationToken, quiet: bool) {
   }
 }
 
-/// `process.stdout.columns || 100` when stdout is a terminal.
-fn tty_columns() -> Option<usize> {
-  // SAFETY: isatty and ioctl(TIOCGWINSZ) only read the state of fd 1 into a local struct.
-  unsafe {
-    if libc::isatty(1) != 1 {
-      return None;
-    }
-    let mut ws: libc::winsize = std::mem::zeroed();
-    let cols = if libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0 { ws.ws_col as usize } else { 0 };
-    Some(if cols == 0 { 100 } else { cols })
-  }
-}
-
-/// Writes to stdout then stderr (a closed pipe is not an error worth reporting).
-fn print(stdout: &str, stderr: &str) {
-  if !stdout.is_empty() {
-    let mut o = std::io::stdout().lock();
-    let _ = o.write_all(stdout.as_bytes());
-    let _ = o.flush();
-  }
-  if !stderr.is_empty() {
-    let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
-  }
-}
-
 /// The host of a native build: no JavaScript. The probe made sure no task needs it; if one does
-/// anyway (an entry that fails to restore), the build is handed over to Node.
+/// anyway (a frontend entry that fails to restore), the build is handed over to Node.
 #[derive(Default)]
 struct NativeHost {
   needed_js: Arc<AtomicBool>,

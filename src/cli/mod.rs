@@ -1,5 +1,6 @@
-//! The native `farm` executable (`src/bin/farm.rs`): it answers `farm build` when every task is a
-//! cache hit, without starting Node (see [`build`]), and hands every other command to the
+//! The native `farm` executable (`src/bin/farm.rs`): it answers `farm build` without starting
+//! Node when no task that runs JavaScript (the frontend, through Vite) has to run — those and
+//! everything they depend on are cache hits (see [`build`]) — and hands every other command to the
 //! JavaScript CLI (`js/cli/main.mjs`) by exec'ing Node on it with the same arguments.
 //!
 //! `FARM_NATIVE=0` makes it hand everything over; `FARM_DEBUG_NATIVE=1` prints on stderr which
@@ -11,6 +12,7 @@ pub mod config;
 pub mod doc;
 pub mod format;
 pub mod node;
+pub mod output;
 pub mod render;
 
 use std::path::{Path, PathBuf};

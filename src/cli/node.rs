@@ -129,9 +129,11 @@ mod tests {
     let doctored = Record { node: r.node.clone(), version: "v9.9.9".into() };
     std::fs::write(&record, serde_json::to_vec(&doctored).unwrap()).unwrap();
     assert_eq!(node.version_cached(&record).as_deref(), Some("v9.9.9"));
-    // ...and not once it is replaced.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    std::fs::write(&fake, "#!/bin/sh\necho v1.2.4\n").unwrap();
+    // ...and not once it is replaced (as an upgrade does: a new file renamed over the old one).
+    let new = t.path().join("node.new");
+    std::fs::write(&new, "#!/bin/sh\necho v1.2.4\n").unwrap();
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&new, &fake).unwrap();
     assert_eq!(node.version_cached(&record).as_deref(), Some("v1.2.4"));
   }
 }

@@ -1310,6 +1310,7 @@ pub struct Probe {
   cache: Arc<BuildCache>,
   tasks: Vec<DryRunTask>,
   reusable: BTreeMap<String, KeyManifest>,
+  needs_js: Option<String>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -1319,18 +1320,25 @@ impl std::fmt::Debug for Probe {
 }
 
 impl Probe {
-  /// The planned tasks, in plan order, with their keys and `hit`/`miss`/`off`, up to the first
-  /// that is not a hit.
+  /// The planned tasks, in plan order, with their keys and `hit`/`miss`/`off` (up to the one that
+  /// needs JavaScript, see [`Probe::needs_js`]).
   pub fn tasks(&self) -> &[DryRunTask] {
     &self.tasks
+  }
+
+  /// Why the build needs the JavaScript host: a task that runs JavaScript (the frontend, through
+  /// Vite) is not a hit, or depends on a task that is not. `None`: every such task is a hit and so
+  /// are all its dependencies, so a build without JavaScript restores it and runs only Rust tasks.
+  pub fn needs_js(&self) -> Option<&str> {
+    self.needs_js.as_deref()
   }
 }
 
 impl Orchestrator {
   /// Plans `targets` and computes each task's key, looking it up in the local cache, without
-  /// writing anything (the cache directory aside): what a caller that must know whether every task
-  /// is a hit before building asks (the native CLI). Stops at the first task that is not a hit
-  /// (the last row). `None` when the cache is off. A task whose
+  /// writing anything (the cache directory aside): what a caller that must know, before building,
+  /// whether a build needs JavaScript asks (the native CLI; see [`Probe::needs_js`], where it
+  /// stops). `None` when the cache is off. A task whose
   /// inputs a dependency produces is keyed on their current content; the build keys it again
   /// after the dependency, and so does every task whose inputs the build's clean step could touch.
   pub fn probe(
@@ -1345,6 +1353,8 @@ impl Orchestrator {
     let output_dir = resolve(&self.root, &self.config.output_dir);
     let mut tasks = Vec::new();
     let mut reusable = BTreeMap::new();
+    let mut dirty = std::collections::BTreeSet::new();
+    let mut needs_js = None;
     // The tasks without dependencies are keyed at once, as a build starts them at once.
     let key = |t: &crate::plan::Task| {
       let reads = self.io_of(t).reads;
@@ -1393,13 +1403,25 @@ impl Orchestrator {
           manifest: None,
         },
       };
-      let hit = row.cache == CacheStatus::Hit;
+      // A task must run if it is not a hit, or may have to if a dependency runs.
+      let stale = if row.cache != CacheStatus::Hit {
+        Some(format!("task `{}` is a cache {}", t.name, row.cache.as_str()))
+      } else {
+        t.deps
+          .iter()
+          .find(|d| dirty.contains(*d))
+          .map(|d| format!("task `{}` depends on `{d}`, which is not a cache hit", t.name))
+      };
       tasks.push(row);
-      if !hit {
-        break;
+      if let Some(why) = stale {
+        dirty.insert(t.name.clone());
+        if t.kind.needs_js() {
+          needs_js = Some(why);
+          break;
+        }
       }
     }
-    Ok(Some(Probe { cache, tasks, reusable }))
+    Ok(Some(Probe { cache, tasks, reusable, needs_js }))
   }
 
   /// Opens the cache for a command that is not a build (dry run, why, status, clean).

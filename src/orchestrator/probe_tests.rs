@@ -40,10 +40,11 @@ fn the_probe_finds_hits_without_building_and_the_build_after_it_restores_them() 
   let rt = tokio::runtime::Runtime::new().unwrap();
   let events = Emitter::discard();
 
-  // Nothing cached: the first task is a miss and the probe stops there, having built nothing.
+  // Nothing cached: misses, having built nothing; no task runs JavaScript.
   let p = orch.probe(&[], tools(), &events).unwrap().expect("cache on");
   let states: Vec<_> = p.tasks().iter().map(|t| (t.name.as_str(), t.cache)).collect();
-  assert_eq!(states, [("gen", CacheStatus::Miss)]);
+  assert_eq!(states, [("gen", CacheStatus::Miss), ("pack", CacheStatus::Miss)]);
+  assert_eq!(p.needs_js(), None);
   assert!(!root.join("pkg/out").exists(), "the probe ran a task");
 
   let r = rt.block_on(orch.build(req(), &NoHost, &events, CancellationToken::new()));
@@ -52,6 +53,7 @@ fn the_probe_finds_hits_without_building_and_the_build_after_it_restores_them() 
   let p = orch.probe(&[], tools(), &events).unwrap().unwrap();
   let keys: Vec<_> = p.tasks().iter().map(|t| (t.name.clone(), t.key.clone().unwrap())).collect();
   assert!(p.tasks().iter().all(|t| t.cache == CacheStatus::Hit), "{:?}", p.tasks());
+  assert_eq!(p.needs_js(), None);
   // Only `gen` (no dependency, inputs outside outputDir) keeps its probe key for the build.
   assert_eq!(p.reusable.keys().collect::<Vec<_>>(), ["gen"]);
   std::fs::remove_dir_all(root.join("pkg/packed")).unwrap();
@@ -81,4 +83,21 @@ fn no_probe_when_the_cache_is_off() {
   let t = tempfile::tempdir().unwrap();
   let orch = project(&t.path().canonicalize().unwrap(), false);
   assert!(orch.probe(&[], tools(), &Emitter::discard()).unwrap().is_none());
+}
+
+#[test]
+fn a_frontend_that_must_run_needs_javascript() {
+  let t = tempfile::tempdir().unwrap();
+  let root = t.path().canonicalize().unwrap();
+  for (p, text) in
+    [("web/package.json", "{}"), ("web/index.html", "<html></html>"), ("web/src/main.ts", "1\n")]
+  {
+    std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
+    std::fs::write(root.join(p), text).unwrap();
+  }
+  let cfg = json!({ "appName": "web", "frontend": { "root": "web" } });
+  let orch = Orchestrator::new(cfg, &root, "farm.config.json").unwrap();
+  let p = orch.probe(&[], tools(), &Emitter::discard()).unwrap().unwrap();
+  assert_eq!(p.needs_js(), Some("task `frontend` is a cache miss"));
+  assert_eq!(p.tasks().last().map(|t| t.name.as_str()), Some("frontend"));
 }
