@@ -60,14 +60,44 @@ pub fn dispatch(args: &[String], node: Option<&node::Node>) -> Action {
 /// `node_modules/@farm/build-native`).
 pub fn js_cli(exe: &Path) -> Option<PathBuf> {
   let dir = exe.parent()?;
-  let mut candidates = vec![dir.to_path_buf()];
-  if let Some(up2) = dir.parent().and_then(Path::parent) {
-    candidates.push(up2.to_path_buf());
+  let up = |n: usize| (0..n).try_fold(dir, |d, _| d.parent());
+  let candidates = [
+    Some(dir.to_path_buf()),
+    // npm/<platform>/farm in the repository.
+    up(2).map(Path::to_path_buf),
+    // node_modules/@farm/build-native-<platform>/farm beside node_modules/@farm/build-native.
+    up(1).map(|d| d.join("build-native")),
+    // node_modules/@farm/build-native/node_modules/@farm/build-native-<platform>/farm.
+    up(3).map(Path::to_path_buf),
+  ];
+  candidates
+    .into_iter()
+    .flatten()
+    .map(|d| d.join("js").join("cli").join("main.mjs"))
+    .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn the_javascript_cli_is_found_from_each_place_the_executable_is_installed() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("node_modules/@farm/build-native");
+    std::fs::create_dir_all(pkg.join("js/cli")).unwrap();
+    std::fs::write(pkg.join("js/cli/main.mjs"), "").unwrap();
+    let want = Some(pkg.join("js/cli/main.mjs"));
+    for exe in [
+      "farm-native",
+      "npm/linux-x64-gnu/farm",
+      "../build-native-linux-x64-gnu/farm",
+      "node_modules/@farm/build-native-linux-x64-gnu/farm",
+    ] {
+      assert_eq!(js_cli(&config::normalize(&pkg.join(exe))), want, "{exe}");
+    }
+    assert_eq!(js_cli(&t.path().join("elsewhere/farm")), None);
   }
-  if let Some(up) = dir.parent() {
-    candidates.push(up.join("build-native"));
-  }
-  candidates.into_iter().map(|d| d.join("js").join("cli").join("main.mjs")).find(|p| p.is_file())
 }
 
 /// Whether `FARM_DEBUG_NATIVE` asks for the path taken on stderr.
