@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, rmSync, mkdirSync, renameSync, existsSync } from 'node:fs';
-import { project, walk, FARM, REPO } from './helpers.mjs';
+import { project, walk, FARM } from './helpers.mjs';
 
 const farm = (cwd, args, env = {}) =>
   spawnSync(process.execPath, [FARM, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
@@ -87,10 +87,7 @@ test('daemon start/status/stop; builds through it equal builds without it; edits
   assert.deepEqual(warm.tasks.map((t) => t.cache), ['hit', 'hit']);
   assert.deepEqual(stable(warm), stable(plain));
   const s1 = status(dir);
-  // Through the native executable (the default when it is built) the cold build is a session of
-  // its own (the probe that finds misses and hands the build to Node) before Node's.
-  const native = process.env.FARM_NATIVE !== '0' && existsSync(path.join(REPO, 'farm-native'));
-  assert.equal(s1.builds, native ? 3 : 2, 'the two daemon builds were served');
+  assert.equal(s1.builds, 2, 'the two daemon builds were served');
   assert.ok(s1.memoHits >= 1, `a no-op is answered from memory: ${JSON.stringify(s1)}`);
 
   // Edit: gen misses, and the outputs are those of a --no-cache build.
