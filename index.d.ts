@@ -162,9 +162,9 @@ export interface BuildEvent {
 export interface BuildMetrics {
   /** Wall time, ms. */
   totalMs: number
-  /** Per phase and per stage, ms. */
+  /** Per phase and per stage, ms (keys in sorted order). */
   phases: Record<string, number>
-  /** Per task, ms. */
+  /** Per task, ms (keys in sorted order). */
   tasks: Record<string, number>
   /** Peak RSS of this process, bytes. */
   peakRssBytes: number
@@ -551,6 +551,20 @@ export interface RemoteCacheSummary {
   uploadedBytes: number
   /** Whether this build could upload (false: read-only). */
   write: boolean
+}
+
+/**
+ * The summary `farm build` prints after a build (task table, artifacts, phases, memory, manifest,
+ * remote cache, warnings, the verdict), from its `BuildResult`.
+ */
+export declare function renderBuildSummary(result: BuildResult): RenderedText
+
+/** A rendered text, split by stream. */
+export interface RenderedText {
+  /** For stdout. */
+  stdout: string
+  /** For stderr. */
+  stderr: string
 }
 
 /** One task of the build. */

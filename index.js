@@ -851,6 +851,7 @@ module.exports.DryRunDiffKind = nativeBinding.DryRunDiffKind
 module.exports.EventKind = nativeBinding.EventKind
 module.exports.generateTypes = nativeBinding.generateTypes
 module.exports.optimizeImages = nativeBinding.optimizeImages
+module.exports.renderBuildSummary = nativeBinding.renderBuildSummary
 module.exports.TaskStatus = nativeBinding.TaskStatus
 module.exports.unwatchProcess = nativeBinding.unwatchProcess
 module.exports.validateConfig = nativeBinding.validateConfig

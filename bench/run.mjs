@@ -27,6 +27,8 @@ const SHARED =
   path.resolve(REPO, "..", "shared");
 const GEN = path.join(SHARED, "bench", "gen-fixture.mjs");
 const FARM_CLI = path.join(REPO, "bin", "farm.mjs");
+// The native executable (npm run build): answers an all-cached build without starting Node.
+const FARM_NATIVE = path.join(REPO, "farm-native");
 const FLOOR_SRC = path.join(REPO, "examples", "bench_floor.rs");
 const FLOOR_TARGET = path.join(BENCH, "target");
 const FLOOR_BIN = path.join(FLOOR_TARGET, "release", "examples", "bench_floor");
@@ -171,6 +173,11 @@ function addonProfile(file) {
   const r = spawnSync("readelf", ["-S", file], { encoding: "utf8" });
   if (r.status !== 0) return "profile unknown";
   return /\.debug_info/.test(r.stdout) ? "debug build" : "release build";
+}
+
+/** `release` or `debug` build of the native executable, or null without one. */
+function nativeProfile() {
+  return fs.existsSync(FARM_NATIVE) ? addonProfile(FARM_NATIVE) : null;
 }
 
 /** Does the farm CLI have the task-cache interface yet (`build --dry-run`)? */
@@ -369,7 +376,10 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
   // CI is dropped: nx and turbo change behaviour under CI (nx turns its daemon off).
   const baseEnv = { ...process.env, NODE_ENV: "production", FORCE_COLOR: "0", NO_COLOR: "1" };
   delete baseEnv.CI;
-  const farmEnv = baseEnv;
+  // The JavaScript path: bin/farm.mjs does not offer the build to the native executable.
+  const farmEnv = { ...baseEnv, FARM_NATIVE: "0" };
+  const nativeEnv = { ...baseEnv };
+  delete nativeEnv.FARM_NATIVE;
   const turboEnv = { ...baseEnv, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", TURBO_NO_UPDATE_NOTIFIER: "1", TURBO_PRINT_VERSION_DISABLED: "1" };
   const nxEnv = (daemon) => ({ ...baseEnv, NX_DAEMON: daemon ? "true" : "false", NX_NO_CLOUD: "true", NX_TUI: "false", NX_SKIP_NX_CACHE: "", NX_VERBOSE_LOGGING: "false" });
   const rmFarmCache = () => {
@@ -428,10 +438,26 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
   const floorArgs = ["apps/web", "apps/api"];
 
   const tools = [];
-  if (farmReady) {
+  if (farmReady && fs.existsSync(FARM_NATIVE)) {
+    // The native executable run directly (as turbo's platform binary is): it answers the all-cached
+    // builds itself and hands misses to Node (js/cli/main.mjs). Cold is a dry run, which is Node's.
+    const native = [FARM_NATIVE, ["build", "--json"]];
     tools.push({
       id: "farm",
-      label: "farm build (CLI, no daemon)",
+      label: `farm build (native executable${nativeProfile() === "debug build" ? ", DEBUG build" : ""}, no daemon)`,
+      scenarios: {
+        cold: { prepare: rmFarmCache, cmd: [process.execPath, [FARM_CLI, "build", "--dry-run", "--json"]], env: farmEnv, label: "farm build --dry-run (cold: .farm/ deleted)" },
+        noop: { cmd: native, env: nativeEnv },
+        touch: { cmd: native, env: nativeEnv },
+        edit: { cmd: native, env: nativeEnv },
+      },
+      verify: farmVerify,
+    });
+  }
+  if (farmReady) {
+    tools.push({
+      id: fs.existsSync(FARM_NATIVE) ? "farm-node" : "farm",
+      label: "farm build (Node CLI, FARM_NATIVE=0, no daemon)",
       scenarios: {
         cold: { prepare: rmFarmCache, cmd: [process.execPath, [FARM_CLI, "build", "--dry-run", "--json"]], env: farmEnv, label: "farm build --dry-run (cold: .farm/ deleted)" },
         noop: { cmd: [process.execPath, [FARM_CLI, "build", "--json"]], env: farmEnv },

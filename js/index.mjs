@@ -25,6 +25,7 @@ export const {
   EventKind,
   generateTypes,
   optimizeImages,
+  renderBuildSummary,
   TaskStatus,
   unwatchProcess,
   validateConfig,

@@ -8,4 +8,13 @@ at('cargo test done; setting up the example');
 setup();
 at('node:test suites');
 run(process.execPath, ['--test', '--test-concurrency=1', '__test__/'], { cwd: REPO });
+// The suites above run `farm build` through bin/farm.mjs, which offers it to the native executable
+// (it answers the all-cached builds). The suites that drive the CLI run again through the JavaScript
+// path alone, so both paths pass them (native.test.mjs compares the two outputs directly).
+at('CLI suites through the JavaScript path (FARM_NATIVE=0)');
+const CLI_SUITES = ['cli', 'noop', 'config-cache', 'cache', 'daemon', 'travel', 'trust', 'profile', 'e2e'];
+run(process.execPath, ['--test', '--test-concurrency=1', ...CLI_SUITES.map((s) => `__test__/${s}.test.mjs`)], {
+  cwd: REPO,
+  env: { ...process.env, FARM_NATIVE: '0' },
+});
 at('all tests passed');

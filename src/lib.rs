@@ -20,6 +20,7 @@ compile_error!(
 pub mod assets;
 pub mod builders;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deploy;

@@ -2,7 +2,7 @@
 // otherwise, or the BuildResult as JSON).
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { BuildOrchestrator, builtinTasks, loadConfig } from '../index.mjs';
+import { BuildOrchestrator, builtinTasks, loadConfig, renderBuildSummary } from '../index.mjs';
 import { out, err, fmtMs, fmtBytes, table, defineCommand, wrap } from './util.mjs';
 import { printAnalysis, writeTreemap } from './analyze.mjs';
 import { captureFrontend, watch } from './watch.mjs';
@@ -177,7 +177,7 @@ export async function build(args) {
     if (code) return code;
   }
   if (opts.json) out(JSON.stringify(result, null, 2));
-  else view.summary(result, root);
+  else view.summary(result);
   if (prof.on && !opts.json) out(prof.summary);
   if (opts.analyze) showAnalysis(orch.config, root, Boolean(opts.json));
   if (opts.watch && !controller.signal.aborted) {
@@ -245,46 +245,11 @@ class PlainView {
       else if (e.kind === 'warning') out(`! ${e.task ? `${e.task}: ` : ''}${e.message}`);
     }
   }
-  summary(r, root) {
-    out('');
-    const rows = r.tasks.map((t) => [
-      `${ICON[t.status]} ${t.name}`,
-      t.status,
-      fmtMs(t.durationMs),
-      t.cache === 'hit' && t.cacheSource === 'remote' ? 'hit (remote)' : (t.cache ?? '-'),
-      t.key ? t.key.slice(0, 10) : '-',
-      t.restoreMs != null ? fmtMs(t.restoreMs) : '-',
-    ]);
-    table(['task', 'status', 'time', 'cache', 'key', 'restore'], rows);
-    if (r.artifacts.length) {
-      out('');
-      table(['artifact', 'path', 'size', 'hash'], r.artifacts.map((a) => [a.type, a.path, fmtBytes(a.size), a.hash.slice(0, 19)]));
-    }
-    out('');
-    const phases = Object.entries(r.metrics.phases).map(([k, v]) => `${k} ${fmtMs(v)}`).join(' · ');
-    out(`phases: ${phases}`);
-    out(`peak memory: ${fmtBytes(r.metrics.peakRssBytes)} (largest child ${fmtBytes(r.metrics.peakChildRssBytes)})`);
-    if (r.manifestPath) out(`manifest: ${r.manifestPath}`);
-    if (r.upload) out(`uploaded: ${r.upload.files} files (${fmtBytes(r.upload.bytes)}) to ${r.upload.location} under ${r.upload.prefix}/`);
-    if (r.remote) {
-      const rc = r.remote;
-      const up = rc.write ? `${rc.uploads} uploaded (${fmtBytes(rc.uploadedBytes)})` : 'read-only, nothing uploaded';
-      out(`remote cache ${rc.location}: ${rc.hits} hit${rc.hits === 1 ? '' : 's'} (${fmtBytes(rc.downloadedBytes)} downloaded), ${up}`);
-    }
-    if (r.warnings.length) {
-      out('');
-      out(`${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}:`);
-      for (const w of r.warnings) out(`! ${w}`);
-    }
-    if (r.success) {
-      out(`✓ Build ${r.buildId} succeeded in ${fmtMs(r.duration)}`);
-    } else {
-      for (const t of r.tasks.filter((x) => x.status === 'failed')) {
-        err(`\n✗ ${t.name} failed:\n${t.message}`);
-      }
-      err(`\n✗ Build ${r.buildId} failed [${r.error.code}]: ${r.error.code === 'TASK_FAILED' ? `task \`${r.error.task}\` failed` : r.error.message}`);
-    }
-    void root;
+  /** The summary: rendered by the addon, the same renderer as the native executable's. */
+  summary(r) {
+    const { stdout, stderr } = renderBuildSummary(r);
+    process.stdout.write(stdout);
+    if (stderr) process.stderr.write(stderr);
   }
 }
 
@@ -331,10 +296,10 @@ class LiveView extends PlainView {
     this.drawn = this.tasks.size;
     process.stdout.write(s);
   }
-  summary(r, root) {
+  summary(r) {
     clearInterval(this.timer);
     this.draw();
-    super.summary(r, root);
+    super.summary(r);
   }
 }
 

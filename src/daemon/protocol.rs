@@ -23,32 +23,11 @@ pub fn socket_path(root: &Path, cache_dir: &Path) -> PathBuf {
   std::env::temp_dir().join(format!("farm-{}.sock", &h[..16]))
 }
 
-/// Identifies this build of the code: the crate version and the size, mtime and inode of the
-/// loaded binary (the addon), so a rebuilt addon never talks to a daemon running the old one.
+/// Identifies this build of the code: the crate version and a digest of the sources it was built
+/// from (`build.rs`), so a rebuilt addon never talks to a daemon running other code, while the
+/// addon and the native `farm` executable built from the same sources share a daemon.
 pub fn binary_identity() -> String {
-  let version = env!("CARGO_PKG_VERSION");
-  match own_binary().and_then(|p| std::fs::metadata(&p).ok().map(|m| (p, m))) {
-    Some((p, m)) => {
-      use std::os::unix::fs::MetadataExt;
-      format!("{version}:{}:{}:{}.{}:{}", p.display(), m.len(), m.mtime(), m.mtime_nsec(), m.ino())
-    }
-    None => format!("{version}:unknown"),
-  }
-}
-
-/// The file of the shared object (or executable) this code was loaded from.
-fn own_binary() -> Option<PathBuf> {
-  let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-  let addr = binary_identity as *const () as *const libc::c_void;
-  // SAFETY: `dladdr` only reads the address and fills `info`; `dli_fname` points into the
-  // loader's tables, valid while the object is loaded (this function's own object).
-  let ok = unsafe { libc::dladdr(addr, &mut info) };
-  if ok == 0 || info.dli_fname.is_null() {
-    return None;
-  }
-  let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-  use std::os::unix::ffi::OsStrExt;
-  std::fs::canonicalize(std::ffi::OsStr::from_bytes(name.to_bytes())).ok()
+  format!("{}:src-{}", env!("CARGO_PKG_VERSION"), env!("FARM_SOURCE_DIGEST"))
 }
 
 /// An input spec as sent over the socket.

@@ -9,13 +9,14 @@ use napi::bindgen_prelude::{AbortSignal, Promise, PromiseRaw};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod assets;
+mod cli;
 mod daemon;
 mod dry_run;
 mod enums;
@@ -229,10 +230,10 @@ pub struct JsArtifact {
 pub struct JsMetrics {
   /// Wall time, ms.
   pub total_ms: f64,
-  /// Per phase and per stage, ms.
-  pub phases: HashMap<String, f64>,
-  /// Per task, ms.
-  pub tasks: HashMap<String, f64>,
+  /// Per phase and per stage, ms (keys in sorted order).
+  pub phases: BTreeMap<String, f64>,
+  /// Per task, ms (keys in sorted order).
+  pub tasks: BTreeMap<String, f64>,
   /// Peak RSS of this process, bytes.
   pub peak_rss_bytes: f64,
   /// Peak RSS of the largest child process, bytes.
@@ -355,8 +356,8 @@ impl From<BuildResult> for JsBuildResult {
         .collect(),
       metrics: JsMetrics {
         total_ms: r.metrics.total_ms,
-        phases: r.metrics.phases.into_iter().collect(),
-        tasks: r.metrics.tasks.into_iter().collect(),
+        phases: r.metrics.phases,
+        tasks: r.metrics.tasks,
         peak_rss_bytes: r.metrics.peak_rss_bytes as f64,
         peak_child_rss_bytes: r.metrics.peak_child_rss_bytes as f64,
       },

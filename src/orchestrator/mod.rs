@@ -8,6 +8,8 @@ pub mod tool_facts;
 pub mod verify;
 
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod travel_tests;
 
 use crate::builders::{builder_for, Builder, Hook, Host, IoContext, TaskContext, TaskIo, Uncached};
@@ -202,6 +204,30 @@ impl Orchestrator {
     events: &Emitter,
     cancel: CancellationToken,
   ) -> BuildResult {
+    self.build_inner(req, None, host, events, cancel).await
+  }
+
+  /// Runs a build after [`Orchestrator::probe`]: with the probe's cache (one stat cache, one
+  /// daemon session) and its keys of the tasks nothing before them in the build can change.
+  pub async fn build_probed(
+    &self,
+    req: BuildRequest,
+    probe: Probe,
+    host: &dyn Host,
+    events: &Emitter,
+    cancel: CancellationToken,
+  ) -> BuildResult {
+    self.build_inner(req, Some(probe), host, events, cancel).await
+  }
+
+  async fn build_inner(
+    &self,
+    req: BuildRequest,
+    probe: Option<Probe>,
+    host: &dyn Host,
+    events: &Emitter,
+    cancel: CancellationToken,
+  ) -> BuildResult {
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let build_id = report::new_build_id(started_wall);
@@ -268,7 +294,10 @@ impl Orchestrator {
     events.emit(EventKind::PhaseStarted, Some("build"), None, None);
     let node = req.node.clone().unwrap_or_else(|| "node".into());
     let opening = prof.span(SpanCat::Cache, 0, || "open cache".into());
-    let cache = self.open_cache(&req, events);
+    let (cache, known) = match probe {
+      Some(p) if !req.no_cache => (Some(p.cache), p.reusable),
+      _ => (self.open_cache(&req, events), BTreeMap::new()),
+    };
     hermetic::sweep_stale(&resolve(&self.root, &self.config.cache_dir));
     opening.end();
     let runner = Runner {
@@ -283,6 +312,7 @@ impl Orchestrator {
       tools: &tools,
       verify: req.verify_cache,
       prof: prof.clone(),
+      known,
     };
     let opts = SchedulerOptions {
       concurrency: req.concurrency.unwrap_or_else(|| self.config.concurrency()),
@@ -709,6 +739,8 @@ struct Runner<'a> {
   tools: &'a Mutex<BTreeMap<String, String>>,
   verify: bool,
   prof: Profiler,
+  /// Keys a probe computed just before, for tasks whose inputs the build cannot change first.
+  known: BTreeMap<String, KeyManifest>,
 }
 
 /// One cached task being run: what the runner's steps share.
@@ -880,6 +912,10 @@ impl<'r> Runner<'r> {
     lane: u32,
   ) -> Result<crate::hash::KeyManifest, Uncached> {
     let mut span = self.prof.span(SpanCat::Hash, lane, || format!("key {}", task.name));
+    if let Some(m) = self.known.get(&task.name) {
+      span.text("from", || "probe".into());
+      return Ok(m.clone());
+    }
     let reads = io.reads.clone()?;
     let deps = self.orch.dep_kinds(task);
     let (c2, name, prof) = (Arc::clone(c), task.name.clone(), self.prof.clone());
@@ -1315,7 +1351,126 @@ pub struct DryRunTask {
   pub manifest: Option<KeyManifest>,
 }
 
+/// What [`Orchestrator::probe`] found: each planned task's key and whether the local cache has it,
+/// and the open cache for [`Orchestrator::build_probed`].
+pub struct Probe {
+  cache: Arc<BuildCache>,
+  tasks: Vec<DryRunTask>,
+  reusable: BTreeMap<String, KeyManifest>,
+  needs_js: Option<String>,
+}
+
+impl std::fmt::Debug for Probe {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Probe").field("tasks", &self.tasks).finish_non_exhaustive()
+  }
+}
+
+impl Probe {
+  /// The planned tasks, in plan order, with their keys and `hit`/`miss`/`off` (up to the one that
+  /// needs JavaScript, see [`Probe::needs_js`]).
+  pub fn tasks(&self) -> &[DryRunTask] {
+    &self.tasks
+  }
+
+  /// Why the build needs the JavaScript host: a task that runs JavaScript (the frontend, through
+  /// Vite) is not a hit, or depends on a task that is not. `None`: every such task is a hit and so
+  /// are all its dependencies, so a build without JavaScript restores it and runs only Rust tasks.
+  pub fn needs_js(&self) -> Option<&str> {
+    self.needs_js.as_deref()
+  }
+}
+
 impl Orchestrator {
+  /// Plans `targets` and computes each task's key, looking it up in the local cache, without
+  /// writing anything (the cache directory aside): what a caller that must know, before building,
+  /// whether a build needs JavaScript asks (the native CLI; see [`Probe::needs_js`], where it
+  /// stops). `None` when the cache is off. A task whose
+  /// inputs a dependency produces is keyed on their current content; the build keys it again
+  /// after the dependency, and so does every task whose inputs the build's clean step could touch.
+  pub fn probe(
+    &self,
+    targets: &[String],
+    tool_versions: BTreeMap<String, String>,
+    events: &Emitter,
+  ) -> Result<Option<Probe>, BuildError> {
+    let plan = self.plan(targets)?;
+    let req = BuildRequest { tool_versions, ..BuildRequest::default() };
+    let Some(cache) = self.open_cache(&req, events) else { return Ok(None) };
+    let output_dir = resolve(&self.root, &self.config.output_dir);
+    let mut tasks = Vec::new();
+    let mut reusable = BTreeMap::new();
+    let mut dirty = std::collections::BTreeSet::new();
+    let mut needs_js = None;
+    // The tasks without dependencies are keyed at once, as a build starts them at once.
+    let key = |t: &crate::plan::Task| {
+      let reads = self.io_of(t).reads;
+      let keyed = reads.clone().and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t)));
+      (reads, keyed)
+    };
+    let mut early: BTreeMap<String, _> = std::thread::scope(|s| {
+      let handles: Vec<_> = plan
+        .tasks()
+        .iter()
+        .filter(|t| t.deps.is_empty())
+        .map(|t| (t.name.clone(), s.spawn(|| key(t))))
+        .collect();
+      handles.into_iter().filter_map(|(n, h)| h.join().ok().map(|k| (n, k))).collect()
+    });
+    for t in plan.tasks() {
+      let (reads, keyed) = early.remove(&t.name).unwrap_or_else(|| key(t));
+      let row = match keyed {
+        Ok(m) => {
+          let hit = cache.store.peek(&m.key).ok().flatten().is_some();
+          let untouched = |p: &Path| !(p.starts_with(&output_dir) || output_dir.starts_with(p));
+          let stable = t.deps.is_empty()
+            && reads
+              .as_ref()
+              .is_ok_and(|r| untouched(&r.root) && r.files.iter().all(|f| untouched(f)));
+          if stable {
+            reusable.insert(t.name.clone(), m.clone());
+          }
+          DryRunTask {
+            name: t.name.clone(),
+            deps: t.deps.clone(),
+            cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
+            key: Some(m.key.clone()),
+            inputs: m.inputs.len(),
+            reason: None,
+            manifest: Some(m),
+          }
+        }
+        Err(reason) => DryRunTask {
+          name: t.name.clone(),
+          deps: t.deps.clone(),
+          cache: CacheStatus::Off,
+          key: None,
+          inputs: 0,
+          reason: Some(reason.to_string()),
+          manifest: None,
+        },
+      };
+      // A task must run if it is not a hit, or may have to if a dependency runs.
+      let stale = if row.cache != CacheStatus::Hit {
+        Some(format!("task `{}` is a cache {}", t.name, row.cache.as_str()))
+      } else {
+        t.deps
+          .iter()
+          .find(|d| dirty.contains(*d))
+          .map(|d| format!("task `{}` depends on `{d}`, which is not a cache hit", t.name))
+      };
+      tasks.push(row);
+      if let Some(why) = stale {
+        dirty.insert(t.name.clone());
+        if t.kind.needs_js() {
+          needs_js = Some(why);
+          break;
+        }
+      }
+    }
+    Ok(Some(Probe { cache, tasks, reusable, needs_js }))
+  }
+
   /// Opens the cache for a command that is not a build (dry run, why, status, clean).
   fn cache_for_query(
     &self,

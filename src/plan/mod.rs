@@ -61,6 +61,12 @@ impl TaskKind {
   pub fn of_builtin(name: &str) -> Option<TaskKind> {
     TaskKind::BUILTIN.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
   }
+
+  /// Whether its builder runs JavaScript through the build's host (the frontend: Vite), so it
+  /// cannot run without Node.
+  pub fn needs_js(self) -> bool {
+    matches!(self, TaskKind::Frontend)
+  }
 }
 
 /// One task of the plan.
