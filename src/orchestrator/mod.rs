@@ -1351,6 +1351,34 @@ pub struct DryRunTask {
   pub manifest: Option<KeyManifest>,
 }
 
+impl DryRunTask {
+  /// The row of a task keyed as `m`, found in the cache or not.
+  fn keyed(t: &crate::plan::Task, m: KeyManifest, hit: bool) -> DryRunTask {
+    DryRunTask {
+      name: t.name.clone(),
+      deps: t.deps.clone(),
+      cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
+      key: Some(m.key.clone()),
+      inputs: m.inputs.len(),
+      reason: None,
+      manifest: Some(m),
+    }
+  }
+
+  /// The row of a task that is not cached, and why.
+  fn uncached(t: &crate::plan::Task, reason: &Uncached) -> DryRunTask {
+    DryRunTask {
+      name: t.name.clone(),
+      deps: t.deps.clone(),
+      cache: CacheStatus::Off,
+      key: None,
+      inputs: 0,
+      reason: Some(reason.to_string()),
+      manifest: None,
+    }
+  }
+}
+
 /// What [`Orchestrator::probe`] found: each planned task's key and whether the local cache has it,
 /// and the open cache for [`Orchestrator::build_probed`].
 pub struct Probe {
@@ -1430,25 +1458,9 @@ impl Orchestrator {
           if stable {
             reusable.insert(t.name.clone(), m.clone());
           }
-          DryRunTask {
-            name: t.name.clone(),
-            deps: t.deps.clone(),
-            cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
-            key: Some(m.key.clone()),
-            inputs: m.inputs.len(),
-            reason: None,
-            manifest: Some(m),
-          }
+          DryRunTask::keyed(t, m, hit)
         }
-        Err(reason) => DryRunTask {
-          name: t.name.clone(),
-          deps: t.deps.clone(),
-          cache: CacheStatus::Off,
-          key: None,
-          inputs: 0,
-          reason: Some(reason.to_string()),
-          manifest: None,
-        },
+        Err(reason) => DryRunTask::uncached(t, &reason),
       };
       // A task must run if it is not a hit, or may have to if a dependency runs.
       let stale = if row.cache != CacheStatus::Hit {
@@ -1501,25 +1513,9 @@ impl Orchestrator {
         match self.io_of(t).reads.and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t))) {
           Ok(m) => {
             let hit = cache.store.peek(&m.key).ok().flatten().is_some();
-            DryRunTask {
-              name: t.name.clone(),
-              deps: t.deps.clone(),
-              cache: if hit { CacheStatus::Hit } else { CacheStatus::Miss },
-              key: Some(m.key.clone()),
-              inputs: m.inputs.len(),
-              reason: None,
-              manifest: Some(m),
-            }
+            DryRunTask::keyed(t, m, hit)
           }
-          Err(reason) => DryRunTask {
-            name: t.name.clone(),
-            deps: t.deps.clone(),
-            cache: CacheStatus::Off,
-            key: None,
-            inputs: 0,
-            reason: Some(reason.to_string()),
-            manifest: None,
-          },
+          Err(reason) => DryRunTask::uncached(t, &reason),
         };
       out.push(row);
     }
