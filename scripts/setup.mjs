@@ -22,7 +22,10 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 export function setup() {
   if (!readdirSync(REPO).some((f) => f.endsWith('.node'))) run(npm, ['run', 'build'], { cwd: REPO });
   if (!existsSync(path.join(EXAMPLE, 'node_modules', 'vite'))) {
-    run(npm, ['ci', '--no-audit', '--no-fund'], { cwd: EXAMPLE });
+    // --ignore-scripts: the example's only package with a lifecycle script is this repository
+    // (linked as `file:../..`), whose `prepare` would build the addon a second time; it was built
+    // above. (No other package in the example's lockfile has install scripts.)
+    run(npm, ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: EXAMPLE });
   }
   const py = path.join(EXAMPLE, '.venv', 'bin', 'python');
   if (!existsSync(py)) {

@@ -47,7 +47,7 @@ export function handOff(argv) {
   process.on('SIGTERM', ignore);
   const r = spawnSync(exe, argv, {
     stdio: 'inherit',
-    env: { ...process.env, FARM_NODE: process.execPath, FARM_NATIVE_HANDBACK: '1' },
+    env: { ...process.env, FARM_NODE: process.execPath, FARM_NATIVE_HANDBACK: '1', FARM_NATIVE_PARENT: String(process.pid) },
   });
   process.off('SIGINT', ignore);
   process.off('SIGTERM', ignore);

@@ -11,6 +11,10 @@ fn main() {
   let node = Node::locate();
   let handback = std::env::var_os(cli::HANDBACK_ENV_VAR).is_some();
   std::env::remove_var(cli::HANDBACK_ENV_VAR);
+  if let Some(parent) = std::env::var(cli::PARENT_ENV_VAR).ok().and_then(|p| p.parse().ok()) {
+    farm_build_native::run::process::follow_parent(parent);
+  }
+  std::env::remove_var(cli::PARENT_ENV_VAR);
   std::env::remove_var(cli::node::NODE_ENV_VAR);
 
   let action = match raw.iter().map(|a| a.clone().into_string()).collect::<Result<Vec<_>, _>>() {

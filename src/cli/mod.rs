@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 /// Set by `bin/farm.mjs` when it runs this executable: instead of exec'ing a second Node, hand
 /// back by exiting with [`HANDBACK_EXIT`] (nothing printed), and the calling Node goes on.
 pub const HANDBACK_ENV_VAR: &str = "FARM_NATIVE_HANDBACK";
+/// Set by `bin/farm.mjs` to its pid: this executable then dies with it (see
+/// [`crate::run::process::follow_parent`]), so a killed `farm` leaves nothing running.
+pub const PARENT_ENV_VAR: &str = "FARM_NATIVE_PARENT";
 /// The exit code of a hand-back (see [`HANDBACK_ENV_VAR`]).
 pub const HANDBACK_EXIT: i32 = 87;
 

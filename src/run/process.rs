@@ -45,6 +45,22 @@ pub fn probe(program: &str, args: &[&str], cwd: Option<&Path>) -> Option<String>
     .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
+/// Makes this process get `SIGTERM` when its parent dies (Linux's `PR_SET_PDEATHSIG`; a build
+/// cancels on it), and exits at once when the parent `expected` is already gone. For the native
+/// executable run by the Node CLI: a `kill -9` of `farm` must not leave it building.
+#[cfg(target_os = "linux")]
+pub fn follow_parent(expected: u32) {
+  // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+  unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) };
+  if std::os::unix::process::parent_id() != expected {
+    std::process::exit(1);
+  }
+}
+
+/// Elsewhere the parent is not followed (see the Linux version).
+#[cfg(not(target_os = "linux"))]
+pub fn follow_parent(_expected: u32) {}
+
 /// What a finished child left.
 #[derive(Debug, Clone)]
 pub struct ProcessOutput {
