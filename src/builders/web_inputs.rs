@@ -218,7 +218,8 @@ fn resolve_module(dir: &Path, spec: &str) -> Option<PathBuf> {
   None
 }
 
-fn normalize(p: &Path) -> PathBuf {
+/// `p` with `.` and `..` removed lexically (as Node's `path.resolve()` does).
+pub fn normalize(p: &Path) -> PathBuf {
   let mut out = PathBuf::new();
   for c in p.components() {
     match c {

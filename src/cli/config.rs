@@ -4,7 +4,7 @@
 //! its local imports, the lockfile, the Node.js and farm versions, the env vars it reads).
 
 use sha2::{Digest, Sha256};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The config files looked for, in order (`CANDIDATES` of `js/config.mjs`).
 pub const CANDIDATES: [&str; 5] =
@@ -179,19 +179,7 @@ fn lockfile_digest(root: &Path) -> String {
 }
 
 /// `path.resolve()` of an absolute path: `.` and `..` removed lexically.
-pub fn normalize(p: &Path) -> PathBuf {
-  let mut out = PathBuf::new();
-  for c in p.components() {
-    match c {
-      Component::ParentDir => {
-        out.pop();
-      }
-      Component::CurDir => {}
-      other => out.push(other.as_os_str()),
-    }
-  }
-  out
-}
+pub use crate::builders::web_inputs::normalize;
 
 /// `path.relative(from, to)` of two normalized absolute paths, with `/`.
 pub fn relative(from: &Path, to: &Path) -> String {
