@@ -58,6 +58,26 @@ impl TurboBackend {
   fn artifact_url(&self, id: &str) -> String {
     format!("{}/v8/artifacts/{}?{}", self.url, encode(id), self.team_query())
   }
+  /// Sends a request whose answer carries nothing but its status: success, or the error for `what`.
+  async fn send_expecting_success(
+    &self,
+    what: String,
+    method: Method,
+    url: &str,
+    headers: &[(&'static str, String)],
+    body: Bytes,
+  ) -> Result<(), RemoteError> {
+    let a = self
+      .http
+      .send(method, url, headers, body)
+      .await
+      .map_err(|m| self.unreachable(what.clone(), m))?;
+    if a.status.is_success() {
+      Ok(())
+    } else {
+      Err(self.status_error(what, a.status))
+    }
+  }
 
   fn headers(&self) -> Vec<(&'static str, String)> {
     let mut h = vec![("user-agent", format!("farm-build-native/{}", env!("CARGO_PKG_VERSION")))];
@@ -142,16 +162,7 @@ impl RemoteBackend for TurboBackend {
     if let Some(t) = tag {
       headers.push(("x-artifact-tag", t));
     }
-    let a = self
-      .http
-      .send(Method::PUT, &self.artifact_url(id), &headers, body)
-      .await
-      .map_err(|m| self.unreachable(what.clone(), m))?;
-    if a.status.is_success() {
-      Ok(())
-    } else {
-      Err(self.status_error(what, a.status))
-    }
+    self.send_expecting_success(what, Method::PUT, &self.artifact_url(id), &headers, body).await
   }
 }
 
@@ -166,15 +177,6 @@ impl EventSink for TurboBackend {
     headers.push(("content-type", "application/json".into()));
     headers.push(("x-artifact-client-ci", std::env::var("CI").unwrap_or_default()));
     headers.push(("x-artifact-client-interactive", "0".into()));
-    let a = self
-      .http
-      .send(Method::POST, &url, &headers, Bytes::from(body))
-      .await
-      .map_err(|m| self.unreachable(what.clone(), m))?;
-    if a.status.is_success() {
-      Ok(())
-    } else {
-      Err(self.status_error(what, a.status))
-    }
+    self.send_expecting_success(what, Method::POST, &url, &headers, Bytes::from(body)).await
   }
 }
