@@ -1,4 +1,4 @@
-// Prepares a fresh clone: the addon (release build), the example's npm deps and its Python venv.
+// Prepares a fresh clone: the addon, the example's npm deps and its Python venv.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -16,11 +16,27 @@ export function run(cmd, args, opts = {}) {
   }
 }
 
+/** The host triple, as rustc names it (`host: x86_64-unknown-linux-gnu`). */
+export function hostTriple() {
+  const r = spawnSync('rustc', ['-vV'], { encoding: 'utf8' });
+  const m = r.status === 0 && /^host: (\S+)$/m.exec(r.stdout);
+  if (!m) {
+    process.stderr.write(`\`rustc -vV\` did not name the host triple (is Rust installed?)\n${r.stderr ?? ''}`);
+    process.exit(1);
+  }
+  return m[1];
+}
+
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-/** Builds the addon if no binary is there, installs the example's npm deps and Python venv. */
-export function setup() {
-  if (!readdirSync(REPO).some((f) => f.endsWith('.node'))) run(npm, ['run', 'build'], { cwd: REPO });
+/**
+ * Builds the addon (`release`: always, cargo finds it fresh in seconds; `debug`: only when no
+ * binary is there, e.g. when `npm ci` skipped `prepare`), installs the example's npm deps and
+ * Python venv.
+ */
+export function setup(profile) {
+  if (profile === 'release') run(npm, ['run', 'build'], { cwd: REPO });
+  else if (!readdirSync(REPO).some((f) => f.endsWith('.node'))) run(npm, ['run', 'build:debug'], { cwd: REPO });
   if (!existsSync(path.join(EXAMPLE, 'node_modules', 'vite'))) {
     // --ignore-scripts: the example's only package with a lifecycle script is this repository
     // (linked as `file:../..`), whose `prepare` would build the addon a second time; it was built
@@ -34,4 +50,4 @@ export function setup() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) setup();
+if (import.meta.url === `file://${process.argv[1]}`) setup('debug');

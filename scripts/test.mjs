@@ -1,11 +1,12 @@
 // All tests: Rust unit tests, then the node:test suites (JS surface and end to end on the example).
-import { setup, run, REPO } from './setup.mjs';
+import { hostTriple, setup, run, REPO } from './setup.mjs';
 
 const t0 = Date.now();
 const at = (what) => process.stderr.write(`== [${((Date.now() - t0) / 1000).toFixed(0)} s] ${what}\n`);
-run('cargo', ['test', '--quiet'], { cwd: REPO });
+// For the host triple, as scripts/build.mjs builds the addon: the tests reuse its dependencies.
+run('cargo', ['test', '--quiet', '--target', hostTriple()], { cwd: REPO });
 at('cargo test done; setting up the example');
-setup();
+setup('debug');
 at('node:test suites');
 run(process.execPath, ['--test', '--test-concurrency=1', '__test__/'], { cwd: REPO });
 // The suites above run `farm build` through bin/farm.mjs, which offers it to the native executable
