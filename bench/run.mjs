@@ -30,8 +30,11 @@ const FARM_CLI = path.join(REPO, "bin", "farm.mjs");
 // The native executable (npm run build): answers an all-cached build without starting Node.
 const FARM_NATIVE = path.join(REPO, "farm-native");
 const FLOOR_SRC = path.join(REPO, "examples", "bench_floor.rs");
-const FLOOR_TARGET = path.join(BENCH, "target");
-const FLOOR_BIN = path.join(FLOOR_TARGET, "release", "examples", "bench_floor");
+// Built like `npm run build` (release, for the host triple, in the same target directory), so it
+// reuses that build's compiled dependencies and library.
+const HOST_TRIPLE = /^host: (\S+)$/m.exec(spawnSync("rustc", ["-vV"], { encoding: "utf8" }).stdout ?? "")?.[1] ?? null;
+const FLOOR_TARGET = path.resolve(REPO, process.env.CARGO_TARGET_DIR ?? "target");
+const FLOOR_BIN = path.join(FLOOR_TARGET, HOST_TRIPLE ?? "unknown-host", "release", "examples", "bench_floor");
 const TIME_BIN = "/usr/bin/time";
 const SCENARIOS = ["cold", "noop", "touch", "edit"];
 
@@ -154,11 +157,14 @@ function ensureFloor(rebuild) {
   const stampFile = `${FLOOR_BIN}.src-sha256`;
   const built = fs.existsSync(FLOOR_BIN) && fs.existsSync(stampFile) ? fs.readFileSync(stampFile, "utf8").trim() : null;
   if (built === srcHash && !rebuild) return FLOOR_BIN;
-  log(`building the floor: cargo build --release --example bench_floor (CARGO_TARGET_DIR=${path.relative(REPO, FLOOR_TARGET)}; the first build compiles the crate, minutes on 2 cores) ...`);
-  const r = spawnSync("cargo", ["build", "--release", "--example", "bench_floor"], {
+  if (!HOST_TRIPLE) {
+    log("`rustc -vV` named no host triple: floor rows and floor targets are skipped");
+    return null;
+  }
+  log(`building the floor: cargo build --release --example bench_floor --target ${HOST_TRIPLE} (after npm run build, seconds) ...`);
+  const r = spawnSync("cargo", ["build", "--release", "--example", "bench_floor", "--target", HOST_TRIPLE], {
     cwd: REPO,
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, CARGO_TARGET_DIR: FLOOR_TARGET },
   });
   if (r.status !== 0 || !fs.existsSync(FLOOR_BIN)) {
     log("the floor did not build: floor rows and floor targets are skipped");
@@ -376,10 +382,14 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
   // CI is dropped: nx and turbo change behaviour under CI (nx turns its daemon off).
   const baseEnv = { ...process.env, NODE_ENV: "production", FORCE_COLOR: "0", NO_COLOR: "1" };
   delete baseEnv.CI;
-  // The JavaScript path: bin/farm.mjs does not offer the build to the native executable.
-  const farmEnv = { ...baseEnv, FARM_NATIVE: "0" };
-  const nativeEnv = { ...baseEnv };
+  // The JavaScript path: bin/farm.mjs does not offer the build to the native executable. The rows
+  // without a daemon say so (FARM_NO_DAEMON), so the warm-mode rows' daemon never answers them.
+  const farmEnv = { ...baseEnv, FARM_NATIVE: "0", FARM_NO_DAEMON: "1" };
+  const nativeEnv = { ...baseEnv, FARM_NO_DAEMON: "1" };
   delete nativeEnv.FARM_NATIVE;
+  const warmEnv = { ...baseEnv };
+  delete warmEnv.FARM_NATIVE;
+  delete warmEnv.FARM_NO_DAEMON;
   const turboEnv = { ...baseEnv, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", TURBO_NO_UPDATE_NOTIFIER: "1", TURBO_PRINT_VERSION_DISABLED: "1" };
   const nxEnv = (daemon) => ({ ...baseEnv, NX_DAEMON: daemon ? "true" : "false", NX_NO_CLOUD: "true", NX_TUI: "false", NX_SKIP_NX_CACHE: "", NX_VERBOSE_LOGGING: "false" });
   const rmFarmCache = () => {
@@ -452,6 +462,19 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
         edit: { cmd: native, env: nativeEnv },
       },
       verify: farmVerify,
+    });
+  }
+  if (farmReady && fs.existsSync(FARM_NATIVE)) {
+    // Warm mode: the same executable, asking the project's daemon (`farm daemon start`, started
+    // before the first run of this row, untimed, and stopped after the last scenario).
+    const native = [FARM_NATIVE, ["build", "--json"]];
+    const ensure = { prepare: () => ensureFarmDaemon(dir), env: warmEnv };
+    tools.push({
+      id: "farm-daemon",
+      label: `farm build (native executable${nativeProfile() === "debug build" ? ", DEBUG build" : ""}, daemon on)`,
+      scenarios: { noop: { cmd: native, ...ensure }, touch: { cmd: native, ...ensure }, edit: { cmd: native, ...ensure } },
+      verify: farmVerify,
+      farmDaemon: true,
     });
   }
   if (farmReady) {
@@ -580,7 +603,7 @@ async function runScenario(scenario, tools, { dir, runs, mutator }) {
 async function runFarmInproc(scenario, { dir, runs, targetRel }) {
   const r = await measure(process.execPath, [path.join(BENCH, "farm-inproc.mjs"), "--root", dir, "--scenario", scenario, "--runs", String(runs), "--warmup", "1", "--file", targetRel], {
     cwd: dir,
-    env: { ...process.env, NODE_ENV: "production" },
+    env: { ...process.env, NODE_ENV: "production", FARM_NO_DAEMON: "1" },
   });
   const j = parseJsonOut(r.stdout);
   const failures = [];
@@ -613,6 +636,30 @@ function nxDaemonHwm(dir) {
     const st = fs.readFileSync(`/proc/${j.processId}/status`, "utf8");
     const m = /VmHWM:\s+(\d+) kB/.exec(st);
     return m ? { pid: j.processId, hwmKiB: Number(m[1]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `farm daemon ACTION` in `dir` (synchronous: it is a prepare step, untimed). */
+function farmDaemonCli(dir, action) {
+  return spawnSync(process.execPath, [FARM_CLI, "daemon", action], { cwd: dir, encoding: "utf8", env: { ...process.env, FARM_NO_DAEMON: "" } });
+}
+
+/** Starts the fixture's farm daemon unless one runs (e.g. after a cold run deleted .farm/). */
+function ensureFarmDaemon(dir) {
+  if (farmDaemonCli(dir, "status").status === 0) return;
+  const r = farmDaemonCli(dir, "start");
+  if (r.status !== 0) throw new Error(`farm daemon start failed (exit ${r.status}): ${r.stderr || r.stdout}`);
+}
+
+/** The farm daemon's pid (from `farm daemon status`) and its VmHWM, if it is running. */
+function farmDaemonHwm(dir) {
+  const m = /pid (\d+)/.exec(farmDaemonCli(dir, "status").stdout ?? "");
+  if (!m) return null;
+  try {
+    const h = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${m[1]}/status`, "utf8"));
+    return h ? { pid: Number(m[1]), hwmKiB: Number(h[1]) } : null;
   } catch {
     return null;
   }
@@ -673,16 +720,10 @@ function checkTargets(size, rows) {
     target: "peak RSS ≤ 64 MiB (farm CLI, all scenarios)",
     result: peak == null ? "N/A" : !big ? "info" : peak <= 64 * 1024 ? "PASS" : "MISS",
     ratio: peak == null ? null : peak / (64 * 1024),
-    detail: peak == null ? "no farm rows" : `${fmtMiB(peak)} = ${(peak / (64 * 1024)).toFixed(2)}× the cap (largest single process: the Node CLI with the addon)${big ? "" : "; the goal is set for 100,000 files"}`,
+    detail: peak == null ? "no farm rows" : `${fmtMiB(peak)} = ${(peak / (64 * 1024)).toFixed(2)}× the cap (largest single process of the farm row)${big ? "" : "; the goal is set for 100,000 files"}`,
   });
-  const daemon = get("noop", "nx-daemon");
   for (const s of ["noop", "edit"]) {
-    out.push({
-      target: `warm mode: ${s === "noop" ? "a no-op" : "one edited file"} ≤ 0.5× nx's daemon`,
-      result: "N/A",
-      ratio: null,
-      detail: `farm has no warm mode (daemon) yet${daemon ? `; nx daemon ${s}: ${fmtMs(get(s, "nx-daemon")?.medianMs)}, farm CLI ${fmtMs(get(s, "farm")?.medianMs)}` : ""}`,
-    });
+    add(`warm mode: ${s === "noop" ? "a no-op" : "one edited file"} ≤ 0.5× nx's daemon (farm daemon/nx daemon)`, get(s, "farm-daemon"), get(s, "nx-daemon"), (f, n) => f.medianMs / n.medianMs, 0.5, { only100k: true });
   }
   printTargets(`Goals at ${size} files (set by the issue for 2 cores; this machine: ${os.cpus().length} cores)`, out);
   return out;
@@ -828,12 +869,16 @@ async function main() {
         const nxd = sRows.find((r) => r.tool === "nx-daemon");
         const hwm = nxd && nxDaemonHwm(dir);
         if (hwm) nxd.daemonHwmKiB = hwm.hwmKiB;
+        const fd = sRows.find((r) => r.tool === "farm-daemon");
+        const fhwm = fd && farmDaemonHwm(dir);
+        if (fhwm) fd.daemonHwmKiB = fhwm.hwmKiB;
         rows.push(...sRows);
         mutator.restore();
       }
     } finally {
       mutator.restore();
       if (tools.some((t) => t.daemon)) await stopNx(dir, nxBin);
+      if (tools.some((t) => t.farmDaemon)) farmDaemonCli(dir, "stop");
     }
     const titles = {
       cold: "cold hash (no cache, no stat cache; OS page cache warm)",
@@ -855,7 +900,7 @@ async function main() {
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? null, memBytes: os.totalmem(), platform: `${process.platform}-${process.arch}`, node: process.version },
       versions: { ...versions, farm: JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).version },
       farmInterface: farm.ready,
-      notes: [farm.addonNote, "peakRssKiB: GNU time %M = ru_maxrss of the largest single process in the waited-for tree; daemons excluded (nx-daemon: daemonHwmKiB = the daemon's VmHWM)"].filter(Boolean),
+      notes: [farm.addonNote, "peakRssKiB: GNU time %M = ru_maxrss of the largest single process in the waited-for tree; daemons excluded (nx-daemon, farm-daemon: daemonHwmKiB = the daemon's VmHWM)"].filter(Boolean),
       touchedFile: targetRel,
       rows,
       targets,
