@@ -285,9 +285,12 @@ test('native exports: compressionInfo, checkBudgets, analyzeBundle errors', asyn
   assert.throws(() => native.checkBudgets(analysis, { chunk: 'x' }), /budgets\.chunk/);
 });
 
-test('farm build --watch: one rebuild per edit with the change in the output; SIGINT exits 0, no process left', async () => {
+test('farm build --watch: one rebuild per edit with the change in the output; it serves the daemon meanwhile; SIGINT exits 0, no process left', async () => {
   const dir = frontendOnly();
-  const child = spawn(process.execPath, [FARM, 'build', '--watch'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  delete env.FARM_NO_DAEMON;
+  const child = spawn(process.execPath, [FARM, 'build', '--watch'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const daemonStatus = () => spawnSync(process.execPath, [FARM, 'daemon', 'status', '--json'], { cwd: dir, env, encoding: 'utf8' });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -302,6 +305,18 @@ test('farm build --watch: one rebuild per edit with the change in the output; SI
   try {
     await until(/watching .*Ctrl-C to stop/, 150_000);
     assert.doesNotMatch(out, /rebuilt/);
+    // Warm mode: the watching process serves the project's daemon, which answers a build run beside it.
+    assert.match(out, /warm mode: this process serves the project's daemon/);
+    const st = daemonStatus();
+    assert.equal(st.status, 0, st.stdout + st.stderr);
+    const before = JSON.parse(st.stdout);
+    assert.equal(before.pid, child.pid, 'the daemon is the watching process');
+    const beside = spawnSync(process.execPath, [FARM, 'build', '--json'], { cwd: dir, env, encoding: 'utf8' });
+    assert.equal(beside.status, 0, beside.stdout + beside.stderr);
+    const caches = JSON.parse(beside.stdout).tasks.map((t) => t.cache);
+    assert.ok(caches.length > 0 && caches.every((c) => c === 'hit'), JSON.stringify(caches));
+    const after = JSON.parse(daemonStatus().stdout);
+    assert.ok(after.builds > before.builds, `the build beside the watch asked the daemon: ${before.builds} → ${after.builds}`);
     const f = path.join(dir, 'apps/web/src/App.tsx');
     writeFileSync(f, readFileSync(f, 'utf8').replace('Loading chat…', 'Loading chat WATCH-MARKER-42…'));
     await until(/↻ frontend rebuilt/, 30_000);
@@ -322,4 +337,5 @@ test('farm build --watch: one rebuild per edit with the change in the output; SI
   }
   await sleep(300);
   assert.deepEqual([...processesMatching(dir), ...processesIn(dir)], [], 'no process left');
+  assert.equal(daemonStatus().status, 1, 'the daemon stopped with the watch');
 });

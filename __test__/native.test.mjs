@@ -111,12 +111,14 @@ const SOURCES = { 'pkg/src/a.txt': 'alpha\n', 'pkg/src/b.txt': 'beta\n' };
 test('an all-cached build: the native path answers without Node, with the output of the JS path (plain, --json, targets)', () => {
   const [a, b] = twins({ 'farm.config.json': JSON.stringify({ appName: 'twins', version: '1.2.3', tasks: TASKS }), ...SOURCES });
   assertSame(farm('js', a, 'build'), farm('js', b, 'build'));
-  for (const args of [['build'], ['build', '--json'], ['build', '-t', 'gen', '--no-clean'], ['build', '--env=staging', '--concurrency', '1', '--continue']]) {
+  for (const args of [['build'], ['build', '--json'], ['build', '-t', 'gen', '--no-clean'], ['build', '--env=staging', '--concurrency', '1', '--continue'], ['build', '--dry-run'], ['build', '--dry-run', '--json', '-t', 'pack']]) {
     const js = farm('js', a, ...args);
     const native = farm('native', b, ...args);
     assert.equal(js.status, 0, js.stderr);
     answered(native);
     assertSame(js, native, args.includes('--json'));
+    // A dry run has nothing to mask: the same bytes (keys travel between the twins).
+    if (args.includes('--dry-run')) assert.equal(native.stdout, js.stdout);
     if (args.includes('--json')) assert.deepEqual(JSON.parse(native.stdout).tasks.map((t) => t.cache), ['hit', 'hit']);
   }
   // bin/farm.mjs offers the build to the executable, which answers it.
@@ -131,6 +133,12 @@ test('misses of tasks that run no JavaScript (commands) are built natively, as t
   answered(first);
   assertSame(farm('js', a, 'build'), first);
   for (const d of [a, b]) writeFileSync(path.join(d, 'pkg/src/c.txt'), 'gamma\n');
+  // The dry run sees the miss, natively, in the same bytes.
+  const jsDry = farm('js', a, 'build', '--dry-run');
+  const nativeDry = farm('native', b, 'build', '--dry-run');
+  answered(nativeDry);
+  assert.equal(nativeDry.stdout, jsDry.stdout);
+  assert.match(nativeDry.stdout, /^gen +- +miss +[0-9a-f]{32} +3$/m);
   const js = farm('js', a, 'build', '--json');
   const native = farm('native', b, 'build', '--json');
   answered(native);
@@ -150,7 +158,7 @@ test('flags the native path does not implement, and other commands, go to Node w
   const [a, b] = twins({ 'farm.config.json': JSON.stringify({ appName: 'flags', tasks: TASKS }), ...SOURCES });
   farm('js', a, 'build');
   farm('js', b, 'build');
-  for (const args of [['build', '--dry-run'], ['build', '--help'], ['build', '--nope'], ['build', 'stray'], ['cache', 'status'], ['--help'], ['build', '--env', 'prod']]) {
+  for (const args of [['build', '--help'], ['build', '--nope'], ['build', 'stray'], ['cache', 'status'], ['--help'], ['build', '--env', 'prod']]) {
     const js = farm('js', a, ...args);
     const native = farm('native', b, ...args);
     assert.match(native.debug, /handing over to Node/, args.join(' '));

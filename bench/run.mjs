@@ -450,13 +450,13 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
   const tools = [];
   if (farmReady && fs.existsSync(FARM_NATIVE)) {
     // The native executable run directly (as turbo's platform binary is): it answers the all-cached
-    // builds itself and hands misses to Node (js/cli/main.mjs). Cold is a dry run, which is Node's.
+    // builds itself and hands misses to Node (js/cli/main.mjs). Cold is a dry run (keys only).
     const native = [FARM_NATIVE, ["build", "--json"]];
     tools.push({
       id: "farm",
       label: `farm build (native executable${nativeProfile() === "debug build" ? ", DEBUG build" : ""}, no daemon)`,
       scenarios: {
-        cold: { prepare: rmFarmCache, cmd: [process.execPath, [FARM_CLI, "build", "--dry-run", "--json"]], env: farmEnv, label: "farm build --dry-run (cold: .farm/ deleted)" },
+        cold: { prepare: rmFarmCache, cmd: [FARM_NATIVE, ["build", "--dry-run", "--json"]], env: nativeEnv, label: "farm build --dry-run, native executable (cold: .farm/ deleted)" },
         noop: { cmd: native, env: nativeEnv },
         touch: { cmd: native, env: nativeEnv },
         edit: { cmd: native, env: nativeEnv },
@@ -482,7 +482,7 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
       id: fs.existsSync(FARM_NATIVE) ? "farm-node" : "farm",
       label: "farm build (Node CLI, FARM_NATIVE=0, no daemon)",
       scenarios: {
-        cold: { prepare: rmFarmCache, cmd: [process.execPath, [FARM_CLI, "build", "--dry-run", "--json"]], env: farmEnv, label: "farm build --dry-run (cold: .farm/ deleted)" },
+        cold: { prepare: rmFarmCache, cmd: [process.execPath, [FARM_CLI, "build", "--dry-run", "--json"]], env: farmEnv, label: "farm build --dry-run, Node CLI (cold: .farm/ deleted)" },
         noop: { cmd: [process.execPath, [FARM_CLI, "build", "--json"]], env: farmEnv },
         touch: { cmd: [process.execPath, [FARM_CLI, "build", "--json"]], env: farmEnv },
         edit: { cmd: [process.execPath, [FARM_CLI, "build", "--json"]], env: farmEnv },

@@ -27,6 +27,8 @@ export declare class BuildOrchestrator extends native.BuildOrchestrator {
   static fromProject(root?: string, overrides?: Partial<FarmConfig>): Promise<BuildOrchestrator>
   /** The plan with each task's cache key and hit/miss (`node` is this process's version). */
   dryRun(targets?: string[] | null, toolVersions?: Record<string, string>): ReturnType<native.BuildOrchestrator['dryRun']>
+  /** What `farm build --dry-run [--json]` prints, rendered by the addon (`node` is this process's version). */
+  dryRunText(targets?: string[] | null, json?: boolean, toolVersions?: Record<string, string>): string
   /** What changed for `task` since its last cached build (`node` is this process's version). */
   cacheWhy(task: string, toolVersions?: Record<string, string>): ReturnType<native.BuildOrchestrator['cacheWhy']>
   /** Builds `targets` (default: all) with Vite run in a child process; never rejects. */

@@ -75,6 +75,11 @@ export class BuildOrchestrator extends native.BuildOrchestrator {
     return super.dryRun(targets ?? undefined, { node: process.version, ...toolVersions });
   }
 
+  /** What `farm build --dry-run [--json]` prints (the native CLI's renderer), with `dryRun`'s tool versions. */
+  dryRunText(targets, json = false, toolVersions = {}) {
+    return super.dryRunText(targets ?? undefined, json, { node: process.version, ...toolVersions });
+  }
+
   /** What changed for `task` since its last cached build. */
   cacheWhy(task, toolVersions = {}) {
     return super.cacheWhy(task, { node: process.version, ...toolVersions });

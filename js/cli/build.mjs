@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { BuildOrchestrator, builtinTasks, loadConfig, renderBuildSummary } from '../index.mjs';
-import { out, err, fmtMs, fmtBytes, table, defineCommand, wrap } from './util.mjs';
+import { out, err, fmtMs, fmtBytes, defineCommand, wrap } from './util.mjs';
 import { printAnalysis, writeTreemap } from './analyze.mjs';
 import { captureFrontend, watch } from './watch.mjs';
 import { JsProfiler, nowUs, summaryLine, whereTimeWent, writeTrace } from '../profile.mjs';
@@ -135,12 +135,8 @@ export async function build(args) {
     if (!opts.json) out(`cache cleared: ${r.entries} entries, ${r.venvs} venvs, ${r.images} images, ${fmtBytes(r.bytesFreed)} freed`);
   }
   if (opts['dry-run']) {
-    const rows = orch.dryRun(targets);
-    if (opts.json) out(JSON.stringify({ dryRun: true, tasks: rows }, null, 2));
-    else {
-      out(`farm build --dry-run · ${orch.config.appName} · nothing is built`);
-      table(['task', 'deps', 'cache', 'key', 'inputs'], rows.map((r) => [r.name, r.deps.join(',') || '-', r.cache, r.key ?? `- (${r.reason})`, r.inputs]));
-    }
+    // Rendered in Rust, as the native executable renders it: both paths print the same bytes.
+    process.stdout.write(orch.dryRunText(targets, Boolean(opts.json)));
     return 0;
   }
   const controller = new AbortController();

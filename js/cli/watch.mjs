@@ -1,6 +1,7 @@
 // `farm build --watch`: after the first build, Vite's own watcher rebuilds the frontend on source
 // changes (writing into <outputDir>/<frontend.outDir>, then re-analysing the bundle), and the
 // backend (and types) tasks re-run when a file under `backend.root` changes. One line per rebuild.
+// The project's warm-mode daemon runs in this process meanwhile (when none runs already).
 // Ctrl-C (SIGINT) or SIGTERM stops everything and exits 0.
 import { createRequire } from 'node:module';
 import { watch as fsWatch, mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ export function captureFrontend() {
     dispose: runner.dispose,
   };
 }
+
+/** The in-process daemon's idle timeout: it lives as long as the watch (stopped explicitly). */
+const WATCH_DAEMON_IDLE_MS = 7 * 24 * 3600 * 1000;
 
 const firstLine = (s) => String(s ?? '').split('\n').find((l) => l.trim()) ?? '';
 
@@ -148,6 +152,28 @@ export async function watch({ orch, root, targets, capture, buildOptions = {} })
   if (!stops.length) {
     err('farm build --watch: nothing to watch (no frontend or backend task in the plan)');
     return 2;
+  }
+  // Warm mode while watching: unless a daemon already runs for the project (or FARM_NO_DAEMON is
+  // set), this process serves it, so `farm build` in another terminal (either CLI) gets its input
+  // walks from memory. It stops with the watch, and dies with this process if it is killed.
+  if (!process.env.FARM_NO_DAEMON) {
+    const cacheDir = path.resolve(root, cfg.cacheDir);
+    try {
+      if (!native.daemonStatus(root, cacheDir)) {
+        const served = native.daemonServe(root, cacheDir, WATCH_DAEMON_IDLE_MS).catch((e) => err(`! warm mode: ${firstLine(e.message)}`));
+        out(`warm mode: this process serves the project's daemon while it watches (farm daemon status)`);
+        stops.push(async () => {
+          try {
+            native.daemonStop(root, cacheDir);
+          } catch (e) {
+            err(`! warm mode: ${firstLine(e.message)}`);
+          }
+          await served;
+        });
+      }
+    } catch (e) {
+      err(`! warm mode: ${firstLine(e.message)}`);
+    }
   }
   const onSignal = () => done();
   process.on('SIGINT', onSignal);

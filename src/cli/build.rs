@@ -96,6 +96,16 @@ async fn run(
   };
   let tools: std::collections::BTreeMap<String, String> =
     [("node".to_string(), node_version)].into();
+  if opts.dry_run {
+    // Keys and lookups only, as `orch.dryRunText` in build.mjs; an error is Node's to report.
+    return match orch.dry_run(&opts.targets, tools) {
+      Ok(rows) => {
+        print(&render::dry_run(&orch.config().app_name, &rows, opts.json), "");
+        Answer::Exit(0)
+      }
+      Err(e) => Answer::HandOver(format!("dry run: {e}")),
+    };
+  }
   let needed_js = Arc::new(AtomicBool::new(false));
   let mode = match (opts.json, tty_columns()) {
     (true, _) => Mode::Json,

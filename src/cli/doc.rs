@@ -210,3 +210,97 @@ impl From<BuildResult> for BuildDoc {
     }
   }
 }
+
+/// `farm build --dry-run --json`: `{ dryRun: true, tasks }`, each task as `DryRunTask` of
+/// `index.d.ts` (`src/napi/dry_run.rs`), fields in the same order. Both CLIs print it (the Node CLI
+/// through `BuildOrchestrator.dryRunText`), so their outputs are the same bytes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunDoc<'a> {
+  /// Always `true`: what `farm cache diff` looks for.
+  pub dry_run: bool,
+  /// The planned tasks, in plan order.
+  pub tasks: Vec<DryRunTaskDoc<'a>>,
+}
+
+/// `DryRunTask`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunTaskDoc<'a> {
+  /// The task.
+  pub name: &'a str,
+  /// Its dependencies.
+  pub deps: &'a [String],
+  /// `hit`, `miss` or `off`.
+  pub cache: &'static str,
+  /// Its key, when cached.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub key: Option<&'a str>,
+  /// How many input files went into the key.
+  pub inputs: usize,
+  /// Why it is not cached.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub reason: Option<&'a str>,
+  /// What the key was computed from.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub manifest: Option<KeyManifestDoc<'a>>,
+}
+
+/// `KeyManifest` (camelCase, `machine` always present, as napi gives it).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyManifestDoc<'a> {
+  /// Schema version.
+  pub schema_version: u32,
+  /// Encoding version.
+  pub encoding_version: u32,
+  /// The task.
+  pub task: &'a str,
+  /// The key.
+  pub key: &'a str,
+  /// Input files (`{ path, hash }`), sorted by path.
+  pub inputs: &'a [crate::hash::InputFile],
+  /// The task's config subset.
+  pub config: &'a serde_json::Value,
+  /// Env var → digest of its value (`null` = unset).
+  pub env: &'a BTreeMap<String, Option<crate::hash::Digest>>,
+  /// Tool versions.
+  pub tools: &'a BTreeMap<String, String>,
+  /// Dependency → its key.
+  pub deps: &'a BTreeMap<String, String>,
+  /// Extra content digests.
+  pub extra: &'a BTreeMap<String, crate::hash::Digest>,
+  /// Machine-bound facts.
+  pub machine: &'a BTreeMap<String, String>,
+}
+
+impl<'a> DryRunDoc<'a> {
+  /// The document of these rows.
+  pub fn new(rows: &'a [crate::orchestrator::DryRunTask]) -> Self {
+    let tasks = rows
+      .iter()
+      .map(|t| DryRunTaskDoc {
+        name: &t.name,
+        deps: &t.deps,
+        cache: t.cache.as_str(),
+        key: t.key.as_deref(),
+        inputs: t.inputs,
+        reason: t.reason.as_deref(),
+        manifest: t.manifest.as_ref().map(|m| KeyManifestDoc {
+          schema_version: m.schema_version,
+          encoding_version: m.encoding_version,
+          task: &m.task,
+          key: &m.key,
+          inputs: &m.inputs,
+          config: &m.config,
+          env: &m.env,
+          tools: &m.tools,
+          deps: &m.deps,
+          extra: &m.extra,
+          machine: &m.machine,
+        }),
+      })
+      .collect();
+    DryRunDoc { dry_run: true, tasks }
+  }
+}

@@ -28,6 +28,29 @@ pub fn icon(status: &str) -> &'static str {
   }
 }
 
+/// What `farm build --dry-run` prints on stdout: the JSON document (`--json`), or a title and a
+/// table of the tasks with their dependencies, cache state, key (or why there is none) and input
+/// count. The one renderer of both CLIs (the Node CLI calls it through the addon).
+pub fn dry_run(app_name: &str, rows: &[crate::orchestrator::DryRunTask], json: bool) -> String {
+  if json {
+    return format!("{}\n", super::format::json_pretty(&super::doc::DryRunDoc::new(rows)));
+  }
+  let mut out = format!("farm build --dry-run · {app_name} · nothing is built\n");
+  let cells: Vec<Vec<String>> = rows
+    .iter()
+    .map(|r| {
+      let deps = if r.deps.is_empty() { "-".to_string() } else { r.deps.join(",") };
+      let key = match (&r.key, &r.reason) {
+        (Some(k), _) => k.clone(),
+        (None, reason) => format!("- ({})", reason.as_deref().unwrap_or("undefined")),
+      };
+      vec![r.name.clone(), deps, r.cache.as_str().to_string(), key, r.inputs.to_string()]
+    })
+    .collect();
+  table(&mut out, &["task", "deps", "cache", "key", "inputs"], &cells);
+  out
+}
+
 /// The first line: `farm build · app@1.0.0 · production · targets: all`.
 pub fn header(app_name: &str, version: &str, environment: &str, targets: &[String]) -> String {
   let t = if targets.is_empty() { "all".to_string() } else { targets.join(", ") };

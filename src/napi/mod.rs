@@ -479,6 +479,25 @@ impl BuildOrchestrator {
     Ok(rows.into_iter().map(Into::into).collect())
   }
 
+  /// What `farm build --dry-run` prints: the rows of [`Self::dry_run`] as the JSON document
+  /// (`json`) or as a title and a table, rendered as the native `farm` executable renders them.
+  #[napi]
+  pub fn dry_run_text(
+    &self,
+    targets: Option<Vec<String>>,
+    json: bool,
+    tool_versions: Option<HashMap<String, String>>,
+  ) -> napi::Result<String, Code> {
+    let rows = self
+      .inner
+      .dry_run(
+        &targets.unwrap_or_default(),
+        tool_versions.unwrap_or_default().into_iter().collect(),
+      )
+      .map_err(to_code)?;
+    Ok(crate::cli::render::dry_run(&self.inner.config().app_name, &rows, json))
+  }
+
   /// What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,
   /// filesModified, env, config, tools, deps, ..., lines }` (`lines`: the report as text).
   #[napi(ts_return_type = "Record<string, any> & { lines: string[] }")]
