@@ -76,6 +76,11 @@ export declare class BuildOrchestrator {
    */
   dryRun(targets?: Array<string> | undefined | null, toolVersions?: Record<string, string> | undefined | null): Array<DryRunTask>
   /**
+   * What `farm build --dry-run` prints: the rows of [`Self::dry_run`] as the JSON document
+   * (`json`) or as a title and a table, rendered as the native `farm` executable renders them.
+   */
+  dryRunText(targets: Array<string> | undefined | null, json: boolean, toolVersions?: Record<string, string> | undefined | null): string
+  /**
    * What changed for `task` since its last cached build: `{ previous, filesAdded, filesRemoved,
    * filesModified, env, config, tools, deps, ..., lines }` (`lines`: the report as text).
    */

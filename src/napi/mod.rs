@@ -405,6 +405,20 @@ pub struct BuildOrchestrator {
   inner: Arc<Orchestrator>,
 }
 
+impl BuildOrchestrator {
+  /// The rows of a dry run (behind `dryRun` and `dryRunText`).
+  fn dry_rows(
+    &self,
+    targets: Option<Vec<String>>,
+    tool_versions: Option<HashMap<String, String>>,
+  ) -> napi::Result<Vec<crate::orchestrator::DryRunTask>, Code> {
+    self
+      .inner
+      .dry_run(&targets.unwrap_or_default(), tool_versions.unwrap_or_default().into_iter().collect())
+      .map_err(to_code)
+  }
+}
+
 #[napi]
 impl BuildOrchestrator {
   /// Validates `config` (the object exported by `farm.config.*`). Throws an `Error` with
@@ -469,13 +483,7 @@ impl BuildOrchestrator {
     targets: Option<Vec<String>>,
     tool_versions: Option<HashMap<String, String>>,
   ) -> napi::Result<Vec<JsDryRunTask>, Code> {
-    let rows = self
-      .inner
-      .dry_run(
-        &targets.unwrap_or_default(),
-        tool_versions.unwrap_or_default().into_iter().collect(),
-      )
-      .map_err(to_code)?;
+    let rows = self.dry_rows(targets, tool_versions)?;
     Ok(rows.into_iter().map(Into::into).collect())
   }
 
@@ -488,13 +496,7 @@ impl BuildOrchestrator {
     json: bool,
     tool_versions: Option<HashMap<String, String>>,
   ) -> napi::Result<String, Code> {
-    let rows = self
-      .inner
-      .dry_run(
-        &targets.unwrap_or_default(),
-        tool_versions.unwrap_or_default().into_iter().collect(),
-      )
-      .map_err(to_code)?;
+    let rows = self.dry_rows(targets, tool_versions)?;
     Ok(crate::cli::render::dry_run(&self.inner.config().app_name, &rows, json))
   }
 
