@@ -36,8 +36,16 @@ pub struct Memo {
   entries: HashMap<SpecKey, Entry>,
 }
 
+/// What a walk reads of an ancestor file: all of a `.gitignore` (its stat stands for its
+/// contents), but of `.git` only whether it is there and is a directory (where the work tree
+/// ends). Git changes the `.git` directory's times on every `git status` or commit, which must
+/// not drop the memo.
 fn probe_stat(p: &Path) -> Option<(u64, i64, i64, u64)> {
-  std::fs::symlink_metadata(p).ok().map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
+  let m = std::fs::symlink_metadata(p).ok()?;
+  if p.file_name().is_some_and(|n| n == ".git") {
+    return Some((u64::from(m.is_dir()), 0, 0, 0));
+  }
+  Some((m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
 }
 
 /// The ancestor files a walk of `root` may read: `.gitignore` and `.git` of every ancestor.
@@ -225,5 +233,22 @@ mod tests {
     let m = memo_with(&root, &[]);
     std::fs::write(dir.path().join(".gitignore"), "*.log\n").unwrap();
     assert!(m.get("k").is_none(), "a new ancestor .gitignore must drop the memo");
+  }
+
+  #[test]
+  fn git_touching_an_ancestor_git_dir_keeps_the_memo_but_its_removal_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("app");
+    std::fs::create_dir_all(&root).unwrap();
+    let git = dir.path().join(".git");
+    std::fs::create_dir(&git).unwrap();
+    let m = memo_with(&root, &[]);
+    // What `git status` or a commit does: files come and go in .git, whose times change.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(git.join("index.lock"), "x").unwrap();
+    std::fs::rename(git.join("index.lock"), git.join("index")).unwrap();
+    assert!(m.get("k").is_some(), "activity inside an ancestor .git must keep the memo");
+    std::fs::remove_dir_all(&git).unwrap();
+    assert!(m.get("k").is_none(), "the work tree's end moved: the memo must go");
   }
 }

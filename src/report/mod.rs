@@ -227,7 +227,9 @@ pub struct GitInfo {
 pub fn git_info(root: &Path) -> Option<GitInfo> {
   let run = |args: &[&str]| crate::run::process::probe("git", args, Some(root));
   let commit = run(&["rev-parse", "HEAD"])?;
-  let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", "."])
+  // --no-optional-locks: a status that refreshes the index would write the user's .git/index
+  // (farm writes only its outputs), and would wake the warm-mode daemon's watcher.
+  let dirty = run(&["--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", "."])
     .is_some_and(|s| !s.is_empty());
   Some(GitInfo { commit, dirty })
 }
