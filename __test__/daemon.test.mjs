@@ -71,6 +71,26 @@ function startDaemon(t, dir) {
 
 const outputs = (dir) => walk(path.join(dir, 'pkg')).filter((f) => /^(out|packed)\//.test(f)).map((f) => [f, readFileSync(path.join(dir, 'pkg', f), 'utf8')]);
 
+test('in a git work tree, no-op builds are answered from memory: their own git status does not drop the memo', (t) => {
+  const dir = commandProject();
+  const git = (...args) => spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', '-c', 'commit.gpgsign=false', ...args], { cwd: dir, encoding: 'utf8' });
+  assert.equal(git('init', '-q').status, 0);
+  writeFileSync(path.join(dir, '.gitignore'), 'pkg/out/\npkg/packed/\ndist/\n.farm/\n');
+  assert.equal(git('add', '-A').status, 0);
+  assert.equal(git('commit', '-qm', 'init').status, 0);
+  startDaemon(t, dir);
+  assert.equal(json(dir, ['build']).success, true);
+  const before = status(dir).memoHits;
+  for (let i = 0; i < 3; i++) assert.deepEqual(json(dir, ['build']).tasks.map((x) => x.cache), ['hit', 'hit']);
+  const after = status(dir);
+  // Each no-op asks for gen's walk at least: three from memory.
+  assert.ok(after.memoHits - before >= 3, `walks from memory: ${before} → ${after.memoHits} (${JSON.stringify(after)})`);
+  // The manifest still says which commit, and that the tree is clean.
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'dist/build-manifest.json'), 'utf8'));
+  assert.equal(manifest.git?.commit, git('rev-parse', 'HEAD').stdout.trim());
+  assert.equal(manifest.git?.dirty, false);
+});
+
 test('daemon start/status/stop; builds through it equal builds without it; edits, adds and deletes are seen', async (t) => {
   const dir = commandProject();
   assert.equal(farm(dir, ['daemon', 'status']).status, 1, 'no daemon yet');
