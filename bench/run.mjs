@@ -466,7 +466,7 @@ function defineTools({ dir, turboBin, nxBin, floorBin, farmReady }) {
   }
   if (farmReady && fs.existsSync(FARM_NATIVE)) {
     // Warm mode: the same executable, asking the project's daemon (`farm daemon start`, started
-    // before the first run of this row, untimed, and stopped after the last scenario).
+    // before the first run of this row, untimed, and stopped after each scenario).
     const native = [FARM_NATIVE, ["build", "--json"]];
     const ensure = { prepare: () => ensureFarmDaemon(dir), env: warmEnv };
     tools.push({
@@ -861,17 +861,29 @@ async function main() {
     try {
       for (const scenario of opts.scenarios) {
         log(`${size} files: scenario ${scenario} ...`);
-        const sRows = await runScenario(scenario, tools, { dir, runs: opts.runs, mutator });
+        // The rows without a daemon run first, with no daemon up: a daemon watching the tree
+        // takes CPU (and an inotify event for every file or directory another process opens in
+        // it), which would burden rows that claim none. Then the daemon rows; their daemons are
+        // stopped after the scenario (the next one's untimed warm-up round starts them again).
+        const isDaemon = (t) => Boolean(t.daemon || t.farmDaemon);
+        const sRows = await runScenario(scenario, tools.filter((t) => !isDaemon(t)), { dir, runs: opts.runs, mutator });
         if (scenario !== "cold" && farm.ready && wanted({ id: "farm-inproc" })) {
           mutator.restore();
-          sRows.splice(1, 0, await runFarmInproc(scenario, { dir, runs: opts.runs, targetRel }));
+          sRows.push(await runFarmInproc(scenario, { dir, runs: opts.runs, targetRel }));
         }
+        mutator.restore();
+        sRows.push(...(await runScenario(scenario, tools.filter(isDaemon), { dir, runs: opts.runs, mutator })));
         const nxd = sRows.find((r) => r.tool === "nx-daemon");
         const hwm = nxd && nxDaemonHwm(dir);
         if (hwm) nxd.daemonHwmKiB = hwm.hwmKiB;
         const fd = sRows.find((r) => r.tool === "farm-daemon");
         const fhwm = fd && farmDaemonHwm(dir);
         if (fhwm) fd.daemonHwmKiB = fhwm.hwmKiB;
+        if (tools.some((t) => t.daemon)) await stopNx(dir, nxBin);
+        if (tools.some((t) => t.farmDaemon)) farmDaemonCli(dir, "stop");
+        // Printed in the tools' order, farm in-process second.
+        const order = (r) => (r.tool === "farm-inproc" ? 0.5 : tools.findIndex((t) => t.id === r.tool));
+        sRows.sort((a, b) => order(a) - order(b));
         rows.push(...sRows);
         mutator.restore();
       }
