@@ -101,6 +101,22 @@ impl CacheInfo {
   }
 }
 
+/// A key computed in this build, as its dependents and the usage events need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownKey {
+  /// The key (32 hex characters).
+  pub key: String,
+  /// Whether the key holds machine-bound facts (see [`KeyManifest::is_machine_bound`]).
+  pub machine_bound: bool,
+}
+
+impl KnownKey {
+  /// The key of `m`.
+  pub fn of(m: &KeyManifest) -> KnownKey {
+    KnownKey { key: m.key.clone(), machine_bound: m.is_machine_bound() }
+  }
+}
+
 /// The cache for one build.
 pub struct BuildCache {
   /// The content-addressed store.
@@ -111,8 +127,9 @@ pub struct BuildCache {
   pub read: bool,
   /// Save entries.
   pub write: bool,
-  /// Keys computed so far in this build.
-  pub keys: Mutex<BTreeMap<String, KeyManifest>>,
+  /// Keys computed so far in this build, by task name (the key alone: the input list stays with
+  /// the task that computed it, so a 100k-file key is held once).
+  pub keys: Mutex<BTreeMap<String, KnownKey>>,
   /// Tool versions known for every task (node, the addon).
   pub base_tools: BTreeMap<String, String>,
   /// The remote cache (`cache.remote` / `FARM_REMOTE_CACHE_URL`), if any.
@@ -358,7 +375,7 @@ impl BuildCache {
     .into_manifest()
     .with_env_digests(reads.env_digests.iter().cloned());
     if let Ok(mut k) = self.keys.lock() {
-      k.insert(task.to_string(), manifest.clone());
+      k.insert(task.to_string(), KnownKey::of(&manifest));
     }
     Ok((manifest, set.stats))
   }

@@ -312,7 +312,7 @@ impl Orchestrator {
       tools: &tools,
       verify: req.verify_cache,
       prof: prof.clone(),
-      known,
+      known: Mutex::new(known),
     };
     let opts = SchedulerOptions {
       concurrency: req.concurrency.unwrap_or_else(|| self.config.concurrency()),
@@ -739,8 +739,9 @@ struct Runner<'a> {
   tools: &'a Mutex<BTreeMap<String, String>>,
   verify: bool,
   prof: Profiler,
-  /// Keys a probe computed just before, for tasks whose inputs the build cannot change first.
-  known: BTreeMap<String, KeyManifest>,
+  /// Keys a probe computed just before, for tasks whose inputs the build cannot change first
+  /// (each taken by its task).
+  known: Mutex<BTreeMap<String, KeyManifest>>,
 }
 
 /// One cached task being run: what the runner's steps share.
@@ -912,9 +913,10 @@ impl<'r> Runner<'r> {
     lane: u32,
   ) -> Result<crate::hash::KeyManifest, Uncached> {
     let mut span = self.prof.span(SpanCat::Hash, lane, || format!("key {}", task.name));
-    if let Some(m) = self.known.get(&task.name) {
+    // Taken, not cloned: each task is keyed once per build, and its input list can be large.
+    if let Some(m) = self.known.lock().ok().and_then(|mut k| k.remove(&task.name)) {
       span.text("from", || "probe".into());
-      return Ok(m.clone());
+      return Ok(m);
     }
     let reads = io.reads.clone()?;
     let deps = self.orch.dep_kinds(task);
@@ -1270,7 +1272,7 @@ async fn send_events(
       else {
         continue;
       };
-      if keys.get(&r.name).is_some_and(|m| m.key == key && !m.is_machine_bound()) {
+      if keys.get(&r.name).is_some_and(|m| m.key == key && !m.machine_bound) {
         remote.record_event(EventSource::Local, EventKind::Hit, key, 0);
       }
     }
@@ -1455,10 +1457,13 @@ impl Orchestrator {
             && reads
               .as_ref()
               .is_ok_and(|r| untouched(&r.root) && r.files.iter().all(|f| untouched(f)));
-          if stable {
-            reusable.insert(t.name.clone(), m.clone());
+          let mut row = DryRunTask::keyed(t, m, hit);
+          // The build takes the key over (the row keeps its key and counts, not a second copy
+          // of the input list).
+          if let (true, Some(m)) = (stable, row.manifest.take()) {
+            reusable.insert(t.name.clone(), m);
           }
-          DryRunTask::keyed(t, m, hit)
+          row
         }
         Err(reason) => DryRunTask::uncached(t, &reason),
       };
