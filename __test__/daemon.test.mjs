@@ -110,8 +110,14 @@ test('daemon start/status/stop; builds through it equal builds without it; edits
   assert.equal(s1.builds, 2, 'the two daemon builds were served');
   assert.ok(s1.memoHits >= 1, `a no-op is answered from memory: ${JSON.stringify(s1)}`);
 
-  // Edit: gen misses, and the outputs are those of a --no-cache build.
+  // Edit in place: the daemon hashes that file again and walks nothing; its keys are those of
+  // a fresh walk. Then gen misses, and the outputs are those of a --no-cache build.
   writeFileSync(path.join(dir, 'pkg/src/a.txt'), 'ALPHA\n');
+  const warmKeys = dryKeys(dir);
+  const s2 = status(dir);
+  assert.equal(s2.walks, s1.walks, `an in-place edit is answered without a walk: ${JSON.stringify(s2)}`);
+  assert.ok(s2.memoHits > s1.memoHits, `an in-place edit is answered from memory: ${JSON.stringify(s2)}`);
+  assert.deepEqual(warmKeys, dryKeys(dir, NO_DAEMON));
   const edited = json(dir, ['build']);
   assert.deepEqual(edited.tasks.map((t) => t.cache), ['miss', 'miss']);
   const viaDaemon = outputs(dir);

@@ -1,7 +1,7 @@
 //! Which memoized walks a file-system event invalidates (pure logic, no I/O but `stat`).
 
 use crate::hash::{InputSet, ALWAYS_IGNORED_DIRS};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +28,21 @@ struct Entry {
   probes: Vec<Probe>,
   /// Bumped by every event that touches the tree.
   generation: u64,
+  /// Files of `set` whose contents changed in place since it was made: re-hashed when next asked.
+  stale: BTreeSet<PathBuf>,
+}
+
+/// A memoized walk as [`Memo::get`] hands it out.
+#[derive(Debug, Clone)]
+pub struct Memoized {
+  /// The walk's result.
+  pub set: Arc<InputSet>,
+  /// Files of `set` (absolute) modified in place since: their digests must be computed again.
+  pub stale: Vec<PathBuf>,
+  /// The entry's generation, for [`Memo::refreshed`].
+  pub generation: u64,
+  /// The (canonical) root of the walk: `set` lists paths relative to it.
+  pub root: PathBuf,
 }
 
 /// Walk results by spec, and the invalidation rules.
@@ -67,14 +82,33 @@ impl Memo {
     Memo::default()
   }
 
-  /// The memoized set of `key`, if no event touched it and its ancestor files are unchanged.
-  pub fn get(&self, key: &str) -> Option<Arc<InputSet>> {
+  /// The memoized set of `key`, if no event changed its tree but the contents of files it lists
+  /// (those come as [`Memoized::stale`]) and its ancestor files are unchanged.
+  pub fn get(&self, key: &str) -> Option<Memoized> {
     let e = self.entries.get(key)?;
     let set = e.set.as_ref()?;
     if e.probes.iter().any(|(p, s)| probe_stat(p) != *s) {
       return None;
     }
-    Some(Arc::clone(set))
+    Some(Memoized {
+      set: Arc::clone(set),
+      stale: e.stale.iter().cloned().collect(),
+      generation: e.generation,
+      root: e.root.clone(),
+    })
+  }
+
+  /// Replaces the set of `key` by `set`, the memoized one with its stale files hashed again,
+  /// unless an event touched the tree since [`Memo::get`] gave out `generation`. Returns whether
+  /// it was kept.
+  pub fn refreshed(&mut self, key: &str, generation: u64, set: Arc<InputSet>) -> bool {
+    let Some(e) = self.entries.get_mut(key) else { return false };
+    if e.generation != generation || e.set.is_none() {
+      return false;
+    }
+    e.set = Some(set);
+    e.stale.clear();
+    true
   }
 
   /// Registers `key` before a walk and returns its generation, to pass to [`Memo::store`].
@@ -92,6 +126,7 @@ impl Memo {
       set: None,
       probes: Vec::new(),
       generation: 0,
+      stale: BTreeSet::new(),
     });
     e.generation
   }
@@ -105,6 +140,7 @@ impl Memo {
     }
     e.probes = if e.use_gitignore { probes_of(&e.root) } else { Vec::new() };
     e.set = Some(set);
+    e.stale.clear();
     true
   }
 
@@ -112,8 +148,38 @@ impl Memo {
   pub fn invalidate(&mut self, path: &Path) {
     for e in self.entries.values_mut() {
       if affects(e, path) {
-        e.set = None;
-        e.generation += 1;
+        e.forget();
+      }
+    }
+  }
+
+  /// The contents or attributes of `path` changed in place (it was neither created, removed nor
+  /// renamed). A walk that lists it keeps its set and hashes that file again when next asked. A
+  /// regular file the set does not list stays out of it: it existed when the set was made (its
+  /// creation would have dropped the set) and was left out by its path or an ignore file, not
+  /// its contents. Anything else the event may change is forgotten, as by [`Memo::invalidate`]:
+  /// a `.gitignore` (it decides what the walk lists), a directory, a path gone, a walk running.
+  pub fn modified(&mut self, path: &Path) {
+    let ignore_file = path.file_name().is_some_and(|n| n == ".gitignore");
+    let regular_file = || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+    for e in self.entries.values_mut() {
+      if !affects(e, path) {
+        continue;
+      }
+      let listed = match (&e.set, rel_path(&e.root, path)) {
+        (Some(set), Some(rel)) if !ignore_file => {
+          Some(set.files.binary_search_by(|f| f.path.as_str().cmp(rel.as_str())).is_ok())
+        }
+        _ => None,
+      };
+      match listed {
+        Some(true) => {
+          // A walk begun before this event may have read the old contents: it is not kept.
+          e.generation += 1;
+          e.stale.insert(path.to_path_buf());
+        }
+        Some(false) if regular_file() => {}
+        _ => e.forget(),
       }
     }
   }
@@ -121,8 +187,7 @@ impl Memo {
   /// Forgets everything (queue overflow, watcher error).
   pub fn clear(&mut self) {
     for e in self.entries.values_mut() {
-      e.set = None;
-      e.generation += 1;
+      e.forget();
     }
   }
 
@@ -135,6 +200,21 @@ impl Memo {
   pub fn is_empty(&self) -> bool {
     self.len() == 0
   }
+}
+
+impl Entry {
+  fn forget(&mut self) {
+    self.set = None;
+    self.stale.clear();
+    self.generation += 1;
+  }
+}
+
+/// `path` relative to `root`, `/`-separated as the walk lists it; `None` outside or not UTF-8.
+pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
+  let rel = path.strip_prefix(root).ok()?;
+  let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+  parts.filter(|p| !p.is_empty()).map(|p| p.join("/"))
 }
 
 /// Whether an event on `path` may change the walk of `e`. Conservative: only events strictly
@@ -211,6 +291,59 @@ mod tests {
   }
 
   #[test]
+  fn a_listed_file_written_in_place_keeps_the_memo_as_stale_and_anything_else_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("app");
+    std::fs::create_dir(&root).unwrap();
+    let listed = |m: &Memo| m.get("k").map(|g| g.stale);
+    // The set lists `a` only.
+    let mut m = memo_with(&root, &[]);
+    m.modified(&root.join("a"));
+    assert_eq!(listed(&m), Some(vec![root.join("a")]));
+    let g = m.get("k").unwrap().generation;
+    assert!(m.refreshed("k", g, set(7)), "a refresh of the same generation is kept");
+    assert_eq!(listed(&m), Some(vec![]));
+    assert_eq!(m.get("k").unwrap().set.files[0].hash, Digest(7));
+    // A refresh overtaken by another write is not kept (the file is still stale).
+    m.modified(&root.join("a"));
+    let g = m.get("k").unwrap().generation;
+    m.modified(&root.join("a"));
+    assert!(!m.refreshed("k", g, set(8)));
+    assert_eq!(listed(&m), Some(vec![root.join("a")]));
+    // A walk begun before a write is not kept.
+    let g = m.begin("k", &root, Vec::new(), true);
+    m.modified(&root.join("a"));
+    assert!(!m.store("k", g, set(9)));
+    // A regular file the set does not list (left out by its path) stays out.
+    std::fs::write(root.join("b"), "x").unwrap();
+    let mut m = memo_with(&root, &[]);
+    m.modified(&root.join("b"));
+    assert_eq!(listed(&m), Some(vec![]), "an unlisted file written in place changes nothing");
+    // An ignore file, a directory or a path that is gone is a change of the tree.
+    std::fs::write(root.join(".gitignore"), "b\n").unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    for p in [".gitignore", "d", "gone"] {
+      let mut m = memo_with(&root, &[]);
+      m.modified(&root.join(p));
+      assert!(m.get("k").is_none(), "in-place event on {p} must drop the memo");
+    }
+    // While no set is kept (a walk running), any write drops the walk's result.
+    let mut m = Memo::new();
+    let g = m.begin("k", &root, Vec::new(), false);
+    m.modified(&root.join("b"));
+    assert!(!m.store("k", g, set(3)), "a walk overtaken by a write is not kept");
+    // Events outside the tree or in pruned dirs change nothing.
+    let mut m = memo_with(&root, &["dist"]);
+    m.modified(&root.join("dist/a"));
+    m.modified(&dir.path().join("other/a"));
+    assert_eq!(listed(&m), Some(vec![]));
+    // And a removal after a write drops it all.
+    m.modified(&root.join("a"));
+    m.invalidate(&root.join("a"));
+    assert!(m.get("k").is_none());
+  }
+
+  #[test]
   fn a_walk_overtaken_by_an_event_is_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = Memo::new();
@@ -220,7 +353,7 @@ mod tests {
     assert!(m.get("k").is_none());
     let g = m.begin("k", dir.path(), Vec::new(), false);
     assert!(m.store("k", g, set(2)));
-    assert_eq!(m.get("k").unwrap().files[0].hash, Digest(2));
+    assert_eq!(m.get("k").unwrap().set.files[0].hash, Digest(2));
     m.clear();
     assert!(m.get("k").is_none() && m.is_empty());
   }

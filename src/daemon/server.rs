@@ -1,12 +1,13 @@
 //! The daemon: listens on the project's socket and answers `hello`, `inputs`, `status`, `stop`.
 
 use super::error::DaemonError;
+use super::memo::{rel_path, Memoized};
 use super::protocol::{
   binary_identity, encode_set, read_line, socket_path, write_line, DaemonStatus, Reply, Request,
   WireSpec, PROTOCOL_VERSION,
 };
 use super::watch::Watch;
-use crate::hash::{hash_inputs, Digest, StatCache};
+use crate::hash::{hash_file, hash_inputs, Digest, HashStats, InputSet, StatCache};
 use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -215,6 +216,34 @@ impl Daemon {
     }
   }
 
+  /// The memoized set with its files written in place since hashed again (and memoized so),
+  /// or `None` when one of them is no longer a regular file or cannot be read (then the spec is
+  /// walked afresh).
+  fn refresh(&self, key: &str, m: Memoized) -> Option<Arc<InputSet>> {
+    if m.stale.is_empty() {
+      return Some(m.set);
+    }
+    let mut set = InputSet::clone(&m.set);
+    set.stats = HashStats { files: set.files.len() as u64, ..HashStats::default() };
+    for path in &m.stale {
+      // Always read: the file changed, and a stat taken within the clock's granularity of the
+      // write could look the same as before.
+      std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+      let (digest, n) = hash_file(path).ok()?;
+      set.stats.files_read += 1;
+      set.stats.bytes_read += n;
+      let rel = rel_path(&m.root, path)?;
+      let i = set.files.binary_search_by(|f| f.path.as_str().cmp(rel.as_str())).ok()?;
+      set.files[i].hash = digest;
+    }
+    set.stats.stat_cache_hits = set.stats.files - set.stats.files_read;
+    let set = Arc::new(set);
+    if let Ok(mut s) = self.watch.state.0.lock() {
+      s.memo.refreshed(key, m.generation, Arc::clone(&set));
+    }
+    Some(set)
+  }
+
   /// Answers one spec: from memory when sound, else by walking now.
   fn inputs(&self, spec: &WireSpec, w: &mut impl Write) -> std::io::Result<()> {
     let fail = |w: &mut dyn Write, e: String| {
@@ -234,7 +263,8 @@ impl Daemon {
     let (lock, _) = &*self.watch.state;
     let trusted = synced && lock.lock().map(|s| s.failed.is_none()).unwrap_or(false);
     if trusted {
-      if let Some(set) = lock.lock().ok().and_then(|s| s.memo.get(&key)) {
+      let memoized = lock.lock().ok().and_then(|s| s.memo.get(&key));
+      if let Some(set) = memoized.and_then(|m| self.refresh(&key, m)) {
         self.memo_hits.fetch_add(1, Ordering::Relaxed);
         return send_set(w, "memo", &encode_set(&set));
       }

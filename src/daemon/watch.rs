@@ -3,7 +3,7 @@
 
 use super::error::DaemonError;
 use super::memo::Memo;
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -45,6 +45,17 @@ fn changes_something(kind: &EventKind) -> bool {
   )
 }
 
+/// Whether an event changed a file's contents or attributes in place (a write, a truncation, a
+/// `chmod` or `touch`), as opposed to its presence or name (create, remove, rename).
+fn in_place(kind: &EventKind) -> bool {
+  matches!(
+    kind,
+    EventKind::Modify(ModifyKind::Data(_))
+      | EventKind::Modify(ModifyKind::Metadata(_))
+      | EventKind::Access(AccessKind::Close(AccessMode::Write))
+  )
+}
+
 fn marker_number(path: &Path, marker_dir: &Path) -> Option<u64> {
   let name = path.strip_prefix(marker_dir).ok()?.to_str()?;
   name.strip_prefix("sync-")?.parse().ok()
@@ -72,7 +83,11 @@ fn apply(st: &mut WatchState, res: notify::Result<Event>, root: &Path, marker_di
         if !changes_something(&ev.kind) {
           continue;
         }
-        st.memo.invalidate(p);
+        if in_place(&ev.kind) {
+          st.memo.modified(p);
+        } else {
+          st.memo.invalidate(p);
+        }
         if root.starts_with(p) && !root.exists() {
           st.root_gone = true;
         }
@@ -168,21 +183,33 @@ mod tests {
     memoize(&w);
     assert!(w.sync());
     assert!(w.state.0.lock().unwrap().memo.get("k").is_some(), "reading files must not invalidate");
-    // Each kind of change, then a sync: the memo must be gone.
-    let steps: Vec<Box<dyn Fn()>> = vec![
-      Box::new(|| std::fs::write(root.join("src/a.ts"), "2").unwrap()),
-      Box::new(|| std::fs::write(root.join("src/b.ts"), "new").unwrap()),
-      Box::new(|| std::fs::remove_file(root.join("src/b.ts")).unwrap()),
-      Box::new(|| std::fs::create_dir_all(root.join("src/deep/er")).unwrap()),
-      Box::new(|| std::fs::write(root.join("src/deep/er/c.ts"), "c").unwrap()),
-      Box::new(|| std::fs::rename(root.join("src/deep"), root.join("src/moved")).unwrap()),
-      Box::new(|| std::fs::write(root.join("src/moved/er/c.ts"), "c2").unwrap()),
+    // Each kind of change, then a sync: a change of the tree drops the memo; a file written in
+    // place keeps it, listed as stale (it is hashed again when next asked).
+    let stale = |w: &Watch| -> Option<Vec<PathBuf>> {
+      w.state.0.lock().unwrap().memo.get("k").map(|m| m.stale)
+    };
+    let steps: Vec<(Box<dyn Fn()>, Option<&str>)> = vec![
+      (Box::new(|| std::fs::write(root.join("src/a.ts"), "2").unwrap()), Some("src/a.ts")),
+      (Box::new(|| std::fs::write(root.join("src/b.ts"), "new").unwrap()), None),
+      (Box::new(|| std::fs::remove_file(root.join("src/b.ts")).unwrap()), None),
+      (Box::new(|| std::fs::create_dir_all(root.join("src/deep/er")).unwrap()), None),
+      (Box::new(|| std::fs::write(root.join("src/deep/er/c.ts"), "c").unwrap()), None),
+      (Box::new(|| std::fs::rename(root.join("src/deep"), root.join("src/moved")).unwrap()), None),
+      (
+        Box::new(|| std::fs::write(root.join("src/moved/er/c.ts"), "c2").unwrap()),
+        Some("src/moved/er/c.ts"),
+      ),
+      (Box::new(|| std::fs::write(root.join(".gitignore"), "*.log\n").unwrap()), None),
+      (Box::new(|| std::fs::write(root.join(".gitignore"), "*.tmp\n").unwrap()), None),
     ];
-    for (i, step) in steps.iter().enumerate() {
+    for (i, (step, in_place)) in steps.iter().enumerate() {
       memoize(&w);
       step();
       assert!(w.sync(), "step {i}: sync");
-      assert!(w.state.0.lock().unwrap().memo.get("k").is_none(), "step {i}: memo survived");
+      match in_place {
+        Some(f) => assert_eq!(stale(&w), Some(vec![root.join(f)]), "step {i}: written in place"),
+        None => assert_eq!(stale(&w), None, "step {i}: memo survived"),
+      }
     }
     assert!(w.state.0.lock().unwrap().failed.is_none());
   }
