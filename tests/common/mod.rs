@@ -135,7 +135,11 @@ pub fn project_info(app_name: &str) -> ProjectInfo {
     output_rel: "dist".into(),
     frontend: Some(FrontendSpec {
       dir_rel: "apps/web".into(),
-      lockfile: Some(Lockfile { file: "package-lock.json".into(), manager: PackageManager::Npm }),
+      lockfile: Some(Lockfile {
+        file: "package-lock.json".into(),
+        manager: PackageManager::Npm,
+        workspace: None,
+      }),
       out_rel: "web".into(),
     }),
     api: ApiSpec {
