@@ -430,6 +430,98 @@ async fn image_checks_fail_on_a_secret_in_the_layer_history() {
   remove_images(&[reference]);
 }
 
+/// Copies `from` to `to`, without the folders a fresh clone has not (`node_modules`, `dist`,
+/// `.venv`, `.farm`, `__pycache__`).
+fn copy_sources(from: &Path, to: &Path) {
+  for e in std::fs::read_dir(from).unwrap().flatten() {
+    let name = e.file_name();
+    if ["node_modules", "dist", ".venv", ".farm", "__pycache__"].iter().any(|s| name == *s) {
+      continue;
+    }
+    let (src, dst) = (e.path(), to.join(&name));
+    if e.file_type().unwrap().is_dir() {
+      std::fs::create_dir_all(&dst).unwrap();
+      copy_sources(&src, &dst);
+    } else {
+      std::fs::copy(&src, &dst).unwrap();
+    }
+  }
+}
+
+/// The example app is an npm workspace (package-lock.json at its root, the frontend in apps/web):
+/// its generated Dockerfile.dev's `web-dev` stage builds from the project root filtered by the
+/// generated Dockerfile.dev.dockerignore, so every file the install reads is in the context; the
+/// stage runs `npm ci --workspace apps/web` at the workspace root (a STAND-IN `npm` checks the root
+/// manifest, the lockfile and the member's manifest are there) and copies the frontend's sources
+/// without its node_modules or env files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_dev_image_installs_the_workspace_with_npm_ci() {
+  use farm_build_native::deploy::context::{Lockfile, PackageManager};
+  use farm_build_native::deploy::files::{generate_all, write_all};
+  need_engine!();
+  let engine = Engine::connect(None).await.unwrap();
+  node_standin_image(&engine).await;
+  let root = tempfile::tempdir().unwrap();
+  let r = root.path();
+  copy_sources(&crate_dir().join("examples/farm-app"), r);
+  write(r, "apps/web/node_modules/left-pad/index.js", "module.exports = 0;\n");
+  write(r, "apps/web/.env.local", &format!("VITE_TOKEN={}\n", SECRETS[0].1));
+
+  let lock = Lockfile::find(r, &r.join("apps/web")).unwrap();
+  assert_eq!(lock.manager, PackageManager::Npm);
+  assert_eq!(lock.workspace.as_ref().map(|w| w.root_rel.as_str()), Some("."));
+  let mut info = project_info("farm-it-webdev");
+  info.frontend.as_mut().unwrap().lockfile = Some(lock);
+  let cfg = config("");
+  let ctx = cfg.deploy_context(&info);
+  write_all(&r.join("dist"), &generate_all(&ctx, false, BuilderKind::Classic)).unwrap();
+  let dev = std::fs::read_to_string(r.join("dist/Dockerfile.dev")).unwrap();
+  assert!(dev.contains("\nRUN npm ci --workspace apps/web\n") && !dev.contains("npm install"), "{dev}");
+
+  let ignore = std::fs::read_to_string(r.join("dist/Dockerfile.dev.dockerignore")).unwrap();
+  let reference = "farm-it-webdev:dev".to_string();
+  remove_images(std::slice::from_ref(&reference));
+  let req = BuildRequest {
+    context_root: r.to_path_buf(),
+    dockerfile: r.join("dist/Dockerfile.dev"),
+    ignore: IgnoreMatcher::parse(&ignore, "Dockerfile.dev.dockerignore").unwrap(),
+    repository: "farm-it-webdev".into(),
+    tags: vec!["dev".into()],
+    target: Some("web-dev".into()),
+    labels: Default::default(),
+    no_cache: true,
+    builder: BuilderKind::Classic,
+  };
+  let lines = Mutex::new(Vec::<String>::new());
+  let built = engine.build(&req, &|l| lines.lock().unwrap().push(l)).await;
+  let lines = lines.into_inner().unwrap();
+  built.unwrap_or_else(|e| panic!("{e}\n{}\n{dev}", lines.join("\n")));
+
+  let (ok, out, err) = docker_cli(&[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    &reference,
+    "sh",
+    "-c",
+    "pwd; cat /app/node_modules/.farm-standin-npm; ls -A /app; echo --; ls -A /app/apps; echo --; ls -A /app/apps/web",
+  ]);
+  assert!(ok, "{err}");
+  let parts: Vec<&str> = out.split("--\n").collect();
+  assert_eq!(parts.len(), 3, "{out}");
+  assert!(parts[0].starts_with("/app/apps/web\nnpm ci --workspace apps/web (in /app)\n"), "{out}");
+  let names = |p: &str| p.lines().map(String::from).collect::<Vec<_>>();
+  assert_eq!(names(parts[0])[2..], ["apps", "node_modules", "package-lock.json", "package.json"], "{out}");
+  assert_eq!(names(parts[1]), ["web"], "only the frontend's sources: {out}");
+  let web = names(parts[2]);
+  for f in ["index.html", "package.json", "src", "vite.config.ts"] {
+    assert!(web.iter().any(|n| n == f), "{f} copied: {out}");
+  }
+  assert!(!web.iter().any(|n| n == "node_modules" || n.starts_with(".env")), "{out}");
+  remove_images(&[reference]);
+}
+
 /// A failing health check fails the smoke run with the container's output; no container is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_health_check_fails_the_smoke_run() {
