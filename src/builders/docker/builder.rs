@@ -118,10 +118,11 @@ impl Builder for DockerBuilder {
         FrontendSpec { dir_rel: fe.root.clone(), lockfile, out_rel: fe.out_dir.clone() }
       });
       if let Some(ws) = frontend.as_ref().and_then(|f| f.lockfile.as_ref()?.workspace.as_ref()) {
+        let root = if ws.root_rel == "." { "the project root" } else { ws.root_rel.as_str() };
         ctx.log(&format!(
-          "Dockerfile.dev: the frontend installs as the workspace member {} of {} ({} manifests)",
+          "Dockerfile.dev: the frontend installs as the member {} of the workspace at {root} \
+           (its lockfile, {} manifests)",
           ws.member_rel,
-          ws.root_rel,
           ws.manifests.len()
         ));
       }
