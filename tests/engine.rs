@@ -476,7 +476,10 @@ async fn example_dev_image_installs_the_workspace_with_npm_ci() {
   let ctx = cfg.deploy_context(&info);
   write_all(&r.join("dist"), &generate_all(&ctx, false, BuilderKind::Classic)).unwrap();
   let dev = std::fs::read_to_string(r.join("dist/Dockerfile.dev")).unwrap();
-  assert!(dev.contains("\nRUN npm ci --workspace apps/web\n") && !dev.contains("npm install"), "{dev}");
+  assert!(
+    dev.contains("\nRUN npm ci --workspace apps/web\n") && !dev.contains("npm install"),
+    "{dev}"
+  );
 
   let ignore = std::fs::read_to_string(r.join("dist/Dockerfile.dev.dockerignore")).unwrap();
   let reference = "farm-it-webdev:dev".to_string();
@@ -512,7 +515,11 @@ async fn example_dev_image_installs_the_workspace_with_npm_ci() {
   assert_eq!(parts.len(), 3, "{out}");
   assert!(parts[0].starts_with("/app/apps/web\nnpm ci --workspace apps/web (in /app)\n"), "{out}");
   let names = |p: &str| p.lines().map(String::from).collect::<Vec<_>>();
-  assert_eq!(names(parts[0])[2..], ["apps", "node_modules", "package-lock.json", "package.json"], "{out}");
+  assert_eq!(
+    names(parts[0])[2..],
+    ["apps", "node_modules", "package-lock.json", "package.json"],
+    "{out}"
+  );
   assert_eq!(names(parts[1]), ["web"], "only the frontend's sources: {out}");
   let web = names(parts[2]);
   for f in ["index.html", "package.json", "src", "vite.config.ts"] {
