@@ -4,7 +4,8 @@
 // / serves the built index.html with dist/web's hashed asset names.
 //
 // Needs the engine (.ci/docker.sh start_docker) and the Python base image of .ci/base-images.sh.
-// In CI (FARM_REQUIRE_DOCKER=1) a missing engine or base image fails the test instead of skipping.
+// In CI (CI=true, or FARM_REQUIRE_DOCKER=1 as .ci/run sets it) a missing engine or base image fails
+// the test instead of skipping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,14 +19,27 @@ const SECRET = 'tok-SECRET-e2e-docker-5150';
 
 const docker = (...args) => spawnSync('docker', args, { encoding: 'utf8', timeout: 120_000 });
 
-function engineMissing() {
-  const sock = (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
+/**
+ * Why the engine tests cannot run (`null` when they can). In CI (`CI=true`, as CI services set it)
+ * or with FARM_REQUIRE_DOCKER set (.ci/run) a missing engine or base image is a failure, never a skip.
+ */
+function engineMissing(env = process.env) {
+  const sock = (env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
   let reason = null;
   if (!existsSync(sock)) reason = `Docker socket ${sock} absent (source .ci/docker.sh; start_docker)`;
   else if (docker('image', 'inspect', PYTHON_IMAGE).status !== 0) reason = `base image ${PYTHON_IMAGE} missing (bash .ci/base-images.sh)`;
-  if (reason && process.env.FARM_REQUIRE_DOCKER) assert.fail(`FARM_REQUIRE_DOCKER is set: ${reason}`);
+  if (reason && env.FARM_REQUIRE_DOCKER) assert.fail(`FARM_REQUIRE_DOCKER is set: ${reason}`);
+  if (reason && env.CI === 'true') assert.fail(`CI=true: ${reason}`);
   return reason;
 }
+
+test('docker: a missing engine skips locally, and fails with CI=true or FARM_REQUIRE_DOCKER', () => {
+  const gone = { DOCKER_HOST: 'unix:///nonexistent/farm-docker.sock' };
+  assert.match(engineMissing(gone), /Docker socket \/nonexistent\/farm-docker\.sock absent/);
+  assert.equal(engineMissing({ ...gone, CI: 'false' }), engineMissing(gone));
+  assert.throws(() => engineMissing({ ...gone, CI: 'true' }), /CI=true: Docker socket/);
+  assert.throws(() => engineMissing({ ...gone, FARM_REQUIRE_DOCKER: '1' }), /FARM_REQUIRE_DOCKER is set/);
+});
 
 /** GET `urlPath` on the app from inside the container: [status, body]. */
 function getInside(container, urlPath) {

@@ -81,6 +81,11 @@ test('farm build on the example app: real outputs, manifest that matches the dis
   for (const f of ['Dockerfile', 'Dockerfile.dev', 'Dockerfile.ollama', '.dockerignore', 'docker-compose.yml', 'k8s-manifests.yaml', 'deploy/deploy-compose.sh', 'deploy/deploy-k8s.sh', 'ai-config.json', 'ai/scripts/pull-models.sh']) {
     assert.ok(existsSync(path.join(dir, 'dist', f)), `dist/${f}`);
   }
+  // The example is an npm workspace (package-lock.json at its root, the frontend in apps/web):
+  // the development image installs the frontend's workspace with that lockfile.
+  const dev = readFileSync(path.join(dir, 'dist/Dockerfile.dev'), 'utf8');
+  assert.match(dev, /\nCOPY package-lock\.json package\.json \.\/\nCOPY apps\/web\/package\.json \.\/apps\/web\/\nRUN npm ci --workspace apps\/web\n/, dev);
+  assert.ok(!/npm install/.test(dev), dev);
   for (const a of m.artifacts) {
     const actual = artifactHash(path.join(dir, a.path));
     assert.equal(a.size, actual.size, `${a.path} size`);

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use farm_build_native::builders::ai::{build_ai, AiContext};
+use farm_build_native::builders::docker::checks::{check_app_image, ImageCheckReport};
 use farm_build_native::builders::docker::config::sanitize_app_name;
 use farm_build_native::builders::docker::container::CONTAINER_LABEL;
 use farm_build_native::builders::docker::engine::{
@@ -274,6 +275,258 @@ async fn image_checks_fail_on_tests_in_the_output() {
   );
   assert!(containers_of("farm-it-checks:1.0.0").is_empty(), "check containers removed");
   remove_images(&["farm-it-checks:1.0.0".into(), "farm-it-checks:latest".into()]);
+}
+
+/// Builds `<name>:1.0.0` FROM the Python base image from a context of `files` (path → bytes):
+/// `api/` is copied to `/app/api`, `static/` (when there is one) to `/app/static`, then
+/// `extra` Dockerfile lines. Returns the reference.
+async fn check_image(engine: &Engine, name: &str, files: &[(&str, &[u8])], extra: &str) -> String {
+  let d = tempfile::tempdir().unwrap();
+  for (rel, bytes) in files {
+    write_bytes(d.path(), rel, bytes);
+  }
+  let mut df = format!("FROM {PYTHON_IMAGE}\nWORKDIR /app\nCOPY api/ ./api/\n");
+  if files.iter().any(|(rel, _)| rel.starts_with("static/")) {
+    df.push_str("COPY static/ ./static/\n");
+  }
+  df.push_str(extra);
+  write(d.path(), "Dockerfile", &df);
+  let reference = format!("{name}:1.0.0");
+  remove_images(std::slice::from_ref(&reference));
+  let req = BuildRequest {
+    context_root: d.path().to_path_buf(),
+    dockerfile: d.path().join("Dockerfile"),
+    ignore: IgnoreMatcher::default(),
+    repository: name.into(),
+    tags: vec!["1.0.0".into()],
+    target: None,
+    labels: Default::default(),
+    no_cache: false,
+    builder: BuilderKind::Classic,
+  };
+  engine.build(&req, &|_| {}).await.unwrap_or_else(|e| panic!("building {reference}: {e}"));
+  reference
+}
+
+/// The problems of a failed image check (and that it is one).
+fn check_problems(
+  r: Result<ImageCheckReport, farm_build_native::builders::docker::DockerError>,
+) -> Vec<String> {
+  match r {
+    Err(farm_build_native::builders::docker::DockerError::ImageCheck { problems, .. }) => problems,
+    Err(e) => panic!("expected DOCKER_IMAGE_CHECK_FAILED, got {}: {e}", e.code()),
+    Ok(report) => panic!("the image check passed: {report:?}"),
+  }
+}
+
+/// `/app/static` must equal the frontend output file for file and byte for byte: a file whose
+/// bytes differ (same size), a file the output has and the image lacks, and one the image has
+/// and the output lacks all fail the check; the same image passes against its own files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_checks_fail_on_static_files_that_differ_from_the_output() {
+  need_engine!();
+  require_python_base();
+  let engine = Engine::connect(None).await.unwrap();
+  let reference = check_image(
+    &engine,
+    "farm-it-check-static",
+    &[
+      ("api/main.py", b"print('api')\n"),
+      ("api/main.pyc", b"\x00compiled"),
+      ("static/index.html", b"<html>v2</html>\n"),
+      ("static/assets/a.js", b"console.log(1);\n"),
+      ("static/assets/extra.js", b"stale();\n"),
+    ],
+    "",
+  )
+  .await;
+  let web = tempfile::tempdir().unwrap();
+  let w = web.path();
+  write(w, "index.html", "<html>v2</html>\n");
+  write(w, "assets/a.js", "console.log(1);\n");
+  write(w, "assets/extra.js", "stale();\n");
+  // The image's own files pass (so what fails below is the difference, nothing else).
+  let report = check_app_image(&engine, &reference, Some(w), &[]).await.unwrap();
+  assert_eq!((report.static_files, report.pyc_files), (3, 1), "{report:?}");
+
+  write(w, "index.html", "<html>v1</html>\n");
+  std::fs::remove_file(w.join("assets/extra.js")).unwrap();
+  write(w, "assets/gone.css", "body{}\n");
+  let problems = check_problems(check_app_image(&engine, &reference, Some(w), &[]).await);
+  let text = problems.join("\n");
+  assert_eq!(problems.len(), 3, "{text}");
+  assert!(text.contains("/app/static/index.html differs from"), "{text}");
+  assert!(text.contains("/app/static/assets/gone.css is missing"), "{text}");
+  assert!(text.contains("/app/static/assets/extra.js is not in"), "{text}");
+  assert!(!text.contains("assets/a.js"), "{text}");
+  assert!(containers_of(&reference).is_empty(), "check containers removed");
+  remove_images(&[reference]);
+}
+
+/// A backend copied as sources, without bytecode, fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_checks_fail_on_python_without_bytecode() {
+  need_engine!();
+  require_python_base();
+  let engine = Engine::connect(None).await.unwrap();
+  let reference = check_image(
+    &engine,
+    "farm-it-check-pyc",
+    &[("api/main.py", b"print('api')\n"), ("api/routers/users.py", b"ROUTES = []\n")],
+    "",
+  )
+  .await;
+  let problems = check_problems(check_app_image(&engine, &reference, None, &[]).await);
+  assert_eq!(
+    problems,
+    ["/app/api has no .pyc files (the backend output is not compiled)"],
+    "{problems:?}"
+  );
+  assert!(containers_of(&reference).is_empty(), "check containers removed");
+  remove_images(&[reference]);
+}
+
+/// A secret value of `docker.environment` in a layer's command (`RUN echo <secret>`) fails the
+/// check, which names the variable and never prints the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_checks_fail_on_a_secret_in_the_layer_history() {
+  use farm_build_native::builders::docker::task::secret_values;
+  need_engine!();
+  require_python_base();
+  let engine = Engine::connect(None).await.unwrap();
+  let (var, secret) = SECRETS[1];
+  let reference = check_image(
+    &engine,
+    "farm-it-check-history",
+    &[("api/main.py", b"print('api')\n"), ("api/main.pyc", b"\x00compiled")],
+    &format!("RUN echo {secret} > /dev/null\n"),
+  )
+  .await;
+  let (ok, history, err) = docker_cli(&["history", "--no-trunc", &reference]);
+  assert!(ok && history.contains(secret), "the layer command holds the value: {err}{history}");
+  // The values the docker task checks for: the secret entries of the test config.
+  let cfg = config("");
+  let ctx = cfg.deploy_context(&project_info("farm-it-check-history"));
+  let secrets = secret_values(&cfg, &ctx, None);
+  assert!(secrets.iter().any(|s| s.value == secret), "{secrets:?}");
+  let err = check_app_image(&engine, &reference, None, &secrets).await.unwrap_err();
+  assert_eq!(err.code(), "DOCKER_IMAGE_CHECK_FAILED", "{err}");
+  let msg = err.to_string();
+  assert!(
+    msg.contains(&format!(
+      "the value of docker.environment.{var} appears in the image's layer history"
+    )),
+    "{msg}"
+  );
+  for (_, value) in SECRETS {
+    assert!(!msg.contains(value), "the error prints a secret value: {msg}");
+  }
+  let problems = check_problems(Err(err));
+  assert_eq!(problems.len(), 1, "only that secret is in the history: {problems:?}");
+  // The same image without that value among the secrets passes.
+  let others: Vec<_> = secrets.into_iter().filter(|s| s.value != secret).collect();
+  check_app_image(&engine, &reference, None, &others).await.unwrap();
+  assert!(containers_of(&reference).is_empty(), "check containers removed");
+  remove_images(&[reference]);
+}
+
+/// Copies `from` to `to`, without the folders a fresh clone has not (`node_modules`, `dist`,
+/// `.venv`, `.farm`, `__pycache__`).
+fn copy_sources(from: &Path, to: &Path) {
+  for e in std::fs::read_dir(from).unwrap().flatten() {
+    let name = e.file_name();
+    if ["node_modules", "dist", ".venv", ".farm", "__pycache__"].iter().any(|s| name == *s) {
+      continue;
+    }
+    let (src, dst) = (e.path(), to.join(&name));
+    if e.file_type().unwrap().is_dir() {
+      std::fs::create_dir_all(&dst).unwrap();
+      copy_sources(&src, &dst);
+    } else {
+      std::fs::copy(&src, &dst).unwrap();
+    }
+  }
+}
+
+/// The example app is an npm workspace (package-lock.json at its root, the frontend in apps/web):
+/// its generated Dockerfile.dev's `web-dev` stage builds from the project root filtered by the
+/// generated Dockerfile.dev.dockerignore, so every file the install reads is in the context; the
+/// stage runs `npm ci --workspace apps/web` at the workspace root (a STAND-IN `npm` checks the root
+/// manifest, the lockfile and the member's manifest are there) and copies the frontend's sources
+/// without its node_modules or env files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_dev_image_installs_the_workspace_with_npm_ci() {
+  use farm_build_native::deploy::context::{Lockfile, PackageManager};
+  use farm_build_native::deploy::files::{generate_all, write_all};
+  need_engine!();
+  let engine = Engine::connect(None).await.unwrap();
+  node_standin_image(&engine).await;
+  let root = tempfile::tempdir().unwrap();
+  let r = root.path();
+  copy_sources(&crate_dir().join("examples/farm-app"), r);
+  write(r, "apps/web/node_modules/left-pad/index.js", "module.exports = 0;\n");
+  write(r, "apps/web/.env.local", &format!("VITE_TOKEN={}\n", SECRETS[0].1));
+
+  let lock = Lockfile::find(r, &r.join("apps/web")).unwrap();
+  assert_eq!(lock.manager, PackageManager::Npm);
+  assert_eq!(lock.workspace.as_ref().map(|w| w.root_rel.as_str()), Some("."));
+  let mut info = project_info("farm-it-webdev");
+  info.frontend.as_mut().unwrap().lockfile = Some(lock);
+  let cfg = config("");
+  let ctx = cfg.deploy_context(&info);
+  write_all(&r.join("dist"), &generate_all(&ctx, false, BuilderKind::Classic)).unwrap();
+  let dev = std::fs::read_to_string(r.join("dist/Dockerfile.dev")).unwrap();
+  assert!(
+    dev.contains("\nRUN npm ci --workspace apps/web\n") && !dev.contains("npm install"),
+    "{dev}"
+  );
+
+  let ignore = std::fs::read_to_string(r.join("dist/Dockerfile.dev.dockerignore")).unwrap();
+  let reference = "farm-it-webdev:dev".to_string();
+  remove_images(std::slice::from_ref(&reference));
+  let req = BuildRequest {
+    context_root: r.to_path_buf(),
+    dockerfile: r.join("dist/Dockerfile.dev"),
+    ignore: IgnoreMatcher::parse(&ignore, "Dockerfile.dev.dockerignore").unwrap(),
+    repository: "farm-it-webdev".into(),
+    tags: vec!["dev".into()],
+    target: Some("web-dev".into()),
+    labels: Default::default(),
+    no_cache: true,
+    builder: BuilderKind::Classic,
+  };
+  let lines = Mutex::new(Vec::<String>::new());
+  let built = engine.build(&req, &|l| lines.lock().unwrap().push(l)).await;
+  let lines = lines.into_inner().unwrap();
+  built.unwrap_or_else(|e| panic!("{e}\n{}\n{dev}", lines.join("\n")));
+
+  let (ok, out, err) = docker_cli(&[
+    "run",
+    "--rm",
+    "--network",
+    "none",
+    &reference,
+    "sh",
+    "-c",
+    "pwd; cat /app/node_modules/.farm-standin-npm; ls -A /app; echo --; ls -A /app/apps; echo --; ls -A /app/apps/web",
+  ]);
+  assert!(ok, "{err}");
+  let parts: Vec<&str> = out.split("--\n").collect();
+  assert_eq!(parts.len(), 3, "{out}");
+  assert!(parts[0].starts_with("/app/apps/web\nnpm ci --workspace apps/web (in /app)\n"), "{out}");
+  let names = |p: &str| p.lines().map(String::from).collect::<Vec<_>>();
+  assert_eq!(
+    names(parts[0])[2..],
+    ["apps", "node_modules", "package-lock.json", "package.json"],
+    "{out}"
+  );
+  assert_eq!(names(parts[1]), ["web"], "only the frontend's sources: {out}");
+  let web = names(parts[2]);
+  for f in ["index.html", "package.json", "src", "vite.config.ts"] {
+    assert!(web.iter().any(|n| n == f), "{f} copied: {out}");
+  }
+  assert!(!web.iter().any(|n| n == "node_modules" || n.starts_with(".env")), "{out}");
+  remove_images(&[reference]);
 }
 
 /// A failing health check fails the smoke run with the container's output; no container is left.

@@ -66,7 +66,11 @@ fn variants(_root: &Path) -> Vec<(&'static str, DeployContext)> {
   out.push(("pyproject", uv));
   let mut pnpm = base.clone();
   if let Some(f) = pnpm.frontend.as_mut() {
-    f.lockfile = Some(Lockfile { file: "pnpm-lock.yaml".into(), manager: PackageManager::Pnpm });
+    f.lockfile = Some(Lockfile {
+      file: "pnpm-lock.yaml".into(),
+      manager: PackageManager::Pnpm,
+      workspace: None,
+    });
   }
   pnpm.images.node = "node:22-slim".into();
   pnpm.images.python = "python:3.12-slim".into();
@@ -79,6 +83,56 @@ fn variants(_root: &Path) -> Vec<(&'static str, DeployContext)> {
   no_db.database = DatabaseSpec::None;
   no_db.ollama = None;
   out.push(("no-database", no_db));
+  // The frontend as a member of an npm workspace at the project root (the example's layout), and
+  // of a pnpm workspace below it (no package name: a directory filter).
+  use farm_build_native::deploy::context::JsWorkspace;
+  let mut npm_ws = base.clone();
+  if let Some(f) = npm_ws.frontend.as_mut() {
+    f.lockfile = Some(Lockfile {
+      file: "package-lock.json".into(),
+      manager: PackageManager::Npm,
+      workspace: Some(JsWorkspace {
+        root_rel: ".".into(),
+        member_rel: "apps/web".into(),
+        member_name: Some("@farm-app/web".into()),
+        manifests: vec!["apps/web/package.json".into(), "package.json".into()],
+      }),
+    });
+  }
+  out.push(("npm-workspace", npm_ws));
+  let mut pnpm_ws = base.clone();
+  if let Some(f) = pnpm_ws.frontend.as_mut() {
+    f.lockfile = Some(Lockfile {
+      file: "pnpm-lock.yaml".into(),
+      manager: PackageManager::Pnpm,
+      workspace: Some(JsWorkspace {
+        root_rel: "apps".into(),
+        member_rel: "web".into(),
+        member_name: None,
+        manifests: vec![
+          "package.json".into(),
+          "pnpm-workspace.yaml".into(),
+          "shared/ui/package.json".into(),
+          "web/package.json".into(),
+        ],
+      }),
+    });
+  }
+  out.push(("pnpm-workspace", pnpm_ws));
+  let mut yarn_ws = base.clone();
+  if let Some(f) = yarn_ws.frontend.as_mut() {
+    f.lockfile = Some(Lockfile {
+      file: "yarn.lock".into(),
+      manager: PackageManager::YarnBerry,
+      workspace: Some(JsWorkspace {
+        root_rel: ".".into(),
+        member_rel: "apps/web".into(),
+        member_name: Some("web".into()),
+        manifests: vec!["apps/web/package.json".into(), "package.json".into()],
+      }),
+    });
+  }
+  out.push(("yarn-berry-workspace", yarn_ws));
   let mut nolock = base.clone();
   if let Some(f) = nolock.frontend.as_mut() {
     f.lockfile = None;

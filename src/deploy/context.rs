@@ -46,8 +46,10 @@ pub struct DeployContext {
 pub struct FrontendSpec {
   /// Directory of the frontend `package.json`, relative to the project root, e.g. `apps/web`.
   pub dir_rel: String,
-  /// The lockfile found in `dir_rel`; the development image installs with it (never a bare
-  /// `npm install`). `None`: the development image has no `web-dev` stage.
+  /// The lockfile the frontend installs with: in `dir_rel`, or at the root of the npm / pnpm /
+  /// yarn / bun workspace `dir_rel` belongs to (see [`Lockfile::find`]). The development image
+  /// installs with it (never a bare `npm install`). `None`: the development image has no
+  /// `web-dev` stage.
   pub lockfile: Option<Lockfile>,
   /// The built bundle relative to the output directory, e.g. `web`.
   pub out_rel: String,
@@ -60,8 +62,10 @@ pub enum PackageManager {
   Npm,
   /// `pnpm-lock.yaml` → `pnpm install --frozen-lockfile`.
   Pnpm,
-  /// `yarn.lock` → `yarn install --frozen-lockfile`.
+  /// A Yarn 1 `yarn.lock` → `yarn install --frozen-lockfile`.
   Yarn,
+  /// A Yarn 2+ `yarn.lock` (it has a `__metadata:` entry) → `yarn install --immutable`.
+  YarnBerry,
   /// `bun.lock` / `bun.lockb` → `bun install --frozen-lockfile`.
   Bun,
 }
@@ -69,10 +73,38 @@ pub enum PackageManager {
 /// A lockfile and the package manager it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lockfile {
-  /// Its file name inside the frontend directory.
+  /// Its file name: inside the frontend directory, or at [`JsWorkspace::root_rel`].
   pub file: String,
   /// The manager that reads it.
   pub manager: PackageManager,
+  /// The workspace whose root holds the lockfile; `None` when it is in the frontend directory.
+  pub workspace: Option<JsWorkspace>,
+}
+
+/// An npm / pnpm / yarn / bun workspace the frontend is a member of, whose root (not the
+/// frontend directory) holds the lockfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsWorkspace {
+  /// The workspace root relative to the project root, `/`-separated; `.` for the project root.
+  pub root_rel: String,
+  /// The frontend directory relative to the workspace root, e.g. `apps/web`.
+  pub member_rel: String,
+  /// The frontend package's `name` (pnpm's `--filter`), when its `package.json` has one.
+  pub member_name: Option<String>,
+  /// The manifests the frozen install reads besides the lockfile, relative to the workspace root,
+  /// sorted: the root `package.json`, `pnpm-workspace.yaml` (pnpm), and every member's
+  /// `package.json` (the install checks the lockfile against all of them).
+  pub manifests: Vec<String>,
+}
+
+impl JsWorkspace {
+  /// `rel` (relative to the workspace root) relative to the project root.
+  pub fn path(&self, rel: &str) -> String {
+    match self.root_rel.as_str() {
+      "" | "." => rel.to_string(),
+      root => format!("{}/{rel}", root.trim_end_matches('/')),
+    }
+  }
 }
 
 /// Lockfile names in detection order.
@@ -86,12 +118,28 @@ pub const LOCKFILES: &[(&str, PackageManager)] = &[
 ];
 
 impl Lockfile {
-  /// The first lockfile of [`LOCKFILES`] that exists in `dir`.
+  /// The first lockfile of [`LOCKFILES`] that exists in `dir` (not in a workspace); a `yarn.lock`
+  /// with a `__metadata:` entry is Yarn 2+'s ([`PackageManager::YarnBerry`]).
   pub fn detect(dir: &std::path::Path) -> Option<Lockfile> {
-    LOCKFILES
-      .iter()
-      .find(|(f, _)| dir.join(f).is_file())
-      .map(|(f, m)| Lockfile { file: f.to_string(), manager: *m })
+    let (file, manager) = LOCKFILES.iter().find(|(f, _)| dir.join(f).is_file())?;
+    let manager = match manager {
+      PackageManager::Yarn if super::workspace::is_yarn_berry(&dir.join(file)) => {
+        PackageManager::YarnBerry
+      }
+      m => *m,
+    };
+    Some(Lockfile { file: file.to_string(), manager, workspace: None })
+  }
+
+  /// The lockfile `frontend_dir` installs with: its own, else the one at the root of the
+  /// workspace it is a member of, found by walking up from `frontend_dir` to `project_root`
+  /// (the first folder with a lockfile; it must be a workspace root, marked by `pnpm-workspace.yaml`
+  /// for pnpm or `package.json` `workspaces` otherwise, whose patterns take in `frontend_dir`).
+  pub fn find(
+    project_root: &std::path::Path,
+    frontend_dir: &std::path::Path,
+  ) -> Result<Lockfile, super::workspace::NoLockfile> {
+    super::workspace::find_lockfile(project_root, frontend_dir)
   }
 }
 
@@ -409,7 +457,11 @@ pub(crate) mod tests {
       output_rel: "dist/docker".into(),
       frontend: Some(FrontendSpec {
         dir_rel: "apps/web".into(),
-        lockfile: Some(Lockfile { file: "package-lock.json".into(), manager: PackageManager::Npm }),
+        lockfile: Some(Lockfile {
+          file: "package-lock.json".into(),
+          manager: PackageManager::Npm,
+          workspace: None,
+        }),
         out_rel: "web".into(),
       }),
       api: ApiSpec {

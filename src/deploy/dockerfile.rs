@@ -10,7 +10,9 @@
 //!   (`RUN --mount=type=cache,target=/root/.cache/pip`), which the classic builder rejects, so the
 //!   classic variant has none (`pip --no-cache-dir`).
 //! - `Dockerfile.dev` (hot reload, context = project root, `Dockerfile.dev.dockerignore`) installs
-//!   the frontend with its lockfile (`npm ci`, `pnpm/yarn/bun install --frozen-lockfile`).
+//!   the frontend with its lockfile (`npm ci`, `pnpm/yarn/bun install --frozen-lockfile`, `yarn
+//!   install --immutable`), its own or the one at the root of the workspace it belongs to (then
+//!   with the root and member manifests, and `npm ci --workspace` / `pnpm --filter`).
 //! - `Dockerfile.ollama` copies the models the ai-models task exported and creates them with
 //!   `ollama create`; only models that were not exported are pulled.
 //!
@@ -19,7 +21,7 @@
 //! a cache mount), a numeric non-root `USER` (no `useradd`), no `apt-get` (the health check uses
 //! Python's urllib against 127.0.0.1: it works offline, with `--network none`).
 
-use super::context::{DeployContext, ImageKind, PackageManager, PythonDeps};
+use super::context::{DeployContext, ImageKind, Lockfile, PackageManager, PythonDeps};
 
 /// Numeric user/group the production image runs as.
 pub const APP_UID: u32 = 10001;
@@ -83,13 +85,26 @@ fn exec_form(words: &[&str]) -> String {
   serde_json::Value::from(words.iter().map(|w| w.to_string()).collect::<Vec<_>>()).to_string()
 }
 
-/// The install command for a package manager's lockfile (frozen: the lockfile is never updated).
-pub fn frozen_install(manager: PackageManager) -> &'static str {
-  match manager {
-    PackageManager::Npm => "npm ci",
-    PackageManager::Pnpm => "corepack enable && pnpm install --frozen-lockfile",
-    PackageManager::Yarn => "corepack enable && yarn install --frozen-lockfile",
-    PackageManager::Bun => "npm install --global bun@1 && bun install --frozen-lockfile",
+/// The install command for a lockfile (frozen: the lockfile is never updated). In a workspace,
+/// npm and pnpm install only the frontend's workspace (`npm ci --workspace <dir>`, `pnpm install
+/// --filter <name>...`, with what it depends on); Yarn and Bun install the whole workspace.
+pub fn frozen_install(lock: &Lockfile) -> String {
+  let ws = lock.workspace.as_ref();
+  match lock.manager {
+    PackageManager::Npm => match ws {
+      Some(ws) => format!("npm ci --workspace {}", shell_word(&ws.member_rel)),
+      None => "npm ci".into(),
+    },
+    PackageManager::Pnpm => {
+      let filter = ws.map(|ws| match &ws.member_name {
+        Some(name) => format!(" --filter {}", shell_word(&format!("{name}..."))),
+        None => format!(" --filter {}", shell_word(&format!("{{./{}}}...", ws.member_rel))),
+      });
+      format!("corepack enable && pnpm install --frozen-lockfile{}", filter.unwrap_or_default())
+    }
+    PackageManager::Yarn => "corepack enable && yarn install --frozen-lockfile".into(),
+    PackageManager::YarnBerry => "corepack enable && yarn install --immutable".into(),
+    PackageManager::Bun => "npm install --global bun@1 && bun install --frozen-lockfile".into(),
   }
 }
 
@@ -99,7 +114,7 @@ fn dev_server(manager: PackageManager) -> String {
     PackageManager::Pnpm => {
       exec_form(&["sh", "-c", "corepack enable && exec pnpm run dev --host 0.0.0.0"])
     }
-    PackageManager::Yarn => {
+    PackageManager::Yarn | PackageManager::YarnBerry => {
       exec_form(&["sh", "-c", "corepack enable && exec yarn run dev --host 0.0.0.0"])
     }
     PackageManager::Bun => exec_form(&["bun", "run", "dev", "--host", "0.0.0.0"]),
@@ -249,20 +264,55 @@ pub fn development(ctx: &DeployContext) -> String {
   let api = ctx.api.dir_rel.trim_end_matches('/');
   if let Some(fe) = &ctx.frontend {
     let dir = fe.dir_rel.trim_end_matches('/');
-    if let Some(lock) = &fe.lockfile {
-      d.push_str(&format!(
+    match &fe.lockfile {
+      Some(lock @ Lockfile { workspace: None, .. }) => d.push_str(&format!(
         "\nFROM {node} AS web-dev\nWORKDIR /app/{dir}\nCOPY {dir}/package.json {dir}/{file} ./\n\
-         RUN {install}\nEXPOSE 5173\nCMD {cmd}\n",
+         RUN {install}\nCOPY {dir}/ ./\nEXPOSE 5173\nCMD {cmd}\n",
         node = ctx.images.node,
         file = lock.file,
-        install = frozen_install(lock.manager),
+        install = frozen_install(lock),
         cmd = dev_server(lock.manager),
-      ));
-    } else {
-      d.push_str(&format!(
-        "\n# No web-dev stage: {dir} has no lockfile (package-lock.json, pnpm-lock.yaml, yarn.lock, bun.lock).\n\
-         # Create one (e.g. `npm install` in {dir}) and rebuild: the image installs with it.\n"
-      ));
+      )),
+      Some(lock @ Lockfile { workspace: Some(ws), .. }) => {
+        let workdir = match ws.root_rel.as_str() {
+          "" | "." => "/app".to_string(),
+          root => format!("/app/{}", root.trim_end_matches('/')),
+        };
+        d.push_str(&format!(
+          "\nFROM {node} AS web-dev\n\
+           # {dir} is a member of the workspace at {root}, which holds {file}: the frozen install\n\
+           # reads it with the root and member manifests; the frontend's sources come after.\n\
+           WORKDIR {workdir}\n",
+          node = ctx.images.node,
+          root = match ws.root_rel.as_str() {
+            "" | "." => "the project root",
+            r => r,
+          },
+          file = lock.file,
+        ));
+        let mut top = vec![ws.path(&lock.file)];
+        let mut nested = Vec::new();
+        for m in &ws.manifests {
+          match m.rsplit_once('/') {
+            None => top.push(ws.path(m)),
+            Some((parent, _)) => nested.push(format!("COPY {} ./{parent}/\n", ws.path(m))),
+          }
+        }
+        top.sort();
+        d.push_str(&format!("COPY {} ./\n", top.join(" ")));
+        nested.iter().for_each(|l| d.push_str(l));
+        d.push_str(&format!(
+          "RUN {install}\nCOPY {dir}/ ./{member}/\nWORKDIR /app/{dir}\nEXPOSE 5173\nCMD {cmd}\n",
+          install = frozen_install(lock),
+          member = ws.member_rel,
+          cmd = dev_server(lock.manager),
+        ));
+      }
+      None => d.push_str(&format!(
+        "\n# No web-dev stage: {dir} has no lockfile (package-lock.json, pnpm-lock.yaml, yarn.lock, bun.lock),\n\
+         # nor is it a member of a workspace whose root has one. Create one (e.g. `npm install` in {dir}) and\n\
+         # rebuild: the image installs with it.\n"
+      )),
     }
   }
   d.push_str(&format!(
@@ -544,7 +594,8 @@ mod tests {
       ("npm-shrinkwrap.json", PackageManager::Npm, "RUN npm ci\n"),
     ] {
       let mut c = sample();
-      c.frontend.as_mut().unwrap().lockfile = Some(Lockfile { file: file.into(), manager });
+      c.frontend.as_mut().unwrap().lockfile =
+        Some(Lockfile { file: file.into(), manager, workspace: None });
       let d = development(&c);
       assert!(d.contains(install) && d.contains(&format!("apps/web/{file} ./")), "{d}");
     }
@@ -553,6 +604,145 @@ mod tests {
     let d = development(&c);
     assert!(!d.contains("RUN npm install") && !d.contains("AS web-dev"), "{d}");
     assert!(d.contains("has no lockfile"));
+  }
+
+  /// `sample()` with the frontend a member of the workspace at `root_rel` whose root holds `file`.
+  fn workspace_sample(file: &str, manager: PackageManager, root_rel: &str) -> DeployContext {
+    use super::super::context::JsWorkspace;
+    let mut c = sample();
+    let fe = c.frontend.as_mut().unwrap();
+    let member_rel = match root_rel {
+      "." => fe.dir_rel.clone(),
+      r => fe.dir_rel.strip_prefix(&format!("{r}/")).unwrap().to_string(),
+    };
+    let mut manifests = vec![
+      "package.json".to_string(),
+      format!("{member_rel}/package.json"),
+      "packages/ui/package.json".into(),
+    ];
+    if manager == PackageManager::Pnpm {
+      manifests.push("pnpm-workspace.yaml".into());
+    }
+    manifests.sort();
+    fe.lockfile = Some(Lockfile {
+      file: file.into(),
+      manager,
+      workspace: Some(JsWorkspace {
+        root_rel: root_rel.into(),
+        member_rel,
+        member_name: Some("@demo/web".into()),
+        manifests,
+      }),
+    });
+    c
+  }
+
+  /// The `web-dev` stage of a development Dockerfile.
+  fn web_dev_stage(d: &str) -> &str {
+    let start = d.find("FROM node:22-slim AS web-dev").expect("a web-dev stage");
+    let end = d[start..].find("\nFROM ").map_or(d.len(), |e| start + e);
+    &d[start..end]
+  }
+
+  #[test]
+  fn development_installs_a_workspace_member_with_the_root_lockfile() {
+    let d = development(&workspace_sample("package-lock.json", PackageManager::Npm, "."));
+    let web = web_dev_stage(&d);
+    assert!(
+      web.contains(
+        "WORKDIR /app\nCOPY package-lock.json package.json ./\nCOPY apps/web/package.json ./apps/web/\n\
+         COPY packages/ui/package.json ./packages/ui/\nRUN npm ci --workspace apps/web\n\
+         COPY apps/web/ ./apps/web/\nWORKDIR /app/apps/web\nEXPOSE 5173\n"
+      ),
+      "{web}"
+    );
+    assert!(!web.contains("npm install"), "{web}");
+    // The install comes before the sources, so a source edit keeps the dependency layer.
+    assert!(web.find("RUN npm ci").unwrap() < web.find("COPY apps/web/ ").unwrap());
+
+    let d = development(&workspace_sample("pnpm-lock.yaml", PackageManager::Pnpm, "apps"));
+    let web = web_dev_stage(&d);
+    assert!(
+      web.contains(
+        "WORKDIR /app/apps\nCOPY apps/package.json apps/pnpm-lock.yaml apps/pnpm-workspace.yaml ./\n\
+         COPY apps/packages/ui/package.json ./packages/ui/\nCOPY apps/web/package.json ./web/\n\
+         RUN corepack enable && pnpm install --frozen-lockfile --filter @demo/web...\n\
+         COPY apps/web/ ./web/\nWORKDIR /app/apps/web\n"
+      ),
+      "{web}"
+    );
+    let mut c = workspace_sample("pnpm-lock.yaml", PackageManager::Pnpm, ".");
+    let fe = c.frontend.as_mut().unwrap();
+    fe.lockfile.as_mut().unwrap().workspace.as_mut().unwrap().member_name = None;
+    assert!(development(&c).contains("pnpm install --frozen-lockfile --filter '{./apps/web}...'\n"));
+
+    for (file, manager, install) in [
+      ("yarn.lock", PackageManager::YarnBerry, "RUN corepack enable && yarn install --immutable\n"),
+      (
+        "yarn.lock",
+        PackageManager::Yarn,
+        "RUN corepack enable && yarn install --frozen-lockfile\n",
+      ),
+      ("bun.lock", PackageManager::Bun, "bun install --frozen-lockfile\n"),
+    ] {
+      let d = development(&workspace_sample(file, manager, "."));
+      let web = web_dev_stage(&d);
+      assert!(web.contains(install), "{web}");
+      let mut top = [file, "package.json"];
+      top.sort();
+      assert!(web.contains(&format!("COPY {} ./\n", top.join(" "))), "{web}");
+    }
+  }
+
+  #[test]
+  fn the_dev_context_keeps_every_file_the_web_dev_stage_copies() {
+    use crate::builders::docker::ignore::IgnoreMatcher;
+    for c in [
+      sample(),
+      workspace_sample("package-lock.json", PackageManager::Npm, "."),
+      workspace_sample("pnpm-lock.yaml", PackageManager::Pnpm, "apps"),
+    ] {
+      let d = development(&c);
+      let ignore =
+        IgnoreMatcher::parse(&dev_dockerignore(&c), "Dockerfile.dev.dockerignore").unwrap();
+      let mut copied = 0;
+      for line in web_dev_stage(&d).lines().filter(|l| l.starts_with("COPY ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for src in &words[1..words.len() - 1] {
+          assert!(!ignore.is_excluded(src.trim_end_matches('/')), "{src} is excluded:\n{d}");
+          copied += 1;
+        }
+      }
+      assert!(copied >= 3, "{d}");
+      // What must stay out still does.
+      assert!(ignore.is_excluded("apps/web/node_modules/react/index.js"));
+      assert!(ignore.is_excluded("node_modules/.package-lock.json"));
+    }
+  }
+
+  /// The repository's example is an npm workspace: `package-lock.json` at its root, the frontend
+  /// in `apps/web`.
+  #[test]
+  fn the_example_workspace_installs_with_npm_ci() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/farm-app");
+    let lock = Lockfile::find(&root, &root.join("apps/web")).unwrap();
+    assert_eq!((lock.file.as_str(), lock.manager), ("package-lock.json", PackageManager::Npm));
+    let ws = lock.workspace.as_ref().unwrap();
+    assert_eq!((ws.root_rel.as_str(), ws.member_rel.as_str()), (".", "apps/web"));
+    assert_eq!(ws.manifests, ["apps/web/package.json", "package.json"]);
+    let mut c = sample();
+    c.output_rel = "dist".into();
+    c.frontend.as_mut().unwrap().lockfile = Some(lock);
+    let d = development(&c);
+    let web = web_dev_stage(&d);
+    assert!(
+      web.contains(
+        "COPY package-lock.json package.json ./\nCOPY apps/web/package.json ./apps/web/\n\
+         RUN npm ci --workspace apps/web\nCOPY apps/web/ ./apps/web/\n"
+      ),
+      "{web}"
+    );
+    assert!(!d.contains("npm install") && !d.contains("no lockfile"), "{d}");
   }
 
   #[test]

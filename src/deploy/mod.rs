@@ -10,12 +10,13 @@ pub mod env;
 pub mod files;
 pub mod k8s;
 pub mod scripts;
+pub mod workspace;
 pub mod yaml;
 
 pub use context::{
   ApiSpec, BakedModel, BaseImages, BuildSpec, DatabaseSpec, DeployContext, FrontendSpec, ImageKind,
-  Lockfile, MongoSpec, OllamaSpec, PackageManager, PostgresSpec, RegistryRef, ResourceSpec,
-  Resources,
+  JsWorkspace, Lockfile, MongoSpec, OllamaSpec, PackageManager, PostgresSpec, RegistryRef,
+  ResourceSpec, Resources,
 };
 pub use env::{classify_env, EnvValue, EnvVar};
 pub use files::{generate_all, write_all, GeneratedFile};

@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 
 /// The real Python base image (Debian bookworm python3 3.11 + venv + pip, by `.ci/base-images.sh`).
 pub const PYTHON_IMAGE: &str = "farm-base/python:3.11-bookworm";
-/// Node is only named by Dockerfile.dev, which the tests do not build.
-pub const NODE_IMAGE: &str = "farm-test/node:20";
+/// A STAND-IN for the Node image of Dockerfile.dev (no image can be pulled here): busybox with an
+/// `npm` shell script ([`node_standin_image`]); only the engine test of the `web-dev` stage builds it.
+pub const NODE_IMAGE: &str = "farm-test/node-standin:1";
 /// A STAND-IN for the Ollama image: busybox with an `ollama` shell script that records calls.
 pub const OLLAMA_IMAGE: &str = "farm-test/ollama-standin:1";
 
@@ -135,7 +136,11 @@ pub fn project_info(app_name: &str) -> ProjectInfo {
     output_rel: "dist".into(),
     frontend: Some(FrontendSpec {
       dir_rel: "apps/web".into(),
-      lockfile: Some(Lockfile { file: "package-lock.json".into(), manager: PackageManager::Npm }),
+      lockfile: Some(Lockfile {
+        file: "package-lock.json".into(),
+        manager: PackageManager::Npm,
+        workspace: None,
+      }),
       out_rel: "web".into(),
     }),
     api: ApiSpec {
@@ -255,6 +260,54 @@ pub async fn standin_images(engine: &Engine) {
     .build(&req, &|_| {})
     .await
     .unwrap_or_else(|e| panic!("stand-in image {OLLAMA_IMAGE}: {e}"));
+}
+
+const NPM_STANDIN: &str = r#"#!/bin/sh
+# STAND-IN for npm, used only by farm's tests (no Node image can be pulled here). `ci` checks what
+# a real `npm ci` reads: package.json and package-lock.json in the working directory and, with
+# `--workspace DIR`, DIR/package.json; it records the call in node_modules/.farm-standin-npm.
+case "$1" in
+  ci)
+    for f in package.json package-lock.json; do
+      [ -f "$f" ] || { echo "stand-in npm: $PWD/$f is missing" >&2; exit 1; }
+    done
+    if [ "$2" = "--workspace" ]; then
+      [ -f "$3/package.json" ] || { echo "stand-in npm: $PWD/$3/package.json is missing" >&2; exit 1; }
+    fi
+    mkdir -p node_modules && echo "npm $* (in $PWD)" >> node_modules/.farm-standin-npm ;;
+  *) echo "stand-in npm: unsupported: $*" >&2; exit 2 ;;
+esac
+"#;
+
+/// Builds the busybox Node STAND-IN image [`NODE_IMAGE`] (its `npm ci` only checks its inputs).
+pub async fn node_standin_image(engine: &Engine) {
+  let busybox = std::fs::read("/usr/bin/busybox")
+    .expect("busybox-static is required: apt-get install -y busybox-static");
+  let d = tempfile::tempdir().unwrap();
+  write_bytes(d.path(), "busybox", &busybox);
+  write(d.path(), "npm", NPM_STANDIN);
+  use std::os::unix::fs::PermissionsExt;
+  for f in ["busybox", "npm"] {
+    std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+  }
+  let df = "FROM scratch\nLABEL farm.test.stand-in=\"busybox + a shell-script npm; NOT Node\"\n\
+     COPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+     ENV PATH=/usr/local/bin:/bin\nRUN mkdir -p /tmp /usr/local/bin && chmod 1777 /tmp\n\
+     COPY npm /usr/local/bin/npm\n";
+  write(d.path(), "Dockerfile", df);
+  let (repo, t) = NODE_IMAGE.rsplit_once(':').unwrap();
+  let req = BuildRequest {
+    context_root: d.path().to_path_buf(),
+    dockerfile: d.path().join("Dockerfile"),
+    ignore: IgnoreMatcher::default(),
+    repository: repo.into(),
+    tags: vec![t.into()],
+    target: None,
+    labels: Default::default(),
+    no_cache: false,
+    builder: BuilderKind::Classic,
+  };
+  engine.build(&req, &|_| {}).await.unwrap_or_else(|e| panic!("stand-in image {NODE_IMAGE}: {e}"));
 }
 
 /// Writes a small Ollama model store (GGUF weights, template, params) under `store`; returns the

@@ -106,15 +106,24 @@ impl Builder for DockerBuilder {
         .ok_or_else(|| TaskError::Failed("the docker task needs a `backend` section".into()))?;
       let api_dir = resolve(ctx.root, &be.root);
       let python = python_for(ctx.root, be);
-      let frontend = cfg.frontend.as_ref().map(|fe| FrontendSpec {
-        dir_rel: fe.root.clone(),
-        lockfile: Lockfile::detect(&resolve(ctx.root, &fe.root)),
-        out_rel: fe.out_dir.clone(),
+      let frontend = cfg.frontend.as_ref().map(|fe| {
+        // Its own lockfile, or the one at the root of the workspace it belongs to.
+        let lockfile = match Lockfile::find(ctx.root, &resolve(ctx.root, &fe.root)) {
+          Ok(l) => Some(l),
+          Err(why) => {
+            ctx.log(&format!("Dockerfile.dev has no web-dev stage: {why}"));
+            None
+          }
+        };
+        FrontendSpec { dir_rel: fe.root.clone(), lockfile, out_rel: fe.out_dir.clone() }
       });
-      if let Some(fe) = frontend.as_ref().filter(|f| f.lockfile.is_none()) {
+      if let Some(ws) = frontend.as_ref().and_then(|f| f.lockfile.as_ref()?.workspace.as_ref()) {
+        let root = if ws.root_rel == "." { "the project root" } else { ws.root_rel.as_str() };
         ctx.log(&format!(
-          "Dockerfile.dev has no web-dev stage: {} has no lockfile (create one, e.g. `npm install`, and rebuild)",
-          fe.dir_rel
+          "Dockerfile.dev: the frontend installs as the member {} of the workspace at {root} \
+           (its lockfile, {} manifests)",
+          ws.member_rel,
+          ws.manifests.len()
         ));
       }
       // The exact list the backend task installed (same function, same generated file).
