@@ -15,12 +15,14 @@ use object_store::client::{
   CryptoProvider, DigestAlgorithm, DigestContext, HmacContext, Signer as OsSigner, SigningAlgorithm,
 };
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use object_store::{
+  Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+};
 use sha2::{Digest as _, Sha256};
 
 use super::error::RemoteError;
 use super::http::HyperConnector;
-use super::{Fetched, RemoteBackend};
+use super::{CachingStatus, Fetched, RemoteBackend, Stored};
 
 /// The metadata key holding an artifact's tag.
 const TAG_ATTRIBUTE: &str = "artifact-tag";
@@ -224,5 +226,25 @@ impl RemoteBackend for S3Backend {
       .await
       .map(|_| ())
       .map_err(|e| self.error(format!("upload of {id}"), e))
+  }
+
+  /// A `HEAD` of the object, which reads its metadata (the tag) and not its bytes.
+  async fn exists(&self, id: &str) -> Result<Option<Stored>, RemoteError> {
+    let opts = GetOptions::default().with_head(true);
+    match self.store.get_opts(&self.path(id), opts).await {
+      Ok(r) => Ok(Some(Stored {
+        tag: r
+          .attributes
+          .get(&Attribute::Metadata(TAG_ATTRIBUTE.into()))
+          .map(|v| v.as_ref().to_string()),
+      })),
+      Err(object_store::Error::NotFound { .. }) => Ok(None),
+      Err(e) => Err(self.error(format!("HEAD of {id}"), e)),
+    }
+  }
+
+  /// A bucket has no caching status: whoever may write to it, may upload.
+  async fn caching_status(&self) -> Result<Option<CachingStatus>, RemoteError> {
+    Ok(None)
   }
 }
