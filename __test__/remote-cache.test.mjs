@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { FARM, REPO, copyExample, project, sleep } from './helpers.mjs';
+import { renderBuildSummary } from '../js/index.mjs';
 
 const CI = process.env.CI === 'true';
 const TURBO_SERVER = path.join(REPO, '__test__/tools/node_modules/turborepo-remote-cache/dist/index.js');
@@ -209,14 +210,21 @@ test('turborepo-remote-cache: a second copy gets every task from the server, byt
 
 /** A proxy on 127.0.0.1 in front of `target` that records every request (and its body). It
  * forwards the request as is (the Host header too, which S3 signatures cover); with `tls`
- * ({ key, cert }) it is an https server. */
-async function recordingProxy(target, tls = null) {
+ * ({ key, cert }) it is an https server. `answer(req)` may answer a request itself
+ * ({ status, json }) instead of forwarding it (null: forward). */
+async function recordingProxy(target, tls = null, answer = () => null) {
   const seen = [];
   const to = new URL(target);
   const handler = async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const body = Buffer.concat(chunks);
+    const own = answer(req);
+    if (own) {
+      seen.push({ method: req.method, url: req.url, status: own.status, headers: req.headers, body });
+      res.writeHead(own.status, { 'content-type': 'application/json' }).end(JSON.stringify(own.json));
+      return;
+    }
     const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
       seen.push({ method: req.method, url: req.url, status: r.statusCode, headers: req.headers, body });
       res.writeHead(r.statusCode, r.headers);
@@ -312,6 +320,87 @@ test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as 
   for (const x of [a, b, c, d, e]) rmSync(x, { recursive: true, force: true });
 });
 
+test('read: false never downloads (no GET of an artifact) but uploads; an artifact the server has is found by HEAD and not sent again', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const proxy = await recordingProxy(srv.url);
+  const remote = { url: proxy.url, team: 'team_farm', read: false };
+  const env = { FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_READ_ONLY: undefined };
+  const artifactReqs = (from, method) => proxy.seen.slice(from).filter((r) => r.method === method && r.url.startsWith('/v8/artifacts/farm1-'));
+  const statusReqs = (from) => proxy.seen.slice(from).filter((r) => r.url.startsWith('/v8/artifacts/status'));
+  const a = commandProject(remote);
+  const r1 = await buildAsync(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.deepEqual(r1.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual(artifactReqs(0, 'GET'), [], 'read: false downloaded');
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.equal(r1.remote.alreadyStored, 0);
+  assert.deepEqual(r1.warnings, []);
+  const keys = r1.tasks.map((x) => `farm1-${x.key}`).sort();
+  // Each upload asked first (404), then sent; the server's status was asked once, as a GET.
+  assert.deepEqual(artifactReqs(0, 'HEAD').map((r) => [r.url.split('?')[0].slice(14), r.status]).sort(), keys.map((k) => [k, 404]));
+  assert.deepEqual(artifactReqs(0, 'PUT').map((r) => [r.url.split('?')[0].slice(14), r.status]).sort(), keys.map((k) => [k, 200]));
+  assert.deepEqual(statusReqs(0).map((r) => [r.method, r.url, r.status]), [['GET', '/v8/artifacts/status?teamId=team_farm', 200]]);
+  assert.deepEqual(proxy.seen.filter((r) => r.method === 'GET').map((r) => r.url.split('?')[0]), ['/v8/artifacts/status'], 'the only GET is the status');
+  assert.equal(files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2);
+
+  // A second copy, also read: false: the same keys are built again, the server has them (HEAD
+  // 200), so nothing is sent.
+  const n = proxy.seen.length;
+  const b = commandProject(remote);
+  const r2 = await buildAsync(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  assert.deepEqual(r2.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual(r2.tasks.map((x) => `farm1-${x.key}`).sort(), keys);
+  assert.deepEqual(artifactReqs(n, 'HEAD').map((r) => [r.url.split('?')[0].slice(14), r.status]).sort(), keys.map((k) => [k, 200]));
+  assert.deepEqual(artifactReqs(n, 'PUT'), [], 'an artifact the server has was sent again');
+  assert.deepEqual(artifactReqs(n, 'GET'), []);
+  assert.equal(r2.remote.uploads, 0);
+  assert.equal(r2.remote.uploadedBytes, 0);
+  assert.equal(r2.remote.alreadyStored, 2);
+  assert.equal(r2.remote.write, true);
+  assert.deepEqual(r2.warnings, []);
+  assert.match(renderBuildSummary(r2).stdout, /remote cache http:\/\/127\.0\.0\.1:\d+: 0 hits \([^)]+ downloaded\), 0 uploaded \([^)]+\), 2 already stored\n/);
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  proxy.close();
+  await srv.stop();
+  for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
+});
+
+test('a server whose /v8/artifacts/status says paused or disabled gets no upload, with one warning; reads go on', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const a = commandProject();
+  const env = { FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  // Fill the server with `gen` and `pack` first (the real server always says enabled).
+  assert.equal(build(a, { ...env, FARM_REMOTE_CACHE_URL: srv.url }).remote.uploads, 2);
+  for (const status of ['paused', 'disabled']) {
+    const proxy = await recordingProxy(srv.url, null, (req) => (req.url.startsWith('/v8/artifacts/status') ? { status: 200, json: { status } } : null));
+    const p = commandProject();
+    writeFileSync(path.join(p, 'pkg/src/c.txt'), `new for ${status}\n`); // new keys for both tasks
+    const r = await buildAsync(p, { ...env, FARM_REMOTE_CACHE_URL: proxy.url });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    assert.deepEqual(r.tasks.map((x) => x.cache), ['miss', 'miss']);
+    const lookups = proxy.seen.filter((x) => x.method === 'GET' && x.url.startsWith('/v8/artifacts/farm1-'));
+    assert.equal(lookups.length, 2, 'reads go on');
+    assert.equal(proxy.seen.filter((x) => x.url.startsWith('/v8/artifacts/status')).length, 1, 'asked once per build');
+    assert.deepEqual(proxy.seen.filter((x) => x.method === 'PUT' || x.method === 'HEAD'), [], `${status}: uploaded`);
+    assert.equal(r.remote.uploads, 0);
+    assert.equal(r.remote.write, false);
+    assert.equal(r.remote.serverStatus, status);
+    const w = r.warnings.filter((x) => /\/v8\/artifacts\/status/.test(x));
+    assert.equal(w.length, 1, r.warnings.join('\n'));
+    assert.match(w[0], new RegExp(`remote cache http://127\\.0\\.0\\.1:\\d+: the server says caching is ${status} \\(/v8/artifacts/status\\): uploads are off for this build`));
+    assert.equal(r.warnings.length, 1, r.warnings.join('\n'));
+    assert.match(renderBuildSummary(r).stdout, new RegExp(`: 0 hits \\([^)]+ downloaded\\), uploads off \\(the server says caching is ${status}\\)\n`));
+    proxy.close();
+    rmSync(p, { recursive: true, force: true });
+  }
+  assert.equal(files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2, 'nothing new on the server');
+  await srv.stop();
+  rmSync(a, { recursive: true, force: true });
+});
+
 test('signed artifacts: a tampered or unsigned artifact is refused, the task re-runs, the build is green', async (t) => {
   if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
   const srv = await startTurbo({ keepTags: true });
@@ -333,6 +422,11 @@ test('signed artifacts: a tampered or unsigned artifact is refused, the task re-
   assert.equal(r.success, true, JSON.stringify(r.error));
   assert.deepEqual(r.tasks.map((x) => x.cache), ['miss', 'miss'], 'tampered artifacts were used');
   assert.ok(r.warnings.some((w) => /signature does not match/.test(w)), r.warnings.join('\n'));
+  // The refused artifacts are replaced (sent without asking HEAD, which would find them there).
+  assert.equal(r.remote.uploads, 2, r.warnings.join('\n'));
+  const good = commandProject(remote);
+  assert.deepEqual(build(good, env).tasks.map((x) => x.cacheSource), ['remote', 'remote'], 'the replaced artifacts are good');
+  rmSync(good, { recursive: true, force: true });
   assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
   // Another signature key: the (re-uploaded, validly signed) artifacts are refused too.
   const c = commandProject(remote);
@@ -478,6 +572,12 @@ test('SeaweedFS S3 (object_store backend): a second copy gets every task from th
   const r2 = build(b, env);
   assert.deepEqual(r2.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'remote'], ['hit', 'remote']], r2.warnings.join('\n'));
   assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // read: false builds the same keys again: a HEAD of each object finds it, nothing is sent.
+  const g = commandProject({ ...remote, read: false });
+  const r7 = build(g, env);
+  assert.deepEqual(r7.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual([r7.remote.uploads, r7.remote.alreadyStored], [0, 2], r7.warnings.join('\n'));
+  rmSync(g, { recursive: true, force: true });
   // Wrong credentials: a warning, a local build.
   const c = commandProject(remote);
   const r3 = build(c, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
