@@ -1,6 +1,7 @@
-//! The remote build cache, shared by a team and CI: two backends behind [`RemoteBackend`] (a
-//! Turborepo remote cache API server, or an S3-compatible bucket), artifacts that are one
-//! deterministic `tar.zst` per entry ([`artifact`]), signed with HMAC-SHA256 ([`sign`]).
+//! The remote build cache, shared by a team and CI: backends behind [`RemoteBackend`] (a
+//! Turborepo remote cache API server, an S3-compatible bucket or an Azure Blob Storage
+//! container), artifacts that are one deterministic `tar.zst` per entry ([`artifact`]), signed
+//! with HMAC-SHA256 ([`sign`]).
 //!
 //! It only ever sits behind the local store: on a local miss an artifact is downloaded, its
 //! signature checked (when a key is set), verified whole and unpacked into the local store, and
@@ -16,9 +17,11 @@
 //! already has it (`HEAD`), so an artifact the store holds is not sent again.
 
 pub mod artifact;
+pub mod azure;
 mod error;
 pub mod events;
 pub mod http;
+mod objects;
 pub mod s3;
 pub mod settings;
 pub mod sign;
@@ -201,6 +204,14 @@ impl RemoteCache {
         bucket,
         endpoint.as_deref(),
         region.as_deref(),
+        prefix,
+        s.timeout,
+        s.backend.location(),
+        tls,
+      )?),
+      BackendSpec::Azure { container, endpoint, prefix } => Arc::new(azure::AzureBackend::new(
+        container,
+        endpoint.as_deref(),
         prefix,
         s.timeout,
         s.backend.location(),
