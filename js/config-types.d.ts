@@ -90,9 +90,15 @@ export interface UploadConfig {
    * `<prefix>/<buildId>/<path>`. Give this or `bucket`.
    */
   url?: string | null
-  /** An S3-compatible bucket; credentials from the standard AWS env vars. */
+  /**
+   * An S3-compatible bucket; credentials from the standard AWS env vars. Or an Azure Blob
+   * Storage container, `"az://<container>"` (credentials from the `AZURE_STORAGE_*` env vars).
+   */
   bucket?: string | null
-  /** The S3 endpoint (MinIO, SeaweedFS). Default: AWS. */
+  /**
+   * The S3 endpoint (MinIO, SeaweedFS), or the Azure account's blob endpoint. Default: AWS
+   * (Azure: `https://<account>.blob.core.windows.net`).
+   */
   endpoint?: string | null
   /** The S3 region. Default: `AWS_REGION`, else `us-east-1`. */
   region?: string | null
@@ -694,13 +700,17 @@ export interface RemoteCacheConfig {
    */
   url?: string | null
   /**
-   * An S3-compatible bucket (AWS S3, MinIO, SeaweedFS). Credentials come from the standard AWS
-   * env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+   * An S3-compatible bucket (AWS S3, MinIO, SeaweedFS, GCS through its XML API). Credentials
+   * come from the standard AWS env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+   * `AWS_SESSION_TOKEN`). Or an Azure Blob Storage container, `"az://<container>"`, with the
+   * account and its credentials from the `AZURE_STORAGE_*` env vars (`AZURE_STORAGE_ACCOUNT_NAME`,
+   * `AZURE_STORAGE_ACCOUNT_KEY`).
    */
   bucket?: string | null
   /**
    * The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO, or `https://…`). Default: AWS
-   * (`AWS_ENDPOINT_URL` when set).
+   * (`AWS_ENDPOINT_URL` when set). For Azure, the account's blob endpoint (Azurite:
+   * `http://127.0.0.1:10000/devstoreaccount1`); default `https://<account>.blob.core.windows.net`.
    */
   endpoint?: string | null
   /** The S3 region. Default: `AWS_REGION`, else `us-east-1`. */

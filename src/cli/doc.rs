@@ -132,8 +132,14 @@ pub struct RemoteDoc {
   pub uploads: f64,
   /// Bytes uploaded.
   pub uploaded_bytes: f64,
+  /// Artifacts the store already had (`HEAD`), not sent again.
+  #[serde(default)]
+  pub already_stored: f64,
   /// Whether the build could upload.
   pub write: bool,
+  /// The server's caching status when it took no uploads.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub server_status: Option<String>,
 }
 
 /// `BuildUpload`.
@@ -199,7 +205,9 @@ impl From<BuildResult> for BuildDoc {
         downloaded_bytes: s.downloaded_bytes as f64,
         uploads: s.uploads as f64,
         uploaded_bytes: s.uploaded_bytes as f64,
+        already_stored: s.already_stored as f64,
         write: s.write,
+        server_status: s.server_status,
       }),
       upload: r.upload.map(|u| UploadDoc {
         location: u.location,

@@ -194,7 +194,14 @@ pub fn summary(r: &BuildDoc) -> Rendered {
   }
   if let Some(rc) = &r.remote {
     let up = if rc.write {
-      format!("{} uploaded ({})", js_number(rc.uploads), fmt_bytes(rc.uploaded_bytes))
+      let there = if rc.already_stored > 0.0 {
+        format!(", {} already stored", js_number(rc.already_stored))
+      } else {
+        String::new()
+      };
+      format!("{} uploaded ({}){there}", js_number(rc.uploads), fmt_bytes(rc.uploaded_bytes))
+    } else if let Some(status) = &rc.server_status {
+      format!("uploads off (the server says caching is {status})")
     } else {
       "read-only, nothing uploaded".into()
     };

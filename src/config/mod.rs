@@ -143,11 +143,15 @@ pub struct RemoteCacheConfig {
   /// A Turborepo remote cache API server (`http://host:port` or `https://…`, the `/v8/artifacts` API), e.g. the
   /// open-source `turborepo-remote-cache`. Give this or `bucket`.
   pub url: Option<String>,
-  /// An S3-compatible bucket (AWS S3, MinIO, SeaweedFS). Credentials come from the standard AWS
-  /// env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+  /// An S3-compatible bucket (AWS S3, MinIO, SeaweedFS, GCS through its XML API). Credentials
+  /// come from the standard AWS env vars (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+  /// `AWS_SESSION_TOKEN`). Or an Azure Blob Storage container, `"az://<container>"`, with the
+  /// account and its credentials from the `AZURE_STORAGE_*` env vars (`AZURE_STORAGE_ACCOUNT_NAME`,
+  /// `AZURE_STORAGE_ACCOUNT_KEY`).
   pub bucket: Option<String>,
   /// The S3 endpoint (`http://127.0.0.1:8333` for a local SeaweedFS or MinIO, or `https://…`). Default: AWS
-  /// (`AWS_ENDPOINT_URL` when set).
+  /// (`AWS_ENDPOINT_URL` when set). For Azure, the account's blob endpoint (Azurite:
+  /// `http://127.0.0.1:10000/devstoreaccount1`); default `https://<account>.blob.core.windows.net`.
   pub endpoint: Option<String>,
   /// The S3 region. Default: `AWS_REGION`, else `us-east-1`.
   pub region: Option<String>,
@@ -317,9 +321,11 @@ pub struct UploadConfig {
   /// A Turborepo remote cache API server (`http://host:port` or `https://…`); each file is the artifact
   /// `<prefix>/<buildId>/<path>`. Give this or `bucket`.
   pub url: Option<String>,
-  /// An S3-compatible bucket; credentials from the standard AWS env vars.
+  /// An S3-compatible bucket; credentials from the standard AWS env vars. Or an Azure Blob
+  /// Storage container, `"az://<container>"` (credentials from the `AZURE_STORAGE_*` env vars).
   pub bucket: Option<String>,
-  /// The S3 endpoint (MinIO, SeaweedFS). Default: AWS.
+  /// The S3 endpoint (MinIO, SeaweedFS), or the Azure account's blob endpoint. Default: AWS
+  /// (Azure: `https://<account>.blob.core.windows.net`).
   pub endpoint: Option<String>,
   /// The S3 region. Default: `AWS_REGION`, else `us-east-1`.
   pub region: Option<String>,
@@ -524,7 +530,21 @@ impl RemoteCacheConfig {
     if let Some(u) = &self.endpoint {
       check_http_url(u).map_err(|(m, fix)| err("endpoint", m, fix))?;
     }
-    if let Some(b) = &self.bucket {
+    if let Some(c) = self.bucket.as_deref().and_then(|b| b.strip_prefix("az://")) {
+      // Azure container names: 3 to 63 lowercase letters, digits and single inner `-`.
+      let ok = (3..=63).contains(&c.len())
+        && c.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'-')
+        && !c.starts_with('-')
+        && !c.ends_with('-')
+        && !c.contains("--");
+      if !ok {
+        return Err(err(
+          "bucket",
+          format!("{c:?} is not an Azure container name: expected 3 to 63 lowercase letters, digits or single inner `-`"),
+          "write \"az://<container>\", e.g. \"az://farm-cache\"",
+        ));
+      }
+    } else if let Some(b) = &self.bucket {
       let ok = (3..=63).contains(&b.len())
         && b
           .bytes()

@@ -303,8 +303,13 @@ pub struct JsRemoteSummary {
   pub uploads: u32,
   /// Bytes uploaded.
   pub uploaded_bytes: f64,
-  /// Whether this build could upload (false: read-only).
+  /// Artifacts the store already had (a `HEAD` said so), so not sent again.
+  pub already_stored: u32,
+  /// Whether this build could upload (false: read-only, or the server takes no uploads).
   pub write: bool,
+  /// The server's caching status when it said it takes no uploads (`paused`, `disabled`,
+  /// `over_limit`; from `/v8/artifacts/status`).
+  pub server_status: Option<String>,
 }
 
 /// The result of a build.
@@ -386,7 +391,9 @@ impl From<BuildResult> for JsBuildResult {
         downloaded_bytes: s.downloaded_bytes as f64,
         uploads: s.uploads as u32,
         uploaded_bytes: s.uploaded_bytes as f64,
+        already_stored: s.already_stored as u32,
         write: s.write,
+        server_status: s.server_status,
       }),
       upload: r.upload.map(|u| JsUploadReport {
         location: u.location,
@@ -414,7 +421,10 @@ impl BuildOrchestrator {
   ) -> napi::Result<Vec<crate::orchestrator::DryRunTask>, Code> {
     self
       .inner
-      .dry_run(&targets.unwrap_or_default(), tool_versions.unwrap_or_default().into_iter().collect())
+      .dry_run(
+        &targets.unwrap_or_default(),
+        tool_versions.unwrap_or_default().into_iter().collect(),
+      )
       .map_err(to_code)
   }
 }

@@ -135,7 +135,7 @@ pub struct BuildCache {
   /// The remote cache (`cache.remote` / `FARM_REMOTE_CACHE_URL`), if any.
   pub remote: Option<RemoteCache>,
   /// Uploads to the remote cache still running (awaited at the end of the build).
-  pub uploads: Mutex<Vec<tokio::task::JoinHandle<Result<u64, String>>>>,
+  pub uploads: Mutex<Vec<tokio::task::JoinHandle<Result<crate::cache::remote::Uploaded, String>>>>,
   /// Remote cache warnings of this build's tasks (for the build result).
   pub remote_warnings: Mutex<Vec<String>>,
   /// Whether this build saved an entry (then eviction runs; see [`Store::evict_if_due`]).
@@ -181,8 +181,13 @@ pub struct RemoteSummary {
   pub uploads: u64,
   /// Bytes uploaded.
   pub uploaded_bytes: u64,
-  /// Whether this build could upload (false: read-only).
+  /// Artifacts the store already had (`HEAD`), so not sent again.
+  pub already_stored: u64,
+  /// Whether this build could upload (false: read-only, or the server takes no uploads).
   pub write: bool,
+  /// The server's caching status when it said it takes no uploads (`paused`, `disabled`,
+  /// `over_limit`).
+  pub server_status: Option<String>,
 }
 
 impl BuildCache {

@@ -13,6 +13,7 @@ mod probe_tests;
 mod travel_tests;
 
 use crate::builders::{builder_for, Builder, Hook, Host, IoContext, TaskContext, TaskIo, Uncached};
+use crate::cache::remote::Uploaded;
 use crate::config::{resolve, FarmConfig};
 use crate::error::BuildError;
 use crate::hash::KeyManifest;
@@ -798,6 +799,13 @@ impl TaskRunner for Runner<'_> {
           return Ok(hit);
         }
       }
+      if c.write && !manifest.is_machine_bound() {
+        // This task's entry will be uploaded: ask (once, in the background) whether the server
+        // takes uploads, while the task runs.
+        if let Some(r) = &c.remote {
+          r.check_status_soon();
+        }
+      }
       let t_run = Instant::now();
       let mut outcome = self.run_hermetic(builder, task, &io, cancel, &logs).await?;
       if c.write {
@@ -1088,6 +1096,8 @@ impl<'r> Runner<'r> {
     match imported {
       Ok(Ok(_)) => {}
       Ok(Err(source)) => {
+        // The store's artifact is unusable: this build's upload replaces it.
+        remote.replace_on_upload(key);
         warn(
           crate::cache::remote::RemoteError::Artifact { key: key.to_string(), source }.to_string(),
         );
@@ -1185,10 +1195,14 @@ impl<'r> Runner<'r> {
 
 /// Packs the entry of `key` and uploads it to the remote cache, in the background (when the
 /// build has a writable remote cache); the build awaits it at the end ([`remote_summary`]).
+/// Packing is skipped when the server already said it takes no uploads.
 fn upload_in_background(c: &Arc<BuildCache>, key: &str, task: &str, duration_ms: u64) {
   let Some(remote) = c.remote.as_ref().filter(|r| r.write).cloned() else { return };
   let (c2, key, task) = (Arc::clone(c), key.to_string(), task.to_string());
   let handle = tokio::spawn(async move {
+    if let Some(status) = remote.uploads_refused() {
+      return Ok(Uploaded::Refused(status));
+    }
     let k = key.clone();
     let packed =
       tokio::task::spawn_blocking(move || crate::cache::remote::artifact::pack(&c2.store, &k))
@@ -1205,7 +1219,8 @@ fn upload_in_background(c: &Arc<BuildCache>, key: &str, task: &str, duration_ms:
   }
 }
 
-/// Waits (within a time bound) for the build's uploads, and sums up what the remote cache did.
+/// Waits (within a time bound) for the build's uploads, and sums up what the remote cache did;
+/// one warning when the server said it takes no uploads (`/v8/artifacts/status`).
 async fn remote_summary(
   c: &Arc<BuildCache>,
   reports: &[TaskReport],
@@ -1228,15 +1243,18 @@ async fn remote_summary(
     }
   }
   let handles = c.uploads.lock().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default();
-  // Each request has its own time limit; packing is local. Past this bound, uploads are dropped.
-  let bound = remote.timeout.saturating_mul(2) + std::time::Duration::from_secs(5);
+  // Each request (status, HEAD, PUT) has its own time limit; packing is local. Past this bound,
+  // uploads are dropped.
+  let bound = remote.timeout.saturating_mul(3) + std::time::Duration::from_secs(5);
   let deadline = tokio::time::Instant::now() + bound;
   for mut h in handles {
     match tokio::time::timeout_at(deadline, &mut h).await {
-      Ok(Ok(Ok(n))) => {
+      Ok(Ok(Ok(Uploaded::Sent(n)))) => {
         s.uploads += 1;
         s.uploaded_bytes += n;
       }
+      Ok(Ok(Ok(Uploaded::AlreadyStored))) => s.already_stored += 1,
+      Ok(Ok(Ok(Uploaded::Refused(_)))) => {}
       Ok(Ok(Err(m))) => warn(m),
       Ok(Err(e)) => warn(format!("remote cache: an upload panicked: {e}")),
       Err(_) => {
@@ -1247,6 +1265,15 @@ async fn remote_summary(
         ));
       }
     }
+  }
+  if let Some(status) = remote.uploads_refused() {
+    s.write = false;
+    s.server_status = Some(status.as_str().to_string());
+    warn(format!(
+      "remote cache {}: the server says caching is {} (/v8/artifacts/status): uploads are off for this build",
+      remote.location(),
+      status.as_str()
+    ));
   }
   send_events(c, remote, reports, deadline).await;
   Some(s)

@@ -15,12 +15,13 @@ use object_store::client::{
   CryptoProvider, DigestAlgorithm, DigestContext, HmacContext, Signer as OsSigner, SigningAlgorithm,
 };
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest as _, Sha256};
 
 use super::error::RemoteError;
 use super::http::HyperConnector;
-use super::{Fetched, RemoteBackend};
+use super::objects;
+use super::{CachingStatus, Fetched, RemoteBackend, Stored};
 
 /// The metadata key holding an artifact's tag.
 const TAG_ATTRIBUTE: &str = "artifact-tag";
@@ -191,18 +192,9 @@ impl RemoteBackend for S3Backend {
   }
 
   async fn get(&self, id: &str) -> Result<Option<Fetched>, RemoteError> {
-    let what = format!("download of {id}");
-    let res = match self.store.get(&self.path(id)).await {
-      Ok(r) => r,
-      Err(object_store::Error::NotFound { .. }) => return Ok(None),
-      Err(e) => return Err(self.error(what, e)),
-    };
-    let tag = res
-      .attributes
-      .get(&Attribute::Metadata(TAG_ATTRIBUTE.into()))
-      .map(|v| v.as_ref().to_string());
-    let body = res.bytes().await.map_err(|e| self.error(what, e))?;
-    Ok(Some(Fetched { body, tag, duration_ms: None }))
+    objects::get(&*self.store, &self.path(id), TAG_ATTRIBUTE)
+      .await
+      .map_err(|e| self.error(format!("download of {id}"), e))
   }
 
   async fn put(
@@ -212,17 +204,20 @@ impl RemoteBackend for S3Backend {
     tag: Option<String>,
     _duration_ms: u64,
   ) -> Result<(), RemoteError> {
-    let mut attributes = Attributes::new();
-    attributes.insert(Attribute::ContentType, "application/octet-stream".into());
-    if let Some(t) = tag {
-      attributes.insert(Attribute::Metadata(TAG_ATTRIBUTE.into()), t.into());
-    }
-    let opts = PutOptions { attributes, ..Default::default() };
-    self
-      .store
-      .put_opts(&self.path(id), PutPayload::from_bytes(body), opts)
+    objects::put(&*self.store, &self.path(id), body, tag, TAG_ATTRIBUTE)
       .await
-      .map(|_| ())
       .map_err(|e| self.error(format!("upload of {id}"), e))
+  }
+
+  /// A `HEAD` of the object, which reads its metadata (the tag) and not its bytes.
+  async fn exists(&self, id: &str) -> Result<Option<Stored>, RemoteError> {
+    objects::head(&*self.store, &self.path(id), TAG_ATTRIBUTE)
+      .await
+      .map_err(|e| self.error(format!("HEAD of {id}"), e))
+  }
+
+  /// A bucket has no caching status: whoever may write to it, may upload.
+  async fn caching_status(&self) -> Result<Option<CachingStatus>, RemoteError> {
+    Ok(None)
   }
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use super::events::{EventKind, EventSource, BATCH, FLUSH_AFTER};
 use super::settings::{BackendSpec, RemoteSettings};
-use super::{remote_id, RemoteCache};
+use super::{remote_id, RemoteCache, Uploaded};
 
 /// One request as the test server saw it.
 #[derive(Debug, Clone)]
@@ -351,7 +351,8 @@ async fn start_tls(handler: Handler, pki: &Pki) -> TestServer {
   TestServer { url, seen, task }
 }
 
-/// A minimal Turborepo API: PUT stores, GET serves (404 when absent), events accepted.
+/// A minimal Turborepo API: PUT stores, GET serves (404 when absent), HEAD says whether it has
+/// it, the status is `enabled`, events accepted.
 fn turbo_api() -> Handler {
   let store: Arc<Mutex<std::collections::HashMap<String, Bytes>>> = Arc::default();
   Arc::new(move |s: &Seen| {
@@ -362,10 +363,14 @@ fn turbo_api() -> Handler {
         st.insert(path, s.body.clone());
         ok_json()
       }
+      "GET" if path == "/v8/artifacts/status" => {
+        Some((200, vec![], Bytes::from_static(br#"{"status":"enabled"}"#)))
+      }
       "GET" => match st.get(&path) {
         Some(b) => Some((200, vec![], b.clone())),
         None => Some((404, vec![], Bytes::new())),
       },
+      "HEAD" => Some((if st.contains_key(&path) { 200 } else { 404 }, vec![], Bytes::new())),
       "POST" => ok_json(),
       _ => Some((405, vec![], Bytes::new())),
     }
@@ -389,7 +394,10 @@ async fn https_turbo_api_trusts_the_ca_of_farm_remote_cache_ca_and_only_it() {
   let cache = RemoteCache::open(&s).unwrap();
   let key = "ab".repeat(16);
   assert!(cache.fetch(&key).await.unwrap().is_none(), "a miss over https");
-  assert_eq!(cache.upload(&key, Bytes::from_static(b"artifact over tls"), 5).await.unwrap(), 17);
+  assert_eq!(
+    cache.upload(&key, Bytes::from_static(b"artifact over tls"), 5).await.unwrap(),
+    Uploaded::Sent(17)
+  );
   let got = cache.fetch(&key).await.unwrap().unwrap();
   assert_eq!(got.body.as_ref(), b"artifact over tls");
   cache.record_event(EventSource::Remote, EventKind::Hit, &key, 5);
@@ -399,9 +407,9 @@ async fn https_turbo_api_trusts_the_ca_of_farm_remote_cache_ca_and_only_it() {
   let seen = srv.requests();
   assert_eq!(
     seen.iter().map(|r| r.method.as_str()).collect::<Vec<_>>(),
-    ["GET", "PUT", "GET", "POST"]
+    ["GET", "GET", "HEAD", "PUT", "GET", "POST"]
   );
-  assert_eq!(seen[1].headers["authorization"], "Bearer tok-123", "the token went over TLS");
+  assert_eq!(seen[3].headers["authorization"], "Bearer tok-123", "the token went over TLS");
 
   // The system's roots alone do not know the test CA: refused, with the way out in the message.
   let mut plain = turbo_settings(&srv.url, "team_tls", Duration::from_secs(5));
@@ -415,7 +423,7 @@ async fn https_turbo_api_trusts_the_ca_of_farm_remote_cache_ca_and_only_it() {
   let e = RemoteCache::open(&wrong).unwrap().fetch(&key).await.unwrap_err().to_string();
   assert!(e.contains("certificate"), "{e}");
   let n = srv.requests().len();
-  assert_eq!(n, 4, "no request got through an untrusted handshake");
+  assert_eq!(n, 6, "no request got through an untrusted handshake");
   // A CA file that is missing, or holds no certificate: the remote cache is off, named why.
   for (name, text) in [("none.pem", None), ("junk.pem", Some("not a certificate\n"))] {
     let path = match text {

@@ -1,5 +1,5 @@
 //! The remote cache's settings: `cache.remote` from the config, overridden by env vars, with the
-//! secrets (token, signature key, AWS credentials) read from env vars only.
+//! secrets (token, signature key, AWS or Azure credentials) read from env vars only.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +44,15 @@ pub enum BackendSpec {
     /// Key prefix of the objects.
     prefix: String,
   },
+  /// An Azure Blob Storage container (`bucket: "az://<container>"`).
+  Azure {
+    /// Container name.
+    container: String,
+    /// The account's blob endpoint (None: `https://<account>.blob.core.windows.net`).
+    endpoint: Option<String>,
+    /// Name prefix of the blobs.
+    prefix: String,
+  },
 }
 
 impl std::fmt::Debug for BackendSpec {
@@ -61,6 +70,12 @@ impl std::fmt::Debug for BackendSpec {
         .field("region", region)
         .field("prefix", prefix)
         .finish(),
+      BackendSpec::Azure { container, endpoint, prefix } => f
+        .debug_struct("Azure")
+        .field("container", container)
+        .field("endpoint", endpoint)
+        .field("prefix", prefix)
+        .finish(),
     }
   }
 }
@@ -73,6 +88,10 @@ impl BackendSpec {
       BackendSpec::S3 { bucket, endpoint, prefix, .. } => match endpoint {
         Some(e) => format!("s3://{bucket}/{prefix} at {e}"),
         None => format!("s3://{bucket}/{prefix}"),
+      },
+      BackendSpec::Azure { container, endpoint, prefix } => match endpoint {
+        Some(e) => format!("az://{container}/{prefix} at {e}"),
+        None => format!("az://{container}/{prefix}"),
       },
     }
   }
@@ -120,6 +139,14 @@ impl RemoteSettings {
       BackendSpec::Turbo { url, token: None }
     } else if let Some(url) = &base.url {
       BackendSpec::Turbo { url: url.trim_end_matches('/').to_string(), token: None }
+    } else if let Some(container) =
+      base.bucket.as_deref().and_then(|b| b.strip_prefix(super::azure::SCHEME))
+    {
+      BackendSpec::Azure {
+        container: container.trim_end_matches('/').to_string(),
+        endpoint: base.endpoint.clone().map(|e| e.trim_end_matches('/').to_string()),
+        prefix: base.prefix.clone().unwrap_or_else(|| DEFAULT_PREFIX.into()),
+      }
     } else if let Some(bucket) = &base.bucket {
       BackendSpec::S3 {
         bucket: bucket.clone(),
@@ -135,7 +162,7 @@ impl RemoteSettings {
         let name = base.token_env.as_deref().unwrap_or(ENV_TOKEN);
         BackendSpec::Turbo { url, token: env_set(name) }
       }
-      s3 => s3,
+      bucket => bucket,
     };
     let team = env_set(ENV_TEAM).or(base.team.clone()).unwrap_or_default();
     let signer = match &base.signature_key_env {

@@ -10,6 +10,7 @@ use super::super::{Entry, OutputKind, OutputRecord, Store};
 use super::artifact::{pack, unpack_into, verify, ArtifactError};
 use super::settings::{BackendSpec, RemoteSettings};
 use super::sign::{SignatureError, Signer};
+use super::RemoteCache;
 use crate::config::RemoteCacheConfig;
 use crate::hash::tests::TempDir;
 use crate::hash::Digest;
@@ -259,6 +260,55 @@ fn settings_come_from_config_and_env() {
   assert!(e.to_string().contains("SIG"), "{e}");
   let s = RemoteSettings::resolve(Some(&signed), &env_of(&[("SIG", "k")])).unwrap().unwrap();
   assert!(s.signer.is_some());
+}
+
+#[test]
+fn an_az_url_in_bucket_is_an_azure_container() {
+  let cfg = RemoteCacheConfig {
+    bucket: Some("az://farm-cache".into()),
+    endpoint: Some("http://127.0.0.1:10000/devstoreaccount1/".into()),
+    prefix: Some("ci/farm".into()),
+    read: true,
+    write: true,
+    ..Default::default()
+  };
+  let s = RemoteSettings::resolve(Some(&cfg), &env_of(&[])).unwrap().unwrap();
+  assert_eq!(
+    s.backend,
+    BackendSpec::Azure {
+      container: "farm-cache".into(),
+      endpoint: Some("http://127.0.0.1:10000/devstoreaccount1".into()),
+      prefix: "ci/farm".into(),
+    }
+  );
+  assert_eq!(
+    s.backend.location(),
+    "az://farm-cache/ci/farm at http://127.0.0.1:10000/devstoreaccount1"
+  );
+  assert!(!super::tls::needs_tls(&s.backend), "Azurite over plain http");
+  let azure = RemoteCacheConfig { endpoint: None, prefix: None, ..cfg };
+  let s = RemoteSettings::resolve(Some(&azure), &env_of(&[])).unwrap().unwrap();
+  assert_eq!(s.backend.location(), "az://farm-cache/farm-cache");
+  assert!(super::tls::needs_tls(&s.backend), "<account>.blob.core.windows.net over https");
+  // Without an account, opening it is a setup error (a warning at build time), not a panic.
+  let env_has_account = std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_some()
+    || std::env::var_os("AZURE_STORAGE_ACCOUNT").is_some();
+  if !env_has_account {
+    let e = RemoteCache::open(&s).unwrap_err().to_string();
+    assert!(e.contains("Azure container farm-cache"), "{e}");
+  }
+  // Config validation: a container name, or the fix.
+  let check = |bucket: &str| {
+    let cfg = json!({ "appName": "a", "cache": { "remote": { "bucket": bucket } } });
+    crate::config::FarmConfig::from_json(cfg, "farm.config.json")
+      .map(|_| ())
+      .map_err(|e| e.to_string())
+  };
+  assert_eq!(check("az://farm-cache"), Ok(()));
+  for bad in ["az://Farm", "az://a", "az://farm.cache", "az://-farm", "az://farm--cache", "az://"] {
+    let e = check(bad).unwrap_err();
+    assert!(e.contains("cache.remote.bucket") && e.contains("Azure container"), "{bad}: {e}");
+  }
 }
 
 #[test]

@@ -30,11 +30,12 @@ pub fn hint(message: String) -> String {
   }
 }
 
-/// Whether the store is reached over https (an S3 bucket without endpoint is AWS, over https).
+/// Whether the store is reached over https (an S3 bucket without endpoint is AWS, an Azure
+/// container without one is `<account>.blob.core.windows.net`, both over https).
 pub fn needs_tls(spec: &BackendSpec) -> bool {
   match spec {
     BackendSpec::Turbo { url, .. } => url.starts_with("https://"),
-    BackendSpec::S3 { endpoint, .. } => {
+    BackendSpec::S3 { endpoint, .. } | BackendSpec::Azure { endpoint, .. } => {
       endpoint.as_deref().is_none_or(|e| e.starts_with("https://"))
     }
   }

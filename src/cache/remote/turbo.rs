@@ -1,6 +1,6 @@
 //! The Turborepo remote cache HTTP API (`/v8/artifacts/:hash`), as served by Vercel and by the
 //! open-source `turborepo-remote-cache`: `GET` (404 is a miss), `PUT` with `x-artifact-tag` and
-//! `x-artifact-duration`, `GET /v8/artifacts/status`, `POST /v8/artifacts/events` (cache usage
+//! `x-artifact-duration`, `HEAD` (does the server have it), `GET /v8/artifacts/status`, `POST /v8/artifacts/events` (cache usage
 //! events, see [`super::events`]); `Authorization: Bearer <token>`, the team as `teamId` (ids
 //! starting with `team_`) or `slug`.
 
@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use super::error::RemoteError;
 use super::events::{CacheUsageEvent, EventSink};
 use super::http::Http;
-use super::{Fetched, RemoteBackend};
+use super::{CachingStatus, Fetched, RemoteBackend, Stored};
 
 /// A Turborepo-API server.
 #[derive(Clone)]
@@ -103,23 +103,6 @@ impl TurboBackend {
       message: super::tls::hint(message),
     }
   }
-
-  /// `GET /v8/artifacts/status`: whether caching is enabled for this token and team.
-  pub async fn status(&self) -> Result<String, RemoteError> {
-    let url = format!("{}/v8/artifacts/status?{}", self.url, self.team_query());
-    let what = "status".to_string();
-    let a = self
-      .http
-      .send(Method::GET, &url, &self.headers(), Bytes::new())
-      .await
-      .map_err(|m| self.unreachable(what.clone(), m))?;
-    if !a.status.is_success() {
-      return Err(self.status_error(what, a.status));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&a.body)
-      .map_err(|e| self.unreachable(what.clone(), format!("bad JSON: {e}")))?;
-    Ok(v.get("status").and_then(|s| s.as_str()).unwrap_or("unknown").to_string())
-  }
 }
 
 #[async_trait]
@@ -163,6 +146,43 @@ impl RemoteBackend for TurboBackend {
       headers.push(("x-artifact-tag", t));
     }
     self.send_expecting_success(what, Method::PUT, &self.artifact_url(id), &headers, body).await
+  }
+
+  /// `HEAD /v8/artifacts/:hash`: 2xx is present (with its `x-artifact-tag` when the server keeps
+  /// tags), 404 absent.
+  async fn exists(&self, id: &str) -> Result<Option<Stored>, RemoteError> {
+    let what = format!("HEAD of {id}");
+    let a = self
+      .http
+      .send(Method::HEAD, &self.artifact_url(id), &self.headers(), Bytes::new())
+      .await
+      .map_err(|m| self.unreachable(what.clone(), m))?;
+    match a.status {
+      StatusCode::NOT_FOUND => Ok(None),
+      s if s.is_success() => {
+        let tag = a.headers.get("x-artifact-tag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Some(Stored { tag }))
+      }
+      s => Err(self.status_error(what, s)),
+    }
+  }
+
+  /// `GET /v8/artifacts/status`: whether caching is enabled for this token and team; a status
+  /// name this client does not know is `None`.
+  async fn caching_status(&self) -> Result<Option<CachingStatus>, RemoteError> {
+    let url = format!("{}/v8/artifacts/status?{}", self.url, self.team_query());
+    let what = "status".to_string();
+    let a = self
+      .http
+      .send(Method::GET, &url, &self.headers(), Bytes::new())
+      .await
+      .map_err(|m| self.unreachable(what.clone(), m))?;
+    if !a.status.is_success() {
+      return Err(self.status_error(what, a.status));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&a.body)
+      .map_err(|e| self.unreachable(what.clone(), format!("bad JSON: {e}")))?;
+    Ok(v.get("status").and_then(|s| s.as_str()).and_then(CachingStatus::parse))
   }
 }
 

@@ -1,11 +1,13 @@
 //! `farm build --upload` (or `build.upload`): the build's output files, `build-manifest.json`
 //! among them, stored under `<prefix>/<buildId>/<path>` in the same kinds of stores as the remote
-//! cache (an S3-compatible bucket, or a Turborepo-API server where each file is one artifact).
+//! cache (an S3-compatible bucket, an Azure container, or a Turborepo-API server where each file
+//! is one artifact).
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::azure::AzureBackend;
 use super::error::RemoteError;
 use super::http::Http;
 use super::s3::S3Backend;
@@ -101,6 +103,22 @@ impl UploadTarget {
         )?;
         (Box::new(b), location)
       }
+      BackendSpec::Azure { container, endpoint, .. } => {
+        let location = match endpoint {
+          Some(e) => format!("az://{container} at {e}"),
+          None => format!("az://{container}"),
+        };
+        // Like S3, the Azure backend adds the prefix to every blob name itself.
+        let b = AzureBackend::new(
+          container,
+          endpoint.as_deref(),
+          &prefix,
+          timeout,
+          location.clone(),
+          tls,
+        )?;
+        (Box::new(b), location)
+      }
     };
     Ok(Some(UploadTarget { backend, prefix, location }))
   }
@@ -115,7 +133,7 @@ impl UploadTarget {
   pub async fn upload_dir(&self, dir: &Path, build_id: &str) -> Result<UploadReport, RemoteError> {
     let files =
       list_files(dir).map_err(|e| RemoteError::Setup(format!("reading {}: {e}", dir.display())))?;
-    let s3 = self.location.starts_with("s3://");
+    let s3 = self.location.starts_with("s3://") || self.location.starts_with("az://");
     let mut report = UploadReport {
       location: self.location.clone(),
       prefix: format!("{}/{build_id}", self.prefix),
@@ -127,7 +145,8 @@ impl UploadTarget {
         .await
         .map_err(|e| RemoteError::Setup(format!("reading {}: {e}", path.display())))?;
       let n = bytes.len() as u64;
-      // S3 objects get the prefix from the backend; Turborepo artifacts carry it in their id.
+      // S3 objects and Azure blobs get the prefix from the backend; Turborepo artifacts carry it
+      // in their id.
       let id =
         if s3 { format!("{build_id}/{rel}") } else { format!("{}/{build_id}/{rel}", self.prefix) };
       self.backend.put(&id, Bytes::from(bytes), None, 0).await?;
