@@ -779,6 +779,13 @@ function writeResultsMd(run) {
     for (const t of run.example.targets) md.push(`| ${t.target} | ${t.ratio == null ? "-" : `${t.ratio.toFixed(2)}×`} | **${t.result}** | ${t.detail} |`);
     md.push("");
   }
+  for (const x of run.extras ?? []) {
+    const cols = [...new Set(x.rows.flatMap((r) => Object.keys(r)))].filter((c) => x.rows.some((r) => typeof r[c] !== "object" || r[c] === null));
+    const cell = (v) => (v == null ? "-" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v).replace(/\|/g, "\\|"));
+    md.push(`## ${x.title}`, "", `| ${cols.join(" | ")} |`, `|${cols.map(() => "---").join("|")}|`);
+    for (const r of x.rows) md.push(`| ${cols.map((c) => cell(r[c])).join(" | ")} |`);
+    md.push("");
+  }
   md.push("Rows, every run's time and the failures are in `bench/results/*.json` of the same run (not committed). Where a goal is missed, `farm build --profile trace.json` on the fixture shows where the time goes.", "");
   const file = path.join(BENCH, "RESULTS.md");
   fs.writeFileSync(file, md.join("\n"));
@@ -819,8 +826,10 @@ async function runExtra(name, opts, when) {
     const out = path.join(BENCH, "results", `${when}-${name}.json`);
     writeJson(out, { name, date: new Date().toISOString(), rows });
     log(`wrote ${path.relative(REPO, out)}`);
+    return rows;
   } catch (e) {
     log(`${name}.mjs failed: ${e?.stack ?? e}`);
+    return null;
   }
 }
 
@@ -931,12 +940,19 @@ async function main() {
     run.example = { rows, targets: exampleTargets(rows) };
     writeJson(path.join(BENCH, "results", `${when}-example.json`), { date: run.date, ...run.example });
   }
-  if (opts.resultsMd) writeResultsMd(run);
-
-  await runExtra("frontend", opts, when);
-  await runExtra("typegen", opts, when);
+  // The other benchmarks; their tables go into RESULTS.md too.
+  run.extras = [];
+  const extra = async (name, title, ctx) => {
+    const rows = await runExtra(name, ctx, when);
+    if (Array.isArray(rows) && rows.length) run.extras.push({ name, title, rows });
+  };
+  await extra("frontend", "Frontend assets (bench/frontend.mjs)", opts);
+  await extra("typegen", "OpenAPI → TypeScript (bench/typegen.mjs)", opts);
   // Fresh clone with a warm remote cache vs a full build, farm and turbo on one local server.
-  if (opts.remote && farm.ready) await runExtra("remote", { ...opts, gen: GEN, turboBin, writePeerConfigs }, when);
+  if (opts.remote && farm.ready) {
+    await extra("remote", "Remote cache: a fresh clone with a warm remote cache vs a full build, farm and turbo on one turborepo-remote-cache (10,000 files, bench/remote.mjs)", { ...opts, gen: GEN, turboBin, writePeerConfigs });
+  }
+  if (opts.resultsMd) writeResultsMd(run);
 }
 
 await main();
