@@ -18,7 +18,8 @@
 //! `count` 72-byte records `{u64 dir_key, u64 name_key, u64 size, i64 mtime_ns, i64 ctime_ns,
 //! u64 inode, u32 last_seen_day, u32 reserved, u128 digest}` sorted by `(dir_key, name_key)`,
 //! then a `u64` xxh3-64 checksum of everything before it. A file that fails any check is ignored (the cache starts empty), so a corrupt or
-//! truncated file never fails a build. Entries not seen for [`FORGET_AFTER_DAYS`] are dropped
+//! truncated file never fails a build. The file is memory-mapped and validated, not decoded:
+//! a lookup decodes the one record it finds (a walk binary-searches each directory's range). Entries not seen for [`FORGET_AFTER_DAYS`] are dropped
 //! on save.
 
 use std::collections::HashMap;
@@ -134,12 +135,66 @@ type Build = BuildHasherDefault<IdentityHasher>;
 /// `(dir_key, name_key)` of a file.
 pub(crate) type Key = (u64, u64);
 
-/// The loaded (or last saved) entries, sorted by key, with a directory index.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Base {
-  recs: Vec<(Key, StatEntry)>,
-  /// dir_key → (start, len) in `recs`.
-  dirs: HashMap<u64, (u32, u32), Build>,
+/// The loaded (or last saved) entries, sorted by key: the file itself, memory-mapped (nothing is
+/// decoded until looked up), or decoded records with a directory index (after a save, or where
+/// the file cannot be mapped).
+#[derive(Debug, Default)]
+pub(crate) enum Base {
+  /// No entries.
+  #[default]
+  Empty,
+  /// Decoded records.
+  Owned {
+    recs: Vec<(Key, StatEntry)>,
+    /// dir_key → (start, len) in `recs`.
+    dirs: HashMap<u64, (u32, u32), Build>,
+  },
+  /// The validated file, mapped read-only; `count` records start at [`HEADER_LEN`].
+  Mapped { map: memmap2::Mmap, count: usize },
+}
+
+/// The entries of one directory in a [`Base`].
+#[derive(Clone, Copy)]
+pub(crate) enum DirRecs<'a> {
+  Owned(&'a [(Key, StatEntry)]),
+  /// The directory's records, `RECORD_LEN` bytes each.
+  Mapped(&'a [u8]),
+}
+
+impl DirRecs<'_> {
+  fn is_empty(&self) -> bool {
+    match self {
+      DirRecs::Owned(r) => r.is_empty(),
+      DirRecs::Mapped(b) => b.is_empty(),
+    }
+  }
+
+  /// The entry of file `name` (see [`name_key`]).
+  fn find(&self, name: u64) -> Option<StatEntry> {
+    match self {
+      DirRecs::Owned(r) => r.binary_search_by_key(&name, |r| r.0 .1).ok().map(|i| r[i].1),
+      DirRecs::Mapped(b) => {
+        let n = b.len() / RECORD_LEN;
+        let i = partition(n, |i| le_u64(&b[i * RECORD_LEN + 8..]) < name);
+        let r = b.get(i * RECORD_LEN..(i + 1) * RECORD_LEN)?;
+        (le_u64(&r[8..]) == name).then(|| decode(r).1)
+      }
+    }
+  }
+}
+
+/// The first index in `0..n` for which `before` is false (`before` holds for a prefix).
+fn partition(n: usize, before: impl Fn(usize) -> bool) -> usize {
+  let (mut lo, mut hi) = (0, n);
+  while lo < hi {
+    let mid = lo + (hi - lo) / 2;
+    if before(mid) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  lo
 }
 
 impl Base {
@@ -154,21 +209,47 @@ impl Base {
       }
       dirs.insert(d, (start as u32, (i - start) as u32));
     }
-    Base { recs, dirs }
+    Base::Owned { recs, dirs }
   }
 
-  fn dir(&self, dir: u64) -> &[(Key, StatEntry)] {
-    match self.dirs.get(&dir) {
-      Some(&(start, len)) => self.recs.get(start as usize..(start + len) as usize).unwrap_or(&[]),
-      None => &[],
+  fn len(&self) -> usize {
+    match self {
+      Base::Empty => 0,
+      Base::Owned { recs, .. } => recs.len(),
+      Base::Mapped { count, .. } => *count,
     }
   }
 
-  fn get_mut(&mut self, key: Key) -> Option<&mut StatEntry> {
-    let &(start, len) = self.dirs.get(&key.0)?;
-    let slice = self.recs.get_mut(start as usize..(start + len) as usize)?;
-    let i = slice.binary_search_by_key(&key.1, |r| r.0 .1).ok()?;
-    Some(&mut slice[i].1)
+  fn mapped_records(map: &memmap2::Mmap, count: usize) -> &[u8] {
+    &map[HEADER_LEN..HEADER_LEN + count * RECORD_LEN]
+  }
+
+  fn dir(&self, dir: u64) -> DirRecs<'_> {
+    match self {
+      Base::Empty => DirRecs::Owned(&[]),
+      Base::Owned { recs, dirs } => DirRecs::Owned(match dirs.get(&dir) {
+        Some(&(start, len)) => recs.get(start as usize..(start + len) as usize).unwrap_or(&[]),
+        None => &[],
+      }),
+      Base::Mapped { map, count } => {
+        let b = Base::mapped_records(map, *count);
+        let dir_at = |i: usize| le_u64(&b[i * RECORD_LEN..]);
+        let start = partition(*count, |i| dir_at(i) < dir);
+        let end = start + partition(*count - start, |i| dir_at(start + i) <= dir);
+        DirRecs::Mapped(&b[start * RECORD_LEN..end * RECORD_LEN])
+      }
+    }
+  }
+
+  /// Every entry, decoded, in key order.
+  fn entries(&self) -> Box<dyn Iterator<Item = (Key, StatEntry)> + '_> {
+    match self {
+      Base::Empty => Box::new(std::iter::empty()),
+      Base::Owned { recs, .. } => Box::new(recs.iter().copied()),
+      Base::Mapped { map, count } => {
+        Box::new(Base::mapped_records(map, *count).chunks_exact(RECORD_LEN).map(decode))
+      }
+    }
   }
 }
 
@@ -195,7 +276,7 @@ pub(crate) struct Snapshot {
 pub(crate) struct DirView<'a> {
   snap: &'a Snapshot,
   dir: u64,
-  base: &'a [(Key, StatEntry)],
+  base: DirRecs<'a>,
 }
 
 impl Snapshot {
@@ -219,10 +300,8 @@ impl DirView<'_> {
   /// The cached digest of file `name` (see [`name_key`]) if its stat matches and it is not racy.
   pub(crate) fn lookup(&self, name: u64, stat: &FileStat) -> Lookup {
     let s = self.snap;
-    let e = if s.overlay.is_empty() { None } else { s.overlay.get(&(self.dir, name)) };
-    let e =
-      e.or_else(|| self.base.binary_search_by_key(&name, |r| r.0 .1).ok().map(|i| &self.base[i].1));
-    match e {
+    let e = if s.overlay.is_empty() { None } else { s.overlay.get(&(self.dir, name)).copied() };
+    match e.or_else(|| self.base.find(name)) {
       Some(e) if !e.fresh && e.stat == *stat && e.stat.mtime_ns < s.threshold_ns => {
         Lookup::Hit(e.digest, e.seen_day != s.today)
       }
@@ -237,6 +316,8 @@ struct Inner {
   overlay: Arc<Overlay>,
   /// mtime of the stat cache file when it was loaded or last saved; `i64::MIN` if none.
   threshold_ns: i64,
+  /// Entries of `base` looked up on a day after their last-seen day (refreshed on save).
+  touched: std::collections::HashSet<Key, Build>,
   dirty: bool,
 }
 
@@ -282,6 +363,7 @@ impl StatCache {
         base: Arc::default(),
         overlay: Arc::default(),
         threshold_ns: i64::MIN,
+        touched: Default::default(),
         dirty: false,
       }),
       load_note: None,
@@ -293,8 +375,8 @@ impl StatCache {
   pub fn load(path: impl Into<PathBuf>) -> StatCache {
     let path = path.into();
     let mut cache = StatCache::empty(path.clone());
-    let bytes = match fs::read(&path) {
-      Ok(b) => b,
+    let file = match fs::File::open(&path) {
+      Ok(f) => f,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return cache,
       Err(e) => {
         cache.load_note =
@@ -302,11 +384,11 @@ impl StatCache {
         return cache;
       }
     };
-    let threshold_ns = match fs::metadata(&path) {
+    let threshold_ns = match file.metadata() {
       Ok(m) => modified_ns(&m),
       Err(_) => return cache,
     };
-    match parse(&bytes) {
+    match map_or_read(&file) {
       Ok(base) => {
         if let Ok(mut inner) = cache.inner.write() {
           inner.base = Arc::new(base);
@@ -337,11 +419,8 @@ impl StatCache {
       .inner
       .read()
       .map(|i| {
-        let new = i
-          .overlay
-          .keys()
-          .filter(|k| i.base.dir(k.0).binary_search_by_key(&k.1, |r| r.0 .1).is_err());
-        i.base.recs.len() + new.count()
+        let new = i.overlay.keys().filter(|k| i.base.dir(k.0).find(k.1).is_none());
+        i.base.len() + new.count()
       })
       .unwrap_or(0)
   }
@@ -436,13 +515,13 @@ impl StatCache {
         }
       }
       if !seen.is_empty() {
-        let base = Arc::make_mut(&mut inner.base);
         let overlay = Arc::make_mut(&mut inner.overlay);
         for key in seen {
-          if let Some(e) = overlay.get_mut(&key) {
-            e.seen_day = day;
-          } else if let Some(e) = base.get_mut(key) {
-            e.seen_day = day;
+          match overlay.get_mut(&key) {
+            Some(e) => e.seen_day = day,
+            None => {
+              inner.touched.insert(key);
+            }
           }
         }
       }
@@ -461,10 +540,16 @@ impl StatCache {
       return Ok(());
     }
     let forget_before = today().saturating_sub(FORGET_AFTER_DAYS);
+    let day = today();
     let mut merged: Vec<(Key, StatEntry)> =
-      Vec::with_capacity(inner.base.recs.len() + inner.overlay.len());
+      Vec::with_capacity(inner.base.len() + inner.overlay.len());
     merged.extend(inner.overlay.iter().map(|(k, e)| (*k, StatEntry { fresh: false, ..*e })));
-    merged.extend(inner.base.recs.iter().filter(|(k, _)| !inner.overlay.contains_key(k)).copied());
+    merged.extend(inner.base.entries().filter(|(k, _)| !inner.overlay.contains_key(k)).map(
+      |(k, e)| {
+        let seen_day = if inner.touched.contains(&k) { day } else { e.seen_day };
+        (k, StatEntry { seen_day, ..e })
+      },
+    ));
     merged.retain(|(_, e)| e.seen_day >= forget_before);
     merged.sort_unstable_by_key(|r| r.0);
     let bytes = serialize(&merged);
@@ -488,6 +573,7 @@ impl StatCache {
     inner.threshold_ns = modified_ns(&meta);
     inner.base = Arc::new(Base::from_sorted(merged));
     inner.overlay = Arc::default();
+    inner.touched.clear();
     inner.dirty = false;
     Ok(())
   }
@@ -527,7 +613,8 @@ fn le_u64(b: &[u8]) -> u64 {
   u64::from_le_bytes(a)
 }
 
-fn parse(bytes: &[u8]) -> Result<Base, &'static str> {
+/// Checks a whole stat cache file (checksum, magic, version, size, order) and returns its count.
+fn validate(bytes: &[u8]) -> Result<usize, &'static str> {
   if bytes.len() < HEADER_LEN + 8 {
     return Err("truncated");
   }
@@ -546,7 +633,6 @@ fn parse(bytes: &[u8]) -> Result<Base, &'static str> {
   if records.len() % RECORD_LEN != 0 || (records.len() / RECORD_LEN) as u64 != count {
     return Err("entry count does not match file size");
   }
-  let mut recs = Vec::with_capacity(count as usize);
   let mut prev: Option<Key> = None;
   for r in records.chunks_exact(RECORD_LEN) {
     let key = (le_u64(r), le_u64(&r[8..]));
@@ -554,18 +640,149 @@ fn parse(bytes: &[u8]) -> Result<Base, &'static str> {
       return Err("records not sorted");
     }
     prev = Some(key);
-    let mut d = [0u8; 16];
-    d.copy_from_slice(&r[56..72]);
-    let mut day = [0u8; 4];
-    day.copy_from_slice(&r[48..52]);
-    let stat = FileStat {
-      size: le_u64(&r[16..]),
-      mtime_ns: le_u64(&r[24..]) as i64,
-      ctime_ns: le_u64(&r[32..]) as i64,
-      inode: le_u64(&r[40..]),
-    };
-    let digest = Digest(u128::from_le_bytes(d));
-    recs.push((key, StatEntry { stat, digest, seen_day: u32::from_le_bytes(day), fresh: false }));
   }
-  Ok(Base::from_sorted(recs))
+  Ok(count as usize)
+}
+
+/// One 72-byte record.
+fn decode(r: &[u8]) -> (Key, StatEntry) {
+  let mut d = [0u8; 16];
+  d.copy_from_slice(&r[56..72]);
+  let mut day = [0u8; 4];
+  day.copy_from_slice(&r[48..52]);
+  let stat = FileStat {
+    size: le_u64(&r[16..]),
+    mtime_ns: le_u64(&r[24..]) as i64,
+    ctime_ns: le_u64(&r[32..]) as i64,
+    inode: le_u64(&r[40..]),
+  };
+  let digest = Digest(u128::from_le_bytes(d));
+  (
+    (le_u64(r), le_u64(&r[8..])),
+    StatEntry { stat, digest, seen_day: u32::from_le_bytes(day), fresh: false },
+  )
+}
+
+/// Decodes a whole stat cache file.
+fn parse(bytes: &[u8]) -> Result<Base, &'static str> {
+  let count = validate(bytes)?;
+  let records = &bytes[HEADER_LEN..HEADER_LEN + count * RECORD_LEN];
+  Ok(Base::from_sorted(records.chunks_exact(RECORD_LEN).map(decode).collect()))
+}
+
+/// The file mapped read-only once validated (nothing is decoded until looked up); read and
+/// decoded where it cannot be mapped. farm replaces the file by rename, never in place, so a
+/// mapping never sees it change; another program truncating it in place during a build would.
+fn map_or_read(file: &fs::File) -> Result<Base, String> {
+  // SAFETY: the mapping is read-only and only read through slices checked against its length;
+  // see above for the one way its contents can change under it.
+  match unsafe { memmap2::Mmap::map(file) } {
+    Ok(map) => {
+      let count = validate(&map)?;
+      Ok(Base::Mapped { map, count })
+    }
+    Err(_) => {
+      let mut bytes = Vec::new();
+      io::Read::read_to_end(&mut &*file, &mut bytes).map_err(|e| e.to_string())?;
+      parse(&bytes).map_err(str::to_string)
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn entry(size: u64, seen_day: u32) -> StatEntry {
+    let stat = FileStat { size, mtime_ns: 1_000, ctime_ns: 1_000, inode: size };
+    StatEntry { stat, digest: Digest(u128::from(size)), seen_day, fresh: false }
+  }
+
+  /// A saved file of `recs` (sorted by key), as an earlier build would have left it.
+  fn saved(dir: &Path, recs: &[(Key, StatEntry)]) -> PathBuf {
+    let path = dir.join("stat-cache.bin");
+    fs::write(&path, serialize(recs)).unwrap();
+    path
+  }
+
+  #[test]
+  fn a_loaded_file_is_mapped_and_answers_every_lookup_as_decoded_records_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = today();
+    // Three directories, a few files each, keys sorted.
+    let recs: Vec<(Key, StatEntry)> = (1..=3u64)
+      .flat_map(|d| (1..=4u64).map(move |n| ((d * 10, n * 7), entry(d * 100 + n, today))))
+      .collect();
+    let path = saved(dir.path(), &recs);
+    let sc = StatCache::load(&path);
+    assert!(sc.load_note().is_none());
+    let snap = sc.snapshot();
+    assert!(matches!(&*snap.base, Base::Mapped { count: 12, .. }), "{:?}", snap.base);
+    let owned = parse(&fs::read(&path).unwrap()).unwrap();
+    for d in [0u64, 10, 15, 20, 30, 40] {
+      let (m, o) = (snap.base.dir(d), owned.dir(d));
+      assert_eq!(m.is_empty(), o.is_empty(), "dir {d}");
+      for n in 0..40u64 {
+        let (a, b) = (m.find(n), o.find(n));
+        assert_eq!(
+          a.map(|e| (e.stat, e.digest)),
+          b.map(|e| (e.stat, e.digest)),
+          "dir {d} name {n}"
+        );
+      }
+    }
+    // Through the public lookup: a recorded stat is a hit (the file is older than the cache).
+    let (key, e) = recs[5];
+    assert!(
+      matches!(snap.dir(key.0).lookup(key.1, &e.stat), Lookup::Hit(d, false) if d == e.digest)
+    );
+    let other = FileStat { size: 1, ..e.stat };
+    assert!(matches!(snap.dir(key.0).lookup(key.1, &other), Lookup::Miss));
+    assert_eq!(sc.len(), 12);
+    drop(snap);
+    // A save with nothing changed writes nothing; a new entry makes it decoded records.
+    sc.save().unwrap();
+    assert!(matches!(&*sc.snapshot().base, Base::Mapped { .. }));
+    sc.update(vec![((10, 1), entry(9, today).stat, Digest(9))], Vec::new());
+    sc.save().unwrap();
+    assert_eq!(StatCache::load(&path).len(), 13);
+  }
+
+  #[test]
+  fn looked_up_entries_get_todays_day_on_save_and_forgotten_ones_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = today();
+    let old = today - FORGET_AFTER_DAYS - 1;
+    let recs =
+      vec![((1, 1), entry(1, old)), ((1, 2), entry(2, old)), ((2, 1), entry(3, today - 1))];
+    let path = saved(dir.path(), &recs);
+    let sc = StatCache::load(&path);
+    let snap = sc.snapshot();
+    // A lookup of an entry last seen before today says so, and the walk reports it.
+    assert!(matches!(snap.dir(1).lookup(1, &recs[0].1.stat), Lookup::Hit(_, true)));
+    drop(snap);
+    sc.update(Vec::new(), vec![(1, 1)]);
+    sc.save().unwrap();
+    let reloaded = StatCache::load(&path);
+    let snap = reloaded.snapshot();
+    assert_eq!(snap.base.dir(1).find(1).map(|e| e.seen_day), Some(today), "touched today");
+    assert!(snap.base.dir(1).find(2).is_none(), "not seen for too long: dropped");
+    assert_eq!(snap.base.dir(2).find(1).map(|e| e.seen_day), Some(today - 1), "kept as it was");
+    assert_eq!(reloaded.len(), 2);
+  }
+
+  #[test]
+  fn a_damaged_file_is_ignored_whether_mapped_or_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = saved(dir.path(), &[((1, 1), entry(1, today()))]);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[HEADER_LEN + 20] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let sc = StatCache::load(&path);
+    assert!(sc.load_note().is_some_and(|n| n.contains("checksum")), "{:?}", sc.load_note());
+    assert!(sc.is_empty());
+    fs::write(&path, b"").unwrap();
+    let sc = StatCache::load(&path);
+    assert!(sc.load_note().is_some_and(|n| n.contains("truncated")), "{:?}", sc.load_note());
+  }
 }
