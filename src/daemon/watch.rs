@@ -188,7 +188,8 @@ mod tests {
     let stale = |w: &Watch| -> Option<Vec<PathBuf>> {
       w.state.0.lock().unwrap().memo.get("k").map(|m| m.stale)
     };
-    let steps: Vec<(Box<dyn Fn()>, Option<&str>)> = vec![
+    type Step<'a> = (Box<dyn Fn() + 'a>, Option<&'static str>);
+    let steps: Vec<Step> = vec![
       (Box::new(|| std::fs::write(root.join("src/a.ts"), "2").unwrap()), Some("src/a.ts")),
       (Box::new(|| std::fs::write(root.join("src/b.ts"), "new").unwrap()), None),
       (Box::new(|| std::fs::remove_file(root.join("src/b.ts")).unwrap()), None),

@@ -346,6 +346,35 @@ pub struct StatCache {
   path: PathBuf,
   inner: RwLock<Inner>,
   load_note: Option<String>,
+  /// Stats of the files walked in this process, when asked for ([`StatCache::observing`]).
+  observed: Option<std::sync::Mutex<Vec<(Key, FileStat)>>>,
+}
+
+/// The stats walks took of the regular files they listed (see [`StatCache::observing`]), to
+/// answer "what did this file look like when the build read it" without another `lstat`.
+#[derive(Debug, Clone, Default)]
+pub struct Observed(Arc<Vec<(Key, FileStat)>>);
+
+impl Observed {
+  /// The stat a walk took of the regular file `name` in directory `dir` (an absolute,
+  /// canonical path, as walks resolve their roots), if one did.
+  pub fn get(&self, dir: &str, name: &str) -> Option<FileStat> {
+    self.get_key((dir_key(dir), name_key(name)))
+  }
+
+  pub(crate) fn get_key(&self, key: Key) -> Option<FileStat> {
+    self.0.binary_search_by_key(&key, |r| r.0).ok().map(|i| self.0[i].1)
+  }
+
+  /// How many files were observed.
+  pub fn len(&self) -> usize {
+    self.0.len()
+  }
+
+  /// Whether no file was observed.
+  pub fn is_empty(&self) -> bool {
+    self.0.is_empty()
+  }
 }
 
 impl std::fmt::Debug for IdentityHasher {
@@ -367,7 +396,48 @@ impl StatCache {
         dirty: false,
       }),
       load_note: None,
+      observed: None,
     }
+  }
+
+  /// From now on, keeps the stat of every regular file a walk lists (for
+  /// [`StatCache::take_observed`]).
+  /// For one build's cache, not a long-lived one: the table only grows.
+  pub fn observing(mut self) -> StatCache {
+    self.observed = Some(std::sync::Mutex::new(Vec::new()));
+    self
+  }
+
+  /// Whether walks keep their stats here.
+  pub(crate) fn is_observing(&self) -> bool {
+    self.observed.is_some()
+  }
+
+  /// Adds the stats of one walk.
+  pub(crate) fn observe(&self, recs: Vec<(Key, FileStat)>) {
+    if let Some(Ok(mut o)) = self.observed.as_ref().map(|m| m.lock()) {
+      o.extend(recs);
+    }
+  }
+
+  /// Takes the stats walks took so far (the latest one of a file walked twice); the table starts
+  /// over empty.
+  pub fn take_observed(&self) -> Observed {
+    let Some(Ok(mut o)) = self.observed.as_ref().map(|m| m.lock()) else {
+      return Observed::default();
+    };
+    let mut recs = std::mem::take(&mut *o);
+    drop(o);
+    // Stable sort keeps walk order within a key; the last of each run is the latest stat.
+    recs.sort_by_key(|r| r.0);
+    let mut out: Vec<(Key, FileStat)> = Vec::with_capacity(recs.len());
+    for r in recs {
+      match out.last_mut() {
+        Some(last) if last.0 == r.0 => *last = r,
+        _ => out.push(r),
+      }
+    }
+    Observed(Arc::new(out))
   }
 
   /// Loads the cache from `path`. Never fails: a missing file gives an empty cache, and an

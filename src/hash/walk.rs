@@ -216,8 +216,9 @@ impl Ord for SortKey<'_> {
 enum Source {
   /// Read and hashed: bytes read, stat cache key, stat taken before reading.
   Read(u64, Key, FileStat),
-  /// From the stat cache; the key when its last-seen day needs refreshing.
-  StatCache(Option<Key>),
+  /// From the stat cache: its key, the `lstat` that matched, and whether its last-seen day
+  /// needs refreshing.
+  StatCache(Key, FileStat, bool),
   Link,
 }
 
@@ -471,7 +472,7 @@ impl WalkCtx {
         Err(e) => return skip_or_err("stat of", e),
       };
       if let Lookup::Hit(hash, stale_day) = view.lookup(nkey, &stat) {
-        return Outcome::File { rel, hash, read: Source::StatCache(stale_day.then_some(key)) };
+        return Outcome::File { rel, hash, read: Source::StatCache(key, stat, stale_day) };
       }
       match sys::open(dirfd, name, path) {
         Ok(f) => (f, stat),
@@ -652,6 +653,8 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
   let mut stats = HashStats::default();
   let mut updates = Vec::new();
   let mut seen = Vec::new();
+  let mut observed = Vec::new();
+  let observing = cache.is_observing();
   for item in walk {
     let entry = match item {
       Ok(e) => e,
@@ -676,11 +679,19 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
           Source::Read(n, key, stat) => {
             stats.files_read += 1;
             stats.bytes_read += n;
+            if observing {
+              observed.push((key, stat));
+            }
             updates.push((key, stat, hash));
           }
-          Source::StatCache(touch) => {
+          Source::StatCache(key, stat, touch) => {
             stats.stat_cache_hits += 1;
-            seen.extend(touch);
+            if touch {
+              seen.push(key);
+            }
+            if observing {
+              observed.push((key, stat));
+            }
           }
           Source::Link => {}
         }
@@ -691,6 +702,7 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
   // Release the walk's snapshot so the cache update does not copy the map.
   drop(ctx);
   cache.update(updates, seen);
+  cache.observe(observed);
   if !files.is_sorted_by(|a, b| a.path <= b.path) {
     files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
   }

@@ -225,7 +225,7 @@ impl BuildCache {
         }
       };
     let store = Store::open(&dir, opts).map_err(|e| e.to_string())?;
-    let stat = Arc::new(StatCache::load(dir.join("stat-cache.bin")));
+    let stat = Arc::new(StatCache::load(dir.join("stat-cache.bin")).observing());
     Ok(BuildCache {
       store,
       stat,

@@ -241,17 +241,6 @@ impl Orchestrator {
     let mut phases = BTreeMap::new();
     let mut warnings = Vec::new();
     let prof = if req.profile { Profiler::on() } else { Profiler::off() };
-    // The manifest's git state: `git status` stat-walks the whole work tree (a tenth of a second
-    // at 10,000 files), so it runs beside the build instead of after it.
-    let git = {
-      let (root, prof) = (self.root.clone(), prof.clone());
-      tokio::task::spawn_blocking(move || {
-        let lane = prof.named_lane("git");
-        let _span = prof.span(SpanCat::Manifest, lane, || "git rev-parse, status".into());
-        report::git_info(&root)
-      })
-    };
-
     // Leftovers of a crashed build must not write into the outputs this build cleans and makes.
     let reap = prof.span(SpanCat::Run, 0, || "reap leftovers".into());
     locking::reap(self, events).await;
@@ -279,14 +268,15 @@ impl Orchestrator {
               warnings,
               tools,
               prof,
-              git,
+              // No manifest is written: no git state.
+              git: tokio::task::spawn_blocking(|| None),
             },
             host,
             events,
             &output_dir,
             false,
           )
-          .await
+          .await;
       }
     };
 
@@ -314,6 +304,7 @@ impl Orchestrator {
       verify: req.verify_cache,
       prof: prof.clone(),
       known: Mutex::new(known),
+      outputs: Mutex::default(),
     };
     let opts = SchedulerOptions {
       concurrency: req.concurrency.unwrap_or_else(|| self.config.concurrency()),
@@ -321,6 +312,20 @@ impl Orchestrator {
       cancel: cancel.clone(),
     };
     let reports = execute(&plan, &runner, &opts, events).await;
+    // The manifest's git state, beside the saves below: the work tree is compared with the index
+    // from the stats the walks took (outputs stat'ed again), see `report::git`.
+    let git = {
+      let root = self.root.clone();
+      let observed = cache.as_ref().map(|c| c.stat.take_observed()).unwrap_or_default();
+      let mut fresh = runner.outputs.lock().map(|o| o.clone()).unwrap_or_default();
+      fresh.push(output_dir.clone());
+      let prof = prof.clone();
+      tokio::task::spawn_blocking(move || {
+        let lane = prof.named_lane("git");
+        let _span = prof.span(SpanCat::Manifest, lane, || "git state".into());
+        report::git_info(&root, &observed, &fresh)
+      })
+    };
     let remote = match &cache {
       Some(c) => remote_summary(c, &reports, events, &mut warnings).await,
       None => None,
@@ -743,6 +748,9 @@ struct Runner<'a> {
   /// Keys a probe computed just before, for tasks whose inputs the build cannot change first
   /// (each taken by its task).
   known: Mutex<BTreeMap<String, KeyManifest>>,
+  /// The declared outputs of the tasks started so far (files there may have changed since the
+  /// walks saw them).
+  outputs: Mutex<Vec<std::path::PathBuf>>,
 }
 
 /// One cached task being run: what the runner's steps share.
@@ -769,6 +777,9 @@ impl TaskRunner for Runner<'_> {
     let inner = locking::locked(self.orch, self.events, task, cancel.clone(), async move {
       let builder = builder_for(task.kind);
       let io = self.orch.io_of(task);
+      if let Ok(mut o) = self.outputs.lock() {
+        o.extend(io.writes.iter().map(|w| w.path.clone()));
+      }
       let logs = Mutex::new(Vec::new());
       let keyed = match &self.cache {
         Some(c) => self.cache_key(c, task, &io, lane).await.map(|m| (c, m)),

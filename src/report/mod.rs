@@ -5,8 +5,10 @@
 //! line `<relative path>\t<size>\t<sha256 hex of the file>\n` per regular file, sorted by path
 //! (paths with `/`). Symlinks inside a directory are listed as `<path>\t->\t<target>\n`.
 
+pub mod git;
 pub mod profile;
 
+pub use git::{git_info, GitInfo};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -211,27 +213,6 @@ pub struct Manifest {
   pub git: Option<GitInfo>,
   /// Timings and memory.
   pub metrics: Metrics,
-}
-
-/// The project's git state.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GitInfo {
-  /// `HEAD`'s commit id.
-  pub commit: String,
-  /// Whether the work tree had uncommitted changes.
-  pub dirty: bool,
-}
-
-/// Reads the git commit of `root`, if it is inside a git work tree.
-pub fn git_info(root: &Path) -> Option<GitInfo> {
-  let run = |args: &[&str]| crate::run::process::probe("git", args, Some(root));
-  let commit = run(&["rev-parse", "HEAD"])?;
-  // --no-optional-locks: a status that refreshes the index would write the user's .git/index
-  // (farm writes only its outputs), and would wake the warm-mode daemon's watcher.
-  let dirty = run(&["--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", "."])
-    .is_some_and(|s| !s.is_empty());
-  Some(GitInfo { commit, dirty })
 }
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
