@@ -25,7 +25,9 @@ pub use key::{
   canonical_json, canonicalize, declared_env, env_value_digest, KeyInput, KeyManifest,
   KEY_ENCODING_VERSION, LOCATION_FACT,
 };
-pub use stat_cache::{modified_ns, FileCheck, FileStat, Observed, StatCache, FORGET_AFTER_DAYS};
+pub use stat_cache::{
+  modified_ns, FileCheck, FileStat, Observed, ObservedLookup, StatCache, FORGET_AFTER_DAYS,
+};
 pub use walk::{
   hash_inputs, patient_parallelism, HashStats, InputFile, InputSet, InputSpec, ALWAYS_IGNORED_DIRS,
 };

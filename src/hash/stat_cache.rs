@@ -375,6 +375,34 @@ impl Observed {
   pub fn is_empty(&self) -> bool {
     self.0.is_empty()
   }
+
+  /// A lookup for many files in path order: a directory's key is computed once for its files.
+  pub fn lookup(&self) -> ObservedLookup<'_> {
+    ObservedLookup { observed: self, dir: String::new(), dir_key: dir_key("") }
+  }
+}
+
+/// See [`Observed::lookup`].
+#[derive(Debug)]
+pub struct ObservedLookup<'a> {
+  observed: &'a Observed,
+  dir: String,
+  dir_key: u64,
+}
+
+impl ObservedLookup<'_> {
+  /// As [`Observed::get`].
+  pub fn get(&mut self, dir: &str, name: &str) -> Option<FileStat> {
+    if self.observed.is_empty() {
+      return None;
+    }
+    if self.dir != dir {
+      self.dir.clear();
+      self.dir.push_str(dir);
+      self.dir_key = dir_key(dir);
+    }
+    self.observed.get_key((self.dir_key, name_key(name)))
+  }
 }
 
 impl std::fmt::Debug for IdentityHasher {

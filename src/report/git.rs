@@ -153,130 +153,147 @@ impl Oid {
   }
 }
 
-/// One index entry, as far as the comparison needs it.
+/// One index entry, as far as the comparison needs it (borrowed from the reader's buffers).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
+struct Entry<'a> {
   ctime: (u32, u32),
   mtime: (u32, u32),
   ino: u32,
   mode: u32,
   size: u32,
-  oid: Vec<u8>,
+  oid: &'a [u8],
   stage: u16,
   assume_valid: bool,
   skip_worktree: bool,
   intent_to_add: bool,
-  path: Vec<u8>,
+  path: &'a [u8],
 }
 
 /// Why the index cannot be read here (then `git status` answers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Unreadable;
 
-fn be32(b: &[u8], at: usize) -> Result<u32, Unreadable> {
-  let s = b.get(at..at + 4).ok_or(Unreadable)?;
-  Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+impl From<std::io::Error> for Unreadable {
+  fn from(_: std::io::Error) -> Self {
+    Unreadable
+  }
 }
 
-fn be16(b: &[u8], at: usize) -> Result<u16, Unreadable> {
-  let s = b.get(at..at + 2).ok_or(Unreadable)?;
-  Ok(u16::from_be_bytes([s[0], s[1]]))
+fn be32(b: &[u8], at: usize) -> u32 {
+  u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Reads the entries of an index file (versions 2 to 4). A split or sparse index is refused:
-/// its entries are not all in this file.
-fn parse_index(b: &[u8], oid: Oid) -> Result<Vec<Entry>, Unreadable> {
-  if b.get(..4) != Some(b"DIRC") {
+fn be16(b: &[u8], at: usize) -> u16 {
+  u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Reads the index file from `r` (versions 2 to 4) and calls `visit` with each entry, in the
+/// index's (path) order, without keeping them: at 100,000 files the file is 14 MB. `visit` may
+/// stop the reading with a verdict. A split or sparse index is refused: its entries are not all
+/// in this file (its extensions come last, so a refusal may follow visits: callers decide only
+/// at the end).
+fn read_index(
+  r: &mut impl std::io::BufRead,
+  oid: Oid,
+  mut visit: impl FnMut(&Entry) -> Option<Verdict>,
+) -> Result<Option<Verdict>, Unreadable> {
+  let mut head = [0u8; 12];
+  r.read_exact(&mut head)?;
+  if &head[..4] != b"DIRC" {
     return Err(Unreadable);
   }
-  let version = be32(b, 4)?;
+  let version = be32(&head, 4);
   if !(2..=4).contains(&version) {
     return Err(Unreadable);
   }
-  let count = be32(b, 8)? as usize;
+  let count = be32(&head, 8);
   let oid_len = oid.len();
-  let mut at = 12;
-  let mut entries = Vec::with_capacity(count.min(b.len() / 62));
-  let mut prev: Vec<u8> = Vec::new();
+  // ctime, mtime, dev, ino, mode, uid, gid, size (4 bytes each, ctime and mtime 8), the oid,
+  // the flags; then extended flags when the `extended` bit is set.
+  let fixed = 40 + oid_len + 2;
+  let mut buf = vec![0u8; fixed + 2];
+  let mut path: Vec<u8> = Vec::new();
+  let mut pad = [0u8; 8];
+  let mut stop = None;
   for _ in 0..count {
-    let start = at;
-    let field = |i: usize| be32(b, start + 4 * i);
-    let (ctime, mtime) = ((field(0)?, field(1)?), (field(2)?, field(3)?));
-    let (ino, mode, size) = (field(5)?, field(6)?, field(9)?);
-    let oid = b.get(start + 40..start + 40 + oid_len).ok_or(Unreadable)?.to_vec();
-    let flags = be16(b, start + 40 + oid_len)?;
-    at = start + 40 + oid_len + 2;
+    r.read_exact(&mut buf[..fixed])?;
+    let flags = be16(&buf, fixed - 2);
     let extended = flags & 0x4000 != 0;
     let mut ext = 0u16;
     if extended {
       if version < 3 {
         return Err(Unreadable);
       }
-      ext = be16(b, at)?;
-      at += 2;
+      r.read_exact(&mut buf[fixed..fixed + 2])?;
+      ext = be16(&buf, fixed);
       // Bits this reader does not know (besides skip-worktree and intent-to-add).
       if ext & !0x6000 != 0 {
         return Err(Unreadable);
       }
     }
-    let path = if version == 4 {
-      let (strip, n) = varint(b, at)?;
-      at += n;
-      let end =
-        at + b.get(at..).ok_or(Unreadable)?.iter().position(|&c| c == 0).ok_or(Unreadable)?;
-      let keep = prev.len().checked_sub(strip).ok_or(Unreadable)?;
-      let mut p = prev[..keep].to_vec();
-      p.extend_from_slice(&b[at..end]);
-      at = end + 1;
-      p
+    if version == 4 {
+      let strip = varint(r)?;
+      let keep = path.len().checked_sub(strip).ok_or(Unreadable)?;
+      path.truncate(keep);
+      r.read_until(0, &mut path)?;
     } else {
-      let end =
-        at + b.get(at..).ok_or(Unreadable)?.iter().position(|&c| c == 0).ok_or(Unreadable)?;
-      let p = b[at..end].to_vec();
-      // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
-      let len = end - start;
-      at = start + (len + 8) / 8 * 8;
-      p
-    };
-    prev.clone_from(&path);
-    entries.push(Entry {
-      ctime,
-      mtime,
-      ino,
-      mode,
-      size,
-      oid,
+      path.clear();
+      r.read_until(0, &mut path)?;
+      // Entries are padded with 1 to 8 NULs (the first one read above) to a multiple of 8.
+      let len = fixed + if extended { 2 } else { 0 } + path.len() - 1;
+      let padding = (len + 8) / 8 * 8 - len - 1;
+      r.read_exact(&mut pad[..padding])?;
+    }
+    if path.pop() != Some(0) {
+      return Err(Unreadable); // the file ended inside a path
+    }
+    if stop.is_some() {
+      continue; // read on to the extensions: a split index must still be refused
+    }
+    let field = |i: usize| be32(&buf, 4 * i);
+    let entry = Entry {
+      ctime: (field(0), field(1)),
+      mtime: (field(2), field(3)),
+      ino: field(5),
+      mode: field(6),
+      size: field(9),
+      oid: &buf[40..40 + oid_len],
       stage: (flags >> 12) & 3,
       assume_valid: flags & 0x8000 != 0,
       skip_worktree: ext & 0x4000 != 0,
       intent_to_add: ext & 0x2000 != 0,
-      path,
-    });
+      path: &path,
+    };
+    stop = visit(&entry);
   }
   // Extensions, up to the trailing checksum: a split index (`link`) or a sparse one (`sdir`)
   // keeps entries elsewhere.
-  while at + 8 <= b.len().saturating_sub(oid_len) {
-    let sig = &b[at..at + 4];
+  let mut rest = Vec::new();
+  r.read_to_end(&mut rest)?;
+  let mut at = 0;
+  while at + 8 <= rest.len().saturating_sub(oid_len) {
+    let sig = &rest[at..at + 4];
     if sig == b"link" || sig == b"sdir" {
       return Err(Unreadable);
     }
-    at += 8 + be32(b, at + 4)? as usize;
+    at += 8 + be32(&rest, at + 4) as usize;
   }
-  Ok(entries)
+  Ok(stop)
 }
 
-/// git's offset varint (index version 4): returns the value and the bytes it took.
-fn varint(b: &[u8], at: usize) -> Result<(usize, usize), Unreadable> {
-  let mut i = at;
-  let mut c = *b.get(i).ok_or(Unreadable)?;
+/// git's offset varint (index version 4).
+fn varint(r: &mut impl std::io::BufRead) -> Result<usize, Unreadable> {
+  let mut byte = [0u8; 1];
+  r.read_exact(&mut byte)?;
+  let mut c = byte[0];
   let mut val = usize::from(c & 127);
   while c & 128 != 0 {
-    i += 1;
-    c = *b.get(i).ok_or(Unreadable)?;
+    r.read_exact(&mut byte)?;
+    c = byte[0];
     val =
       val.checked_add(1).and_then(|v| v.checked_mul(128)).ok_or(Unreadable)? + usize::from(c & 127);
   }
-  Ok((val, i + 1 - at))
+  Ok(val)
 }
 
 /// The index's view of a file's stat, as git stores it (32-bit fields).
@@ -299,11 +316,11 @@ fn compare_work_tree(
   fresh: &[PathBuf],
 ) -> Verdict {
   let index_path = git_dir.join("index");
-  let (Ok(bytes), Ok(index_meta)) = (std::fs::read(&index_path), std::fs::metadata(&index_path))
+  let (Ok(file), Ok(index_meta)) =
+    (std::fs::File::open(&index_path), std::fs::metadata(&index_path))
   else {
     return Verdict::AskGit;
   };
-  let Ok(entries) = parse_index(&bytes, oid) else { return Verdict::AskGit };
   let Ok(sub) = real_root.strip_prefix(top) else { return Verdict::AskGit };
   let Some(sub) = sub.to_str() else { return Verdict::AskGit };
   let Some(top_str) = top.to_str() else { return Verdict::AskGit };
@@ -314,40 +331,51 @@ fn compare_work_tree(
   // entry not older than the index may have changed within the tick after it was recorded.
   let index_secs = index_meta.mtime() as u32;
   let prefix = if sub.is_empty() { String::new() } else { format!("{sub}/") };
-  let mut verdict = Verdict::Clean;
-  for e in &entries {
-    let Ok(path) = std::str::from_utf8(&e.path) else { return Verdict::AskGit };
+  let mut lookup = observed.lookup();
+  let mut abs = String::with_capacity(top_str.len() + 256);
+  let mut dirty = false;
+  let visit = |e: &Entry| -> Option<Verdict> {
+    let Ok(path) = std::str::from_utf8(e.path) else { return Some(Verdict::AskGit) };
     if !path.starts_with(&prefix) {
-      continue;
+      return None;
     }
     if e.stage != 0 || e.intent_to_add {
-      return Verdict::AskGit;
+      return Some(Verdict::AskGit);
     }
     if e.assume_valid || e.skip_worktree {
-      continue; // git does not look at these files either
+      return None; // git does not look at these files either
     }
     let kind = e.mode & 0o170000;
     if kind != 0o100000 && kind != 0o120000 {
-      return Verdict::AskGit; // a submodule, or a mode this reader does not know
+      return Some(Verdict::AskGit); // a submodule, or a mode this reader does not know
     }
-    let abs = format!("{top_str}/{path}");
-    let (dir, name) = abs.rsplit_once('/').unwrap_or(("", &abs));
-    let walked = (kind == 0o100000 && !fresh.iter().any(|f| Path::new(&abs).starts_with(f)))
-      .then(|| observed.get(dir, name))
-      .flatten();
+    abs.clear();
+    abs.push_str(top_str);
+    abs.push('/');
+    abs.push_str(path);
     let racy = e.mtime.0 >= index_secs;
-    if let Some(st) = walked {
-      if matches(e, &st) && !racy {
-        continue;
+    if kind == 0o100000 && !racy && !fresh.iter().any(|f| Path::new(&abs).starts_with(f)) {
+      let (dir, name) = abs.rsplit_once('/').unwrap_or(("", &abs));
+      if lookup.get(dir, name).is_some_and(|st| matches(e, &st)) {
+        return None;
       }
     }
     match check_file(e, &abs, oid, racy) {
-      Verdict::Clean => {}
-      Verdict::Dirty => verdict = Verdict::Dirty,
-      Verdict::AskGit => return Verdict::AskGit,
+      Verdict::Clean => None,
+      Verdict::Dirty => {
+        dirty = true;
+        None
+      }
+      Verdict::AskGit => Some(Verdict::AskGit),
     }
+  };
+  let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+  match read_index(&mut reader, oid, visit) {
+    Ok(Some(v)) => v,
+    Ok(None) if dirty => Verdict::Dirty,
+    Ok(None) => Verdict::Clean,
+    Err(Unreadable) => Verdict::AskGit,
   }
-  verdict
 }
 
 /// One entry against its file, by `lstat`, then by contents when the stat differs or is racy.
