@@ -100,7 +100,10 @@ async fn run(
     // Keys and lookups only, as `orch.dryRunText` in build.mjs; an error is Node's to report.
     return match orch.dry_run(&opts.targets, tools) {
       Ok(rows) => {
-        print(&render::dry_run(&orch.config().app_name, &rows, opts.json), "");
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // A closed stdout (`| head`) is not the build's failure.
+        let _ = render::write_dry_run(&mut out, &orch.config().app_name, &rows, opts.json)
+          .and_then(|()| std::io::Write::flush(&mut out));
         Answer::Exit(0)
       }
       Err(e) => Answer::HandOver(format!("dry run: {e}")),

@@ -165,12 +165,17 @@ pub fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
 /// `JSON.stringify(value, null, 2)` of a value whose maps keep their order.
 pub fn json_pretty<T: Serialize>(value: &T) -> String {
   let mut buf = Vec::new();
-  let mut ser = serde_json::Serializer::with_formatter(&mut buf, JsFormatter::default());
   // Serializing to memory fails only for non-string map keys, which the documents do not have.
-  if value.serialize(&mut ser).is_err() {
+  if write_json_pretty(&mut buf, value).is_err() {
     return "null".into();
   }
   String::from_utf8(buf).unwrap_or_default()
+}
+
+/// [`json_pretty`] written to `w` as it is serialized.
+pub fn write_json_pretty<W: io::Write, T: Serialize>(w: W, value: &T) -> io::Result<()> {
+  let mut ser = serde_json::Serializer::with_formatter(w, JsFormatter::default());
+  value.serialize(&mut ser).map_err(io::Error::other)
 }
 
 /// serde_json's pretty printer (2 spaces, as JSON.stringify) with JavaScript's numbers.
