@@ -650,7 +650,6 @@ impl StatCache {
     ));
     merged.retain(|(_, e)| e.seen_day >= forget_before);
     merged.sort_unstable_by_key(|r| r.0);
-    let bytes = serialize(&merged);
     if let Some(dir) = self.path.parent() {
       if !dir.as_os_str().is_empty() {
         fs::create_dir_all(dir).map_err(|e| HashError::io("creating directory", dir, e))?;
@@ -658,9 +657,9 @@ impl StatCache {
     }
     let tmp = tmp_path(&self.path);
     let write = || -> io::Result<()> {
-      let mut f = fs::File::create(&tmp)?;
-      f.write_all(&bytes)?;
-      drop(f);
+      let mut f = io::BufWriter::with_capacity(1 << 16, fs::File::create(&tmp)?);
+      write_records(&mut f, &merged)?;
+      f.into_inner().map_err(io::IntoInnerError::into_error)?;
       fs::rename(&tmp, &self.path)
     };
     if let Err(e) = write() {
@@ -683,26 +682,38 @@ fn tmp_path(path: &Path) -> PathBuf {
   path.with_file_name(name)
 }
 
+/// The file's bytes for `recs` (sorted by key).
+#[cfg(test)]
 fn serialize(recs: &[(Key, StatEntry)]) -> Vec<u8> {
   let mut out = Vec::with_capacity(HEADER_LEN + recs.len() * RECORD_LEN + 8);
-  out.extend_from_slice(MAGIC);
-  out.extend_from_slice(&VERSION.to_le_bytes());
-  out.extend_from_slice(&0u32.to_le_bytes());
-  out.extend_from_slice(&(recs.len() as u64).to_le_bytes());
-  for ((d, n), e) in recs {
-    out.extend_from_slice(&d.to_le_bytes());
-    out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&e.stat.size.to_le_bytes());
-    out.extend_from_slice(&e.stat.mtime_ns.to_le_bytes());
-    out.extend_from_slice(&e.stat.ctime_ns.to_le_bytes());
-    out.extend_from_slice(&e.stat.inode.to_le_bytes());
-    out.extend_from_slice(&e.seen_day.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&e.digest.0.to_le_bytes());
-  }
-  let sum = xxh3_64(&out);
-  out.extend_from_slice(&sum.to_le_bytes());
+  write_records(&mut out, recs).expect("writing to memory");
   out
+}
+
+/// Writes the file format of `recs` (sorted by key) to `w` as it goes: header, records, then the
+/// checksum of both (no copy of the file in memory).
+fn write_records(w: &mut impl Write, recs: &[(Key, StatEntry)]) -> io::Result<()> {
+  let mut sum = xxhash_rust::xxh3::Xxh3Default::new();
+  let mut header = [0u8; HEADER_LEN];
+  header[..8].copy_from_slice(MAGIC);
+  header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+  header[16..24].copy_from_slice(&(recs.len() as u64).to_le_bytes());
+  sum.update(&header);
+  w.write_all(&header)?;
+  for ((d, n), e) in recs {
+    let mut r = [0u8; RECORD_LEN];
+    r[..8].copy_from_slice(&d.to_le_bytes());
+    r[8..16].copy_from_slice(&n.to_le_bytes());
+    r[16..24].copy_from_slice(&e.stat.size.to_le_bytes());
+    r[24..32].copy_from_slice(&e.stat.mtime_ns.to_le_bytes());
+    r[32..40].copy_from_slice(&e.stat.ctime_ns.to_le_bytes());
+    r[40..48].copy_from_slice(&e.stat.inode.to_le_bytes());
+    r[48..52].copy_from_slice(&e.seen_day.to_le_bytes());
+    r[56..72].copy_from_slice(&e.digest.0.to_le_bytes());
+    sum.update(&r);
+    w.write_all(&r)?;
+  }
+  w.write_all(&sum.digest().to_le_bytes())
 }
 
 fn le_u64(b: &[u8]) -> u64 {
