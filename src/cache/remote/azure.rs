@@ -9,16 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
-use object_store::path::Path as ObjectPath;
+use object_store::azure::MicrosoftAzureBuilder;
 
 use super::error::RemoteError;
 use super::http::HyperConnector;
-use super::objects;
+use super::objects::ObjectBackend;
 use super::s3::Sha2Crypto;
-use super::{CachingStatus, Fetched, RemoteBackend, Stored};
 
 /// The metadata key holding an artifact's tag.
 const TAG_ATTRIBUTE: &str = "artifact_tag";
@@ -26,86 +22,31 @@ const TAG_ATTRIBUTE: &str = "artifact_tag";
 /// The URL scheme that names an Azure container in `cache.remote.bucket`.
 pub const SCHEME: &str = "az://";
 
-/// An Azure Blob Storage container.
-#[derive(Debug, Clone)]
-pub struct AzureBackend {
-  store: Arc<MicrosoftAzure>,
-  prefix: String,
+/// An Azure Blob Storage container: `container` at `endpoint` (e.g. Azurite's
+/// `http://127.0.0.1:10000/devstoreaccount1`; None: `https://<account>.blob.core.windows.net`),
+/// blobs under `prefix`; `tls` for https ([`super::tls::for_backend`]). The account and its
+/// credentials come from the `AZURE_STORAGE_*` env vars.
+pub fn open(
+  container: &str,
+  endpoint: Option<&str>,
+  prefix: &str,
+  timeout: Duration,
   location: String,
-}
-
-impl AzureBackend {
-  /// A backend for `container` (at `endpoint`, e.g. Azurite's
-  /// `http://127.0.0.1:10000/devstoreaccount1`; None: `https://<account>.blob.core.windows.net`),
-  /// blobs under `prefix`; `tls` for https ([`super::tls::for_backend`]). The account and its
-  /// credentials come from the `AZURE_STORAGE_*` env vars.
-  pub fn new(
-    container: &str,
-    endpoint: Option<&str>,
-    prefix: &str,
-    timeout: Duration,
-    location: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
-  ) -> Result<Self, RemoteError> {
-    let mut b = MicrosoftAzureBuilder::from_env()
-      .with_container_name(container)
-      .with_http_connector(HyperConnector { connect_timeout: timeout, tls })
-      .with_crypto_provider(Arc::new(Sha2Crypto))
-      .with_retry(object_store::RetryConfig {
-        max_retries: 1,
-        retry_timeout: timeout,
-        ..Default::default()
-      });
-    if let Some(e) = endpoint {
-      b = b.with_endpoint(e.to_string()).with_allow_http(e.starts_with("http://"));
-    }
-    let store =
-      b.build().map_err(|e| RemoteError::Setup(format!("Azure container {container}: {e}")))?;
-    Ok(AzureBackend { store: Arc::new(store), prefix: prefix.to_string(), location })
+  tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<ObjectBackend, RemoteError> {
+  let mut b = MicrosoftAzureBuilder::from_env()
+    .with_container_name(container)
+    .with_http_connector(HyperConnector { connect_timeout: timeout, tls })
+    .with_crypto_provider(Arc::new(Sha2Crypto))
+    .with_retry(object_store::RetryConfig {
+      max_retries: 1,
+      retry_timeout: timeout,
+      ..Default::default()
+    });
+  if let Some(e) = endpoint {
+    b = b.with_endpoint(e.to_string()).with_allow_http(e.starts_with("http://"));
   }
-
-  fn path(&self, name: &str) -> ObjectPath {
-    ObjectPath::from(format!("{}/{name}", self.prefix))
-  }
-
-  fn error(&self, what: String, e: object_store::Error) -> RemoteError {
-    let message = super::tls::hint(super::http::error_chain(&e));
-    RemoteError::Store { location: self.location.clone(), what, message }
-  }
-}
-
-#[async_trait]
-impl RemoteBackend for AzureBackend {
-  fn location(&self) -> String {
-    self.location.clone()
-  }
-
-  async fn get(&self, id: &str) -> Result<Option<Fetched>, RemoteError> {
-    objects::get(&*self.store, &self.path(id), TAG_ATTRIBUTE)
-      .await
-      .map_err(|e| self.error(format!("download of {id}"), e))
-  }
-
-  async fn put(
-    &self,
-    id: &str,
-    body: Bytes,
-    tag: Option<String>,
-    _duration_ms: u64,
-  ) -> Result<(), RemoteError> {
-    objects::put(&*self.store, &self.path(id), body, tag, TAG_ATTRIBUTE)
-      .await
-      .map_err(|e| self.error(format!("upload of {id}"), e))
-  }
-
-  async fn exists(&self, id: &str) -> Result<Option<Stored>, RemoteError> {
-    objects::head(&*self.store, &self.path(id), TAG_ATTRIBUTE)
-      .await
-      .map_err(|e| self.error(format!("HEAD of {id}"), e))
-  }
-
-  /// A container has no caching status: whoever may write to it, may upload.
-  async fn caching_status(&self) -> Result<Option<CachingStatus>, RemoteError> {
-    Ok(None)
-  }
+  let store =
+    b.build().map_err(|e| RemoteError::Setup(format!("Azure container {container}: {e}")))?;
+  Ok(ObjectBackend::new(Arc::new(store), prefix, location, TAG_ATTRIBUTE))
 }

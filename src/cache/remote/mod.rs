@@ -21,7 +21,7 @@ pub mod azure;
 mod error;
 pub mod events;
 pub mod http;
-mod objects;
+pub mod objects;
 pub mod s3;
 pub mod settings;
 pub mod sign;
@@ -200,7 +200,7 @@ impl RemoteCache {
         }
         t
       }
-      BackendSpec::S3 { bucket, endpoint, region, prefix } => Arc::new(s3::S3Backend::new(
+      BackendSpec::S3 { bucket, endpoint, region, prefix } => Arc::new(s3::open(
         bucket,
         endpoint.as_deref(),
         region.as_deref(),
@@ -209,7 +209,7 @@ impl RemoteCache {
         s.backend.location(),
         tls,
       )?),
-      BackendSpec::Azure { container, endpoint, prefix } => Arc::new(azure::AzureBackend::new(
+      BackendSpec::Azure { container, endpoint, prefix } => Arc::new(azure::open(
         container,
         endpoint.as_deref(),
         prefix,

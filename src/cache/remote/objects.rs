@@ -1,11 +1,84 @@
-//! What the object-store backends ([`super::s3`], [`super::azure`]) share: an artifact is one
-//! object, its tag one metadata attribute of it; a missing object is `Ok(None)`.
+//! The backend of the object stores ([`super::s3`], [`super::azure`] make its store): an
+//! artifact is one object under a prefix, its tag one metadata attribute of it; a missing object
+//! is `Ok(None)`.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, PutOptions, PutPayload};
 
-use super::{Fetched, Stored};
+use super::error::RemoteError;
+use super::{CachingStatus, Fetched, RemoteBackend, Stored};
+
+/// Artifacts in an object store (an S3-compatible bucket, an Azure container).
+#[derive(Debug, Clone)]
+pub struct ObjectBackend {
+  store: Arc<dyn ObjectStore>,
+  prefix: String,
+  location: String,
+  tag_attribute: &'static str,
+}
+
+impl ObjectBackend {
+  /// Objects of `store` under `prefix`, tags in the metadata attribute `tag_attribute`;
+  /// `location` names the store in messages (no secrets).
+  pub(super) fn new(
+    store: Arc<dyn ObjectStore>,
+    prefix: &str,
+    location: String,
+    tag_attribute: &'static str,
+  ) -> Self {
+    ObjectBackend { store, prefix: prefix.to_string(), location, tag_attribute }
+  }
+
+  fn path(&self, name: &str) -> ObjectPath {
+    ObjectPath::from(format!("{}/{name}", self.prefix))
+  }
+
+  fn error(&self, what: String, e: object_store::Error) -> RemoteError {
+    let message = super::tls::hint(super::http::error_chain(&e));
+    RemoteError::Store { location: self.location.clone(), what, message }
+  }
+}
+
+#[async_trait]
+impl RemoteBackend for ObjectBackend {
+  fn location(&self) -> String {
+    self.location.clone()
+  }
+
+  async fn get(&self, id: &str) -> Result<Option<Fetched>, RemoteError> {
+    get(&*self.store, &self.path(id), self.tag_attribute)
+      .await
+      .map_err(|e| self.error(format!("download of {id}"), e))
+  }
+
+  async fn put(
+    &self,
+    id: &str,
+    body: Bytes,
+    tag: Option<String>,
+    _duration_ms: u64,
+  ) -> Result<(), RemoteError> {
+    put(&*self.store, &self.path(id), body, tag, self.tag_attribute)
+      .await
+      .map_err(|e| self.error(format!("upload of {id}"), e))
+  }
+
+  /// A `HEAD` of the object, which reads its metadata (the tag) and not its bytes.
+  async fn exists(&self, id: &str) -> Result<Option<Stored>, RemoteError> {
+    head(&*self.store, &self.path(id), self.tag_attribute)
+      .await
+      .map_err(|e| self.error(format!("HEAD of {id}"), e))
+  }
+
+  /// A bucket or a container has no caching status: whoever may write to it, may upload.
+  async fn caching_status(&self) -> Result<Option<CachingStatus>, RemoteError> {
+    Ok(None)
+  }
+}
 
 /// The value of the metadata attribute `tag_attribute`.
 fn tag_of(attributes: &Attributes, tag_attribute: &'static str) -> Option<String> {
@@ -13,7 +86,7 @@ fn tag_of(attributes: &Attributes, tag_attribute: &'static str) -> Option<String
 }
 
 /// Downloads the object at `path` with its tag; `Ok(None)` when there is none.
-pub(super) async fn get(
+async fn get(
   store: &dyn ObjectStore,
   path: &ObjectPath,
   tag_attribute: &'static str,
@@ -29,7 +102,7 @@ pub(super) async fn get(
 }
 
 /// Stores `body` at `path`, with `tag` as the metadata attribute `tag_attribute`.
-pub(super) async fn put(
+async fn put(
   store: &dyn ObjectStore,
   path: &ObjectPath,
   body: Bytes,
@@ -46,7 +119,7 @@ pub(super) async fn put(
 }
 
 /// A `HEAD` of the object at `path`: its tag, without its bytes; `Ok(None)` when there is none.
-pub(super) async fn head(
+async fn head(
   store: &dyn ObjectStore,
   path: &ObjectPath,
   tag_attribute: &'static str,

@@ -7,21 +7,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::client::{
   CryptoProvider, DigestAlgorithm, DigestContext, HmacContext, Signer as OsSigner, SigningAlgorithm,
 };
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest as _, Sha256};
 
 use super::error::RemoteError;
 use super::http::HyperConnector;
-use super::objects;
-use super::{CachingStatus, Fetched, RemoteBackend, Stored};
+use super::objects::ObjectBackend;
 
 /// The metadata key holding an artifact's tag.
 const TAG_ATTRIBUTE: &str = "artifact-tag";
@@ -94,130 +89,56 @@ impl CryptoProvider for Sha2Crypto {
   }
 }
 
-/// An S3-compatible bucket.
-#[derive(Debug, Clone)]
-pub struct S3Backend {
-  store: Arc<AmazonS3>,
-  prefix: String,
+/// An S3-compatible bucket: `bucket` at `endpoint` (None: AWS or `AWS_ENDPOINT_URL`) in
+/// `region`, objects under `prefix`; `tls` for https endpoints ([`super::tls::for_backend`]).
+/// Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (read by
+/// `object_store` from the environment).
+pub fn open(
+  bucket: &str,
+  endpoint: Option<&str>,
+  region: Option<&str>,
+  prefix: &str,
+  timeout: Duration,
   location: String,
+  tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<ObjectBackend, RemoteError> {
+  open_with(AmazonS3Builder::from_env(), bucket, endpoint, region, prefix, timeout, location, tls)
 }
 
-impl S3Backend {
-  /// A backend for `bucket` at `endpoint` (None: AWS or `AWS_ENDPOINT_URL`) in `region`,
-  /// objects under `prefix`; `tls` for https endpoints ([`super::tls::for_backend`]). Credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-  /// `AWS_SESSION_TOKEN` (read by `object_store` from the environment).
-  pub fn new(
-    bucket: &str,
-    endpoint: Option<&str>,
-    region: Option<&str>,
-    prefix: &str,
-    timeout: Duration,
-    location: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
-  ) -> Result<Self, RemoteError> {
-    Self::with_builder(
-      AmazonS3Builder::from_env(),
-      bucket,
-      endpoint,
-      region,
-      prefix,
-      timeout,
-      location,
-      tls,
-    )
+/// [`open`] from a builder the caller prepared (tests give credentials here).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn open_with(
+  builder: AmazonS3Builder,
+  bucket: &str,
+  endpoint: Option<&str>,
+  region: Option<&str>,
+  prefix: &str,
+  timeout: Duration,
+  location: String,
+  tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<ObjectBackend, RemoteError> {
+  let mut b = builder
+    .with_bucket_name(bucket)
+    .with_http_connector(HyperConnector { connect_timeout: timeout, tls })
+    .with_crypto_provider(Arc::new(Sha2Crypto))
+    .with_retry(object_store::RetryConfig {
+      max_retries: 1,
+      retry_timeout: timeout,
+      ..Default::default()
+    });
+  if let Some(e) = endpoint {
+    b = b
+      .with_endpoint(e)
+      .with_allow_http(e.starts_with("http://"))
+      .with_virtual_hosted_style_request(false);
   }
-
-  /// [`S3Backend::new`] from a builder the caller prepared (tests give credentials here).
-  #[allow(clippy::too_many_arguments)]
-  pub(crate) fn with_builder(
-    builder: AmazonS3Builder,
-    bucket: &str,
-    endpoint: Option<&str>,
-    region: Option<&str>,
-    prefix: &str,
-    timeout: Duration,
-    location: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
-  ) -> Result<Self, RemoteError> {
-    let mut b = builder
-      .with_bucket_name(bucket)
-      .with_http_connector(HyperConnector { connect_timeout: timeout, tls })
-      .with_crypto_provider(Arc::new(Sha2Crypto))
-      .with_retry(object_store::RetryConfig {
-        max_retries: 1,
-        retry_timeout: timeout,
-        ..Default::default()
-      });
-    if let Some(e) = endpoint {
-      b = b
-        .with_endpoint(e)
-        .with_allow_http(e.starts_with("http://"))
-        .with_virtual_hosted_style_request(false);
-    }
-    if let Some(r) = region {
-      b = b.with_region(r);
-    } else if std::env::var_os("AWS_REGION").is_none()
-      && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-      b = b.with_region("us-east-1");
-    }
-    let store = b.build().map_err(|e| RemoteError::Setup(format!("S3 bucket {bucket}: {e}")))?;
-    Ok(S3Backend { store: Arc::new(store), prefix: prefix.to_string(), location })
+  if let Some(r) = region {
+    b = b.with_region(r);
+  } else if std::env::var_os("AWS_REGION").is_none()
+    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+  {
+    b = b.with_region("us-east-1");
   }
-
-  fn path(&self, name: &str) -> ObjectPath {
-    ObjectPath::from(format!("{}/{name}", self.prefix))
-  }
-
-  fn error(&self, what: String, e: object_store::Error) -> RemoteError {
-    let message = super::tls::hint(super::http::error_chain(&e));
-    RemoteError::Store { location: self.location.clone(), what, message }
-  }
-
-  /// Stores `body` as `<prefix>/<name>` (any object: build uploads use this).
-  pub async fn put_object(&self, name: &str, body: Bytes) -> Result<(), RemoteError> {
-    self
-      .store
-      .put(&self.path(name), PutPayload::from_bytes(body))
-      .await
-      .map(|_| ())
-      .map_err(|e| self.error(format!("upload of {name}"), e))
-  }
-}
-
-#[async_trait]
-impl RemoteBackend for S3Backend {
-  fn location(&self) -> String {
-    self.location.clone()
-  }
-
-  async fn get(&self, id: &str) -> Result<Option<Fetched>, RemoteError> {
-    objects::get(&*self.store, &self.path(id), TAG_ATTRIBUTE)
-      .await
-      .map_err(|e| self.error(format!("download of {id}"), e))
-  }
-
-  async fn put(
-    &self,
-    id: &str,
-    body: Bytes,
-    tag: Option<String>,
-    _duration_ms: u64,
-  ) -> Result<(), RemoteError> {
-    objects::put(&*self.store, &self.path(id), body, tag, TAG_ATTRIBUTE)
-      .await
-      .map_err(|e| self.error(format!("upload of {id}"), e))
-  }
-
-  /// A `HEAD` of the object, which reads its metadata (the tag) and not its bytes.
-  async fn exists(&self, id: &str) -> Result<Option<Stored>, RemoteError> {
-    objects::head(&*self.store, &self.path(id), TAG_ATTRIBUTE)
-      .await
-      .map_err(|e| self.error(format!("HEAD of {id}"), e))
-  }
-
-  /// A bucket has no caching status: whoever may write to it, may upload.
-  async fn caching_status(&self) -> Result<Option<CachingStatus>, RemoteError> {
-    Ok(None)
-  }
+  let store = b.build().map_err(|e| RemoteError::Setup(format!("S3 bucket {bucket}: {e}")))?;
+  Ok(ObjectBackend::new(Arc::new(store), prefix, location, TAG_ATTRIBUTE))
 }

@@ -492,7 +492,6 @@ fn s3_api() -> Handler {
 
 #[tokio::test]
 async fn https_s3_endpoint_goes_through_object_store_with_the_same_tls_settings() {
-  use super::s3::S3Backend;
   use super::RemoteBackend as _;
   use object_store::aws::AmazonS3Builder;
   let tmp = crate::hash::tests::TempDir::new("tls-s3");
@@ -508,7 +507,7 @@ async fn https_s3_endpoint_goes_through_object_store_with_the_same_tls_settings(
   assert!(super::tls::needs_tls(&spec));
   let backend = |ca: Option<&std::path::Path>| {
     let tls = super::tls::for_backend(&spec, ca).unwrap();
-    S3Backend::with_builder(
+    super::s3::open_with(
       AmazonS3Builder::new().with_access_key_id("k").with_secret_access_key("s"),
       "tls-bucket",
       Some(&srv.url),

@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::azure::AzureBackend;
 use super::error::RemoteError;
 use super::http::Http;
-use super::s3::S3Backend;
 use super::settings::{BackendSpec, RemoteSettings, ENV_URL};
 use super::turbo::TurboBackend;
 use super::RemoteBackend;
@@ -92,7 +90,7 @@ impl UploadTarget {
           None => format!("s3://{bucket}"),
         };
         // The S3 backend adds the prefix to every object name itself.
-        let b = S3Backend::new(
+        let b = super::s3::open(
           bucket,
           endpoint.as_deref(),
           region.as_deref(),
@@ -109,7 +107,7 @@ impl UploadTarget {
           None => format!("az://{container}"),
         };
         // Like S3, the Azure backend adds the prefix to every blob name itself.
-        let b = AzureBackend::new(
+        let b = super::azure::open(
           container,
           endpoint.as_deref(),
           &prefix,
