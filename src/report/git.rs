@@ -8,11 +8,11 @@
 //! from its index entry (or is racily clean) is read and its blob id compared, as git does. The
 //! index against `HEAD` is `git diff-index --cached`, which reads no work-tree file.
 //!
-//! `git status` itself answers whenever this cannot: an index this reader does not know (split
-//! or sparse index, an unknown version or extension flag), an unmerged or intent-to-add entry, a
-//! submodule, a file whose contents differ from the index (filters such as `core.autocrlf` or
-//! LFS may still call it clean), an executable bit that changed (`core.fileMode` decides), or a
-//! failing `git` command.
+//! Tracked files no walk vouched for are `lstat`ed in parallel. Other bytes or another executable
+//! bit are a change unless git's settings may say otherwise (a filter: an attributes file or
+//! `core.autocrlf`/`core.eol`/`filter.*`; `core.fileMode` false): then, and for an index this
+//! reader does not know (split or sparse index, an unknown version or extension flag), an
+//! unmerged or intent-to-add entry, a submodule, or a failing `git` command, `git status` answers.
 
 use crate::hash::{FileStat, Observed};
 use serde::Serialize;
@@ -306,7 +306,54 @@ fn matches(e: &Entry, st: &FileStat) -> bool {
     && e.ino == st.inode as u32
 }
 
-/// Compares the work tree under `real_root` with the index of `git_dir`.
+/// An index entry no walk vouched for, to check against its file (in parallel).
+#[derive(Debug)]
+struct Pending {
+  abs: String,
+  ctime: (u32, u32),
+  mtime: (u32, u32),
+  ino: u32,
+  mode: u32,
+  size: u32,
+  oid: Vec<u8>,
+  racy: bool,
+}
+
+impl Pending {
+  fn entry(&self) -> Entry<'_> {
+    Entry {
+      ctime: self.ctime,
+      mtime: self.mtime,
+      ino: self.ino,
+      mode: self.mode,
+      size: self.size,
+      oid: &self.oid,
+      stage: 0,
+      assume_valid: false,
+      skip_worktree: false,
+      intent_to_add: false,
+      path: self.abs.as_bytes(),
+    }
+  }
+}
+
+/// What checking one file found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Found {
+  /// The file matches its entry.
+  Same,
+  /// Its executable bit changed (a change unless `core.fileMode` is false).
+  ModeChanged,
+  /// Its bytes are not the entry's blob (a change unless a filter makes them so).
+  OtherBytes,
+  /// Gone, or another type.
+  Changed,
+  /// Could not be read.
+  Unknown,
+}
+
+/// Compares the work tree under `real_root` (in the repository at `root`) with the index of
+/// `git_dir`.
 fn compare_work_tree(
   git_dir: &Path,
   top: &Path,
@@ -315,6 +362,7 @@ fn compare_work_tree(
   observed: &Observed,
   fresh: &[PathBuf],
 ) -> Verdict {
+  use rayon::prelude::*;
   let index_path = git_dir.join("index");
   let (Ok(file), Ok(index_meta)) =
     (std::fs::File::open(&index_path), std::fs::metadata(&index_path))
@@ -333,9 +381,11 @@ fn compare_work_tree(
   let prefix = if sub.is_empty() { String::new() } else { format!("{sub}/") };
   let mut lookup = observed.lookup();
   let mut abs = String::with_capacity(top_str.len() + 256);
-  let mut dirty = false;
+  let mut pending = Vec::new();
+  let mut attributes = false;
   let visit = |e: &Entry| -> Option<Verdict> {
     let Ok(path) = std::str::from_utf8(e.path) else { return Some(Verdict::AskGit) };
+    attributes |= path == ".gitattributes" || path.ends_with("/.gitattributes");
     if !path.starts_with(&prefix) {
       return None;
     }
@@ -360,36 +410,113 @@ fn compare_work_tree(
         return None;
       }
     }
-    match check_file(e, &abs, oid, racy) {
-      Verdict::Clean => None,
-      Verdict::Dirty => {
-        dirty = true;
-        None
-      }
-      Verdict::AskGit => Some(Verdict::AskGit),
-    }
+    pending.push(Pending {
+      abs: abs.clone(),
+      ctime: e.ctime,
+      mtime: e.mtime,
+      ino: e.ino,
+      mode: e.mode,
+      size: e.size,
+      oid: e.oid.to_vec(),
+      racy,
+    });
+    None
   };
   let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
   match read_index(&mut reader, oid, visit) {
-    Ok(Some(v)) => v,
-    Ok(None) if dirty => Verdict::Dirty,
-    Ok(None) => Verdict::Clean,
-    Err(Unreadable) => Verdict::AskGit,
+    Ok(Some(v)) => return v,
+    Ok(None) => {}
+    Err(Unreadable) => return Verdict::AskGit,
+  }
+  // The worst finding decides (in `Found`'s order).
+  let found = pending
+    .par_iter()
+    .map(|p| check_file(&p.entry(), &p.abs, oid, p.racy))
+    .max()
+    .unwrap_or(Found::Same);
+  match found {
+    Found::Same => Verdict::Clean,
+    Found::Changed => Verdict::Dirty,
+    Found::Unknown => Verdict::AskGit,
+    Found::ModeChanged | Found::OtherBytes => {
+      match worktree_settings(real_root, git_dir, attributes) {
+        Some(s) if found == Found::OtherBytes && !s.filters => Verdict::Dirty,
+        Some(s) if found == Found::ModeChanged && s.file_mode => Verdict::Dirty,
+        _ => Verdict::AskGit,
+      }
+    }
   }
 }
 
+/// What decides whether other bytes or another executable bit are a change for git.
+#[derive(Debug, Clone, Copy)]
+struct WorktreeSettings {
+  /// Some filter may turn the file's bytes into other blob bytes: an attributes file
+  /// (`.gitattributes` in the index, `info/attributes`, the user's or the system's) or a setting
+  /// that converts (`core.autocrlf`, `core.eol`, `core.attributesFile`, `filter.*`).
+  filters: bool,
+  /// `core.fileMode` (true unless set false).
+  file_mode: bool,
+}
+
+/// Reads the settings of [`WorktreeSettings`] (`git config`); `None` when git does not answer.
+fn worktree_settings(
+  root: &Path,
+  git_dir: &Path,
+  attributes_in_index: bool,
+) -> Option<WorktreeSettings> {
+  let out = Command::new("git")
+    .args(["config", "--get-regexp", r"^(core\.(autocrlf|eol|attributesfile|filemode)|filter\.)"])
+    .current_dir(root)
+    .stdin(Stdio::null())
+    .stderr(Stdio::null())
+    .output()
+    .ok()?;
+  // Exit 1: no such setting.
+  if !(out.status.success() || out.status.code() == Some(1)) {
+    return None;
+  }
+  let text = String::from_utf8_lossy(&out.stdout);
+  let mut s = WorktreeSettings { filters: attributes_in_index, file_mode: true };
+  for line in text.lines() {
+    let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+    let key = key.to_ascii_lowercase();
+    match key.as_str() {
+      "core.filemode" => {
+        s.file_mode = !matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "off" | "0")
+      }
+      "core.autocrlf" => {
+        s.filters |= !matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "off" | "0")
+      }
+      _ => s.filters = true,
+    }
+  }
+  let home = std::env::var_os("HOME").map(PathBuf::from);
+  let xdg = std::env::var_os("XDG_CONFIG_HOME")
+    .map(PathBuf::from)
+    .or_else(|| home.map(|h| h.join(".config")));
+  let attribute_files = [
+    Some(git_dir.join("info/attributes")),
+    xdg.map(|x| x.join("git/attributes")),
+    Some(PathBuf::from("/etc/gitattributes")),
+    Some(PathBuf::from("/usr/local/etc/gitattributes")),
+  ];
+  s.filters |= attribute_files.iter().flatten().any(|p| p.exists());
+  Some(s)
+}
+
 /// One entry against its file, by `lstat`, then by contents when the stat differs or is racy.
-fn check_file(e: &Entry, abs: &str, oid: Oid, racy: bool) -> Verdict {
-  let Ok(meta) = std::fs::symlink_metadata(abs) else { return Verdict::Dirty };
+fn check_file(e: &Entry, abs: &str, oid: Oid, racy: bool) -> Found {
+  let Ok(meta) = std::fs::symlink_metadata(abs) else { return Found::Changed };
   let symlink = e.mode & 0o170000 == 0o120000;
   if symlink != meta.file_type().is_symlink() || (!symlink && !meta.is_file()) {
-    return Verdict::Dirty; // gone or another type
+    return Found::Changed; // gone or another type
   }
   if !symlink && (meta.mode() & 0o100 != 0) != (e.mode & 0o100 != 0) {
-    return Verdict::AskGit; // the executable bit: core.fileMode decides
+    return Found::ModeChanged;
   }
   if !racy && matches(e, &FileStat::from_metadata(&meta)) {
-    return Verdict::Clean;
+    return Found::Same;
   }
   let content = if symlink {
     std::fs::read_link(abs).map(|t| t.into_os_string().into_encoded_bytes())
@@ -397,9 +524,9 @@ fn check_file(e: &Entry, abs: &str, oid: Oid, racy: bool) -> Verdict {
     std::fs::read(abs)
   };
   match content {
-    Ok(c) if oid.blob(&c) == e.oid => Verdict::Clean,
-    // Other bytes: git's filters (autocrlf, LFS, ...) may still make it clean.
-    _ => Verdict::AskGit,
+    Ok(c) if oid.blob(&c) == e.oid => Found::Same,
+    Ok(_) => Found::OtherBytes,
+    Err(_) => Found::Unknown,
   }
 }
 
