@@ -229,22 +229,36 @@ esac
 
 /// Builds the busybox Ollama STAND-IN image (idempotent thanks to the context hash).
 pub async fn standin_images(engine: &Engine) {
+  busybox_standin(engine, OLLAMA_IMAGE, "ollama", "Ollama", OLLAMA_STANDIN, "/bin/ollama").await;
+}
+
+/// Builds `image`: busybox-static plus the shell script `script` as the command `name` at `dest`,
+/// labelled as a stand-in that is NOT `what`.
+async fn busybox_standin(
+  engine: &Engine,
+  image: &str,
+  name: &str,
+  what: &str,
+  script: &str,
+  dest: &str,
+) {
   let busybox = std::fs::read("/usr/bin/busybox")
     .expect("busybox-static is required: apt-get install -y busybox-static");
   let d = tempfile::tempdir().unwrap();
   write_bytes(d.path(), "busybox", &busybox);
-  write(d.path(), "ollama", OLLAMA_STANDIN);
+  write(d.path(), name, script);
   use std::os::unix::fs::PermissionsExt;
-  for f in ["busybox", "ollama"] {
+  for f in ["busybox", name] {
     std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
   }
-  let df =
-    "FROM scratch\nLABEL farm.test.stand-in=\"busybox + a shell-script ollama; NOT Ollama\"\n\
+  let df = format!(
+    "FROM scratch\nLABEL farm.test.stand-in=\"busybox + a shell-script {name}; NOT {what}\"\n\
      COPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
      ENV PATH=/usr/local/bin:/bin\nRUN mkdir -p /tmp /usr/local/bin && chmod 1777 /tmp\n\
-     COPY ollama /bin/ollama\n";
-  write(d.path(), "Dockerfile", df);
-  let (repo, t) = OLLAMA_IMAGE.rsplit_once(':').unwrap();
+     COPY {name} {dest}\n"
+  );
+  write(d.path(), "Dockerfile", &df);
+  let (repo, t) = image.rsplit_once(':').unwrap();
   let req = BuildRequest {
     context_root: d.path().to_path_buf(),
     dockerfile: d.path().join("Dockerfile"),
@@ -256,10 +270,7 @@ pub async fn standin_images(engine: &Engine) {
     no_cache: false,
     builder: BuilderKind::Classic,
   };
-  engine
-    .build(&req, &|_| {})
-    .await
-    .unwrap_or_else(|e| panic!("stand-in image {OLLAMA_IMAGE}: {e}"));
+  engine.build(&req, &|_| {}).await.unwrap_or_else(|e| panic!("stand-in image {image}: {e}"));
 }
 
 const NPM_STANDIN: &str = r#"#!/bin/sh
@@ -281,33 +292,7 @@ esac
 
 /// Builds the busybox Node STAND-IN image [`NODE_IMAGE`] (its `npm ci` only checks its inputs).
 pub async fn node_standin_image(engine: &Engine) {
-  let busybox = std::fs::read("/usr/bin/busybox")
-    .expect("busybox-static is required: apt-get install -y busybox-static");
-  let d = tempfile::tempdir().unwrap();
-  write_bytes(d.path(), "busybox", &busybox);
-  write(d.path(), "npm", NPM_STANDIN);
-  use std::os::unix::fs::PermissionsExt;
-  for f in ["busybox", "npm"] {
-    std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
-  }
-  let df = "FROM scratch\nLABEL farm.test.stand-in=\"busybox + a shell-script npm; NOT Node\"\n\
-     COPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-     ENV PATH=/usr/local/bin:/bin\nRUN mkdir -p /tmp /usr/local/bin && chmod 1777 /tmp\n\
-     COPY npm /usr/local/bin/npm\n";
-  write(d.path(), "Dockerfile", df);
-  let (repo, t) = NODE_IMAGE.rsplit_once(':').unwrap();
-  let req = BuildRequest {
-    context_root: d.path().to_path_buf(),
-    dockerfile: d.path().join("Dockerfile"),
-    ignore: IgnoreMatcher::default(),
-    repository: repo.into(),
-    tags: vec![t.into()],
-    target: None,
-    labels: Default::default(),
-    no_cache: false,
-    builder: BuilderKind::Classic,
-  };
-  engine.build(&req, &|_| {}).await.unwrap_or_else(|e| panic!("stand-in image {NODE_IMAGE}: {e}"));
+  busybox_standin(engine, NODE_IMAGE, "npm", "Node", NPM_STANDIN, "/usr/local/bin/npm").await;
 }
 
 /// Writes a small Ollama model store (GGUF weights, template, params) under `store`; returns the
