@@ -44,4 +44,21 @@ impl HashError {
   pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
     HashError::Io { action, path: path.into(), source }
   }
+
+  /// The same error again, for each of the tasks one shared walk failed for (an `io::Error` is
+  /// not `Clone`: the copy keeps its kind and message).
+  pub(crate) fn duplicate(&self) -> Self {
+    match self {
+      HashError::Io { action, path, source } => HashError::Io {
+        action,
+        path: path.clone(),
+        source: io::Error::new(source.kind(), source.to_string()),
+      },
+      HashError::RootMissing { path } => HashError::RootMissing { path: path.clone() },
+      HashError::NonUtf8Path { path } => HashError::NonUtf8Path { path: path.clone() },
+      HashError::BadGlob { glob, source } => {
+        HashError::BadGlob { glob: glob.clone(), source: source.clone() }
+      }
+    }
+  }
 }

@@ -18,6 +18,8 @@ mod walk;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_many;
 
 pub use digest::{hash_file, hash_open_file, hash_reader, Digest};
 pub use error::HashError;
@@ -29,5 +31,5 @@ pub use stat_cache::{
   modified_ns, FileCheck, FileStat, Observed, ObservedLookup, StatCache, FORGET_AFTER_DAYS,
 };
 pub use walk::{
-  hash_inputs, patient_parallelism, HashStats, InputFile, InputSet, InputSpec, ALWAYS_IGNORED_DIRS,
+  hash_inputs, hash_inputs_many, patient_parallelism, HashStats, InputFile, InputSet, InputSpec, ALWAYS_IGNORED_DIRS,
 };

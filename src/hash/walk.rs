@@ -148,10 +148,14 @@ impl Pruner {
   }
 }
 
-/// Everything the per-directory callback needs, shared across threads.
+/// One spec a walk serves. A walk serves one spec, or several whose roots nest (see
+/// [`hash_inputs_many`]); each view applies its own globs and pruning inside its own root.
 #[derive(Debug)]
-struct WalkCtx {
-  root_str: String,
+struct View {
+  /// The spec's root relative to the walk's root, `/`-separated (`""`: the walk's root).
+  prefix: String,
+  /// `prefix` split into components.
+  prefix_comps: Vec<String>,
   include: GlobSet,
   /// Some include glob is `**`: every file matches, skip the matcher.
   match_all: bool,
@@ -160,15 +164,89 @@ struct WalkCtx {
   exclude_dirs: GlobSet,
   pruner: Pruner,
   ignore_dirs: Vec<String>,
+}
+
+/// Where a directory of the walk lies for one view.
+enum Place<'a> {
+  /// Neither at or below the view's root nor on the way to it.
+  Outside,
+  /// A strict ancestor of the view's root: only the next directory on the way is descended
+  /// (none of the view's rules apply above its root, as in a walk that starts there).
+  Above(&'a str),
+  /// At or below the view's root: the directory relative to it, and how many leading
+  /// components of a walk-relative path to drop.
+  Inside(&'a str, usize),
+}
+
+impl View {
+  fn place<'a>(&'a self, dir_rel: &'a str, dir_comps: &[&str]) -> Place<'a> {
+    let n = self.prefix_comps.len();
+    if n == 0 {
+      return Place::Inside(dir_rel, 0);
+    }
+    if !self.prefix_comps.iter().zip(dir_comps).all(|(a, b)| a == b) {
+      return Place::Outside;
+    }
+    match dir_comps.len() {
+      d if d < n => Place::Above(&self.prefix_comps[d]),
+      d if d == n => Place::Inside("", n),
+      _ => Place::Inside(&dir_rel[self.prefix.len() + 1..], n),
+    }
+  }
+
+  /// The path relative to this view's root of `rel` (relative to the walk's root, inside it).
+  fn local<'a>(&self, rel: &'a str) -> &'a str {
+    if self.prefix.is_empty() {
+      rel
+    } else {
+      &rel[self.prefix.len() + 1..]
+    }
+  }
+
+  /// Does this view descend into subdirectory `name` (absolute path `abs`) of a directory at
+  /// `local_dir` (components `comps`, ending with `name`, relative to the view's root)?
+  fn wants_dir(&self, local_dir: &str, comps: &[&str], name: &str, abs: &str) -> bool {
+    if self.ignore_dirs.iter().any(|d| d.as_str() == abs) {
+      return false;
+    }
+    if !self.exclude_dirs.is_empty() {
+      let rel = if local_dir.is_empty() { name.to_string() } else { format!("{local_dir}/{name}") };
+      if self.exclude_dirs.is_match(&rel) {
+        return false;
+      }
+    }
+    self.pruner.may_contain(comps)
+  }
+
+  /// Is `local` (a file path relative to this view's root) one of the view's inputs, before
+  /// `.gitignore` rules?
+  fn matches_file(&self, local: &str) -> bool {
+    (self.match_all || self.include.is_match(local))
+      && (self.exclude.is_empty() || !self.exclude.is_match(local))
+  }
+}
+
+/// Everything the per-directory callback needs, shared across threads.
+#[derive(Debug)]
+struct WalkCtx {
+  root_str: String,
+  views: Vec<View>,
   use_gitignore: bool,
   cache: Snapshot,
 }
 
-/// Per-directory state: the `.gitignore` matchers in force, outermost first.
+/// Per-directory state, handed by jwalk from a directory to each of its subdirectories.
 #[derive(Clone, Debug, Default)]
-struct DirState(Arc<Vec<Arc<Gitignore>>>);
+struct DirState {
+  /// The `.gitignore` matchers in force, outermost first.
+  gitignores: Arc<Vec<Arc<Gitignore>>>,
+  /// With several views: the views that descend into each subdirectory (by name) of the
+  /// directory that made this state. `None`: every view (the walk's root, or a single view).
+  child_views: Option<Arc<std::collections::HashMap<String, u64>>>,
+}
 
-/// Per-file outcome, produced inside the parallel callback.
+/// Per-file outcome, produced inside the parallel callback. `views` is a bit set of the views
+/// (by index) the file or error belongs to.
 #[derive(Debug, Default)]
 enum Outcome {
   #[default]
@@ -177,8 +255,9 @@ enum Outcome {
     rel: String,
     hash: Digest,
     read: Source,
+    views: u64,
   },
-  Err(HashError),
+  Err(HashError, u64),
 }
 
 /// Sort key of a directory entry: its name, followed by `/` for a directory.
@@ -321,22 +400,42 @@ fn is_ignored(stack: &[Arc<Gitignore>], path: &Path, is_dir: bool) -> bool {
 }
 
 impl WalkCtx {
+  /// The views whose root is at, below or above the walk-relative path `rel` (for an error
+  /// there).
+  fn views_at(&self, rel: &str) -> u64 {
+    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    let mut mask = 0;
+    for (i, v) in self.views.iter().enumerate() {
+      if !matches!(v.place(rel, &comps), Place::Outside) {
+        mask |= 1 << i;
+      }
+    }
+    mask
+  }
+
   fn process_dir(
     &self,
     dir: &Path,
     state: &mut DirState,
     children: &mut Vec<jwalk::Result<jwalk::DirEntry<(DirState, Outcome)>>>,
   ) {
+    let all = u64::MAX >> (64 - self.views.len());
+    // The views this directory is walked for: its parent decided, per view.
+    let here = match (&state.child_views, dir.file_name().and_then(OsStr::to_str)) {
+      (Some(m), Some(name)) => m.get(name).copied().unwrap_or(0),
+      _ => all,
+    };
     if self.use_gitignore
       && children.iter().any(|c| c.as_ref().is_ok_and(|c| c.file_name == OsStr::new(".gitignore")))
     {
       if let Some(gi) = load_gitignore(dir) {
-        let mut v = (*state.0).clone();
+        let mut v = (*state.gitignores).clone();
         v.push(gi);
-        state.0 = Arc::new(v);
+        state.gitignores = Arc::new(v);
       }
     }
-    let stack = &state.0;
+    let mut child_views = std::collections::HashMap::new();
+    let stack = &state.gitignores;
     let check_gitignore = self.use_gitignore && !stack.is_empty();
     let Some(dir_str) = dir.to_str() else {
       // A non-UTF-8 directory can only be here if an ancestor glob may match below it.
@@ -345,7 +444,7 @@ impl WalkCtx {
       }
       children.retain(|c| c.as_ref().is_ok_and(|c| c.file_type.is_dir()));
       if let Some(Ok(c)) = children.first_mut() {
-        c.client_state = Outcome::Err(HashError::NonUtf8Path { path: dir.to_path_buf() });
+        c.client_state = Outcome::Err(HashError::NonUtf8Path { path: dir.to_path_buf() }, here);
       }
       return;
     };
@@ -358,8 +457,14 @@ impl WalkCtx {
     } else {
       dir_rel.replace('\\', "/")
     };
-    let dir_comps: Vec<&str> =
+    let comps: Vec<&str> =
       if dir_rel.is_empty() { Vec::new() } else { dir_rel.split('/').collect() };
+    let places: Vec<Place<'_>> = self
+      .views
+      .iter()
+      .enumerate()
+      .map(|(i, v)| if here & (1 << i) == 0 { Place::Outside } else { v.place(&dir_rel, &comps) })
+      .collect();
     let mut abs = String::with_capacity(dir_str.len() + 64);
     abs.push_str(dir_str);
     if !abs.ends_with(std::path::MAIN_SEPARATOR) {
@@ -377,14 +482,23 @@ impl WalkCtx {
     let dirfd = sys::DirFd::open(dir);
     let dkey = dir_key(abs[..abs_len].trim_end_matches(std::path::MAIN_SEPARATOR));
     let view = self.cache.dir(dkey);
+    let ignored = |abs: &str, is_dir: bool| check_gitignore && is_ignored(stack, Path::new(abs), is_dir);
     children.retain_mut(|child| {
       let Ok(child) = child else { return true };
       let ft = child.file_type;
       let Some(name) = child.file_name.to_str() else {
         let lossy = format!("{dir_rel}/{}", child.file_name.to_string_lossy());
-        if ft.is_dir() || self.include.is_match(lossy.trim_start_matches('/')) {
+        let lossy = lossy.trim_start_matches('/');
+        let mut mask = 0;
+        for (i, (v, place)) in self.views.iter().zip(&places).enumerate() {
+          if !matches!(place, Place::Outside) && (ft.is_dir() || v.include.is_match(v.local(lossy)))
+          {
+            mask |= 1 << i;
+          }
+        }
+        if mask != 0 {
           child.client_state =
-            Outcome::Err(HashError::NonUtf8Path { path: dir.join(&child.file_name) });
+            Outcome::Err(HashError::NonUtf8Path { path: dir.join(&child.file_name) }, mask);
           child.read_children_path = None;
           return true;
         }
@@ -393,24 +507,30 @@ impl WalkCtx {
       abs.truncate(abs_len);
       abs.push_str(name);
       if ft.is_dir() {
-        if ALWAYS_IGNORED_DIRS.contains(&name) {
-          return false;
-        }
-        if self.ignore_dirs.iter().any(|d| d.as_str() == abs) {
-          return false;
-        }
-        if check_gitignore && is_ignored(stack, Path::new(&abs), true) {
-          return false;
-        }
-        if !self.exclude_dirs.is_empty() {
-          let rel = if dir_rel.is_empty() { name.to_string() } else { format!("{dir_rel}/{name}") };
-          if self.exclude_dirs.is_match(&rel) {
-            return false;
+        let always = ALWAYS_IGNORED_DIRS.contains(&name);
+        let mut comps = comps.clone();
+        comps.push(name);
+        // `.gitignore` rules are the same for every view: asked at most once.
+        let mut gitignored = None;
+        let mut wanted = 0u64;
+        for (i, (v, place)) in self.views.iter().zip(&places).enumerate() {
+          let wants = match *place {
+            Place::Outside => false,
+            Place::Above(next) => next == name,
+            Place::Inside(local_dir, skip) => {
+              !always
+                && v.wants_dir(local_dir, &comps[skip..], name, &abs)
+                && !*gitignored.get_or_insert_with(|| ignored(&abs, true))
+            }
+          };
+          if wants {
+            wanted |= 1 << i;
           }
         }
-        let mut comps = dir_comps.clone();
-        comps.push(name);
-        return self.pruner.may_contain(&comps);
+        if wanted != 0 && self.views.len() > 1 {
+          child_views.insert(name.to_string(), wanted);
+        }
+        return wanted != 0;
       }
       let mut rel = String::with_capacity(dir_rel.len() + 1 + name.len());
       if !dir_rel.is_empty() {
@@ -418,19 +538,25 @@ impl WalkCtx {
         rel.push('/');
       }
       rel.push_str(name);
-      if !(self.match_all || self.include.is_match(&rel))
-        || (!self.exclude.is_empty() && self.exclude.is_match(&rel))
-      {
+      let mut views = 0u64;
+      for (i, (v, place)) in self.views.iter().zip(&places).enumerate() {
+        if matches!(place, Place::Inside(..)) && v.matches_file(v.local(&rel)) {
+          views |= 1 << i;
+        }
+      }
+      if views == 0 || ignored(&abs, false) {
         return false;
       }
-      if check_gitignore && is_ignored(stack, Path::new(&abs), false) {
-        return false;
-      }
-      child.client_state = self.hash_one(rel, &abs, name, dirfd.as_ref(), &view, ft.is_symlink());
+      child.client_state =
+        self.hash_one(rel, &abs, name, dirfd.as_ref(), &view, ft.is_symlink(), views);
       true
     });
+    if self.views.len() > 1 {
+      state.child_views = Some(Arc::new(child_views));
+    }
   }
 
+  #[allow(clippy::too_many_arguments)]
   fn hash_one(
     &self,
     rel: String,
@@ -439,6 +565,7 @@ impl WalkCtx {
     dirfd: Option<&sys::DirFd>,
     view: &DirView<'_>,
     is_symlink: bool,
+    views: u64,
   ) -> Outcome {
     let path = Path::new(abs);
     if is_symlink {
@@ -447,17 +574,17 @@ impl WalkCtx {
           let t = target.to_string_lossy();
           let mut bytes = b"symlink\0".to_vec();
           bytes.extend_from_slice(t.as_bytes());
-          Outcome::File { rel, hash: Digest::of_bytes(&bytes), read: Source::Link }
+          Outcome::File { rel, hash: Digest::of_bytes(&bytes), read: Source::Link, views }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Outcome::Skip,
-        Err(e) => Outcome::Err(HashError::io("reading symlink", path, e)),
+        Err(e) => Outcome::Err(HashError::io("reading symlink", path, e), views),
       };
     }
     let nkey = name_key(name);
     let key = view.key(nkey);
     let skip_or_err = |action, e: io::Error| match e.kind() {
       io::ErrorKind::NotFound => Outcome::Skip,
-      _ => Outcome::Err(HashError::io(action, path, e)),
+      _ => Outcome::Err(HashError::io(action, path, e), views),
     };
     // Nothing cached for this directory: open first and stat the descriptor (no name lookup
     // for the stat). Otherwise stat by name and only open on a miss.
@@ -472,7 +599,7 @@ impl WalkCtx {
         Err(e) => return skip_or_err("stat of", e),
       };
       if let Lookup::Hit(hash, stale_day) = view.lookup(nkey, &stat) {
-        return Outcome::File { rel, hash, read: Source::StatCache(key, stat, stale_day) };
+        return Outcome::File { rel, hash, read: Source::StatCache(key, stat, stale_day), views };
       }
       match sys::open(dirfd, name, path) {
         Ok(f) => (f, stat),
@@ -481,7 +608,7 @@ impl WalkCtx {
     };
     let mut file = file;
     match hash_open_file(&mut file) {
-      Ok((hash, n)) => Outcome::File { rel, hash, read: Source::Read(n, key, stat) },
+      Ok((hash, n)) => Outcome::File { rel, hash, read: Source::Read(n, key, stat), views },
       Err(e) => skip_or_err("reading", e),
     }
   }
@@ -604,44 +731,187 @@ mod sys {
 ///
 /// Call [`StatCache::save`] once at the end of the build to persist what was learned.
 pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, HashError> {
-  let root =
-    fs::canonicalize(&spec.root).map_err(|_| HashError::RootMissing { path: spec.root.clone() })?;
-  if !root.is_dir() {
-    return Err(HashError::RootMissing { path: spec.root.clone() });
+  let mut out = hash_inputs_many(std::slice::from_ref(spec), cache);
+  out.pop().unwrap_or_else(|| Ok(InputSet::default()))
+}
+
+/// [`hash_inputs`] of each spec, in order, with one walk for specs whose roots nest (a task
+/// reading `apps/web` and another reading `apps/web/src`, or two reading `apps/web`): that
+/// walk descends wherever one of them would and hashes a file once, however many read it. Each
+/// result is the one [`hash_inputs`] gives for that spec alone. Separate walks run in parallel.
+pub fn hash_inputs_many(specs: &[InputSpec], cache: &StatCache) -> Vec<Result<InputSet, HashError>> {
+  let mut results: Vec<Option<Result<InputSet, HashError>>> = specs.iter().map(|_| None).collect();
+  let mut prepared = Vec::new();
+  for (i, spec) in specs.iter().enumerate() {
+    match Prepared::new(spec) {
+      Ok(Some(p)) => prepared.push((i, p)),
+      Ok(None) => results[i] = Some(Ok(InputSet::default())),
+      Err(e) => results[i] = Some(Err(e)),
+    }
   }
-  let (include, exclude, includes, exclude_dirs) = build_globs(&spec.globs)?;
-  if includes.is_empty() {
-    return Ok(InputSet::default());
-  }
-  let ignore_dirs = spec
-    .ignore_dirs
-    .iter()
-    .map(|d| {
-      let abs = if d.is_absolute() { d.clone() } else { root.join(d) };
-      fs::canonicalize(&abs).unwrap_or(abs).to_string_lossy().into_owned()
+  let groups = group_walks(prepared);
+  let walked: Vec<(usize, Result<InputSet, HashError>)> = if groups.len() <= 1 {
+    groups.into_iter().flat_map(|g| walk_group(g, cache)).collect()
+  } else {
+    std::thread::scope(|s| {
+      let handles: Vec<_> =
+        groups.into_iter().map(|g| s.spawn(move || walk_group(g, cache))).collect();
+      handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
-    .collect();
-  let root_str =
-    root.to_str().ok_or_else(|| HashError::NonUtf8Path { path: root.clone() })?.to_string();
+  };
+  for (i, r) in walked {
+    results[i] = Some(r);
+  }
+  results
+    .into_iter()
+    .zip(specs)
+    .map(|(r, spec)| {
+      r.unwrap_or_else(|| {
+        Err(HashError::io("walking", &spec.root, io::Error::other("the walk thread panicked")))
+      })
+    })
+    .collect()
+}
+
+/// Specs (with their index in the caller's list) in walks: each walk's first spec has the
+/// outermost root, and every other spec of a walk [`Prepared::shares_walk`] with it.
+fn group_walks(mut prepared: Vec<(usize, Prepared)>) -> Vec<Vec<(usize, Prepared)>> {
+  // Sorted by root (after the `.gitignore` setting), a root's descendants follow it, before
+  // any sibling's.
+  prepared.sort_by(|a, b| (a.1.use_gitignore, &a.1.root).cmp(&(b.1.use_gitignore, &b.1.root)));
+  let mut groups: Vec<Vec<(usize, Prepared)>> = Vec::new();
+  for (i, p) in prepared {
+    match groups.last_mut() {
+      Some(g) if g.len() < 64 && g[0].1.shares_walk(&p) => g.push((i, p)),
+      _ => groups.push(vec![(i, p)]),
+    }
+  }
+  groups
+}
+
+/// The walks [`hash_inputs_many`] makes for `specs`: per walk, the indices of the specs it serves
+/// (specs that cannot be walked, or have no include glob, are in none).
+#[cfg(test)]
+pub(crate) fn planned_walks(specs: &[InputSpec]) -> Vec<Vec<usize>> {
+  let prepared =
+    specs.iter().enumerate().filter_map(|(i, s)| Prepared::new(s).ok().flatten().map(|p| (i, p)));
+  group_walks(prepared.collect()).into_iter().map(|g| g.into_iter().map(|(i, _)| i).collect()).collect()
+}
+
+/// A spec made ready to walk: its canonical root, compiled globs and ignored directories.
+struct Prepared {
+  root: PathBuf,
+  include: GlobSet,
+  exclude: GlobSet,
+  exclude_dirs: GlobSet,
+  pruner: Pruner,
+  match_all: bool,
+  ignore_dirs: Vec<String>,
+  use_gitignore: bool,
+  /// The nearest directory at or above `root` holding `.git` (only with `use_gitignore`).
+  git_top: Option<PathBuf>,
+}
+
+impl Prepared {
+  /// `None`: the spec has no include glob, so no inputs.
+  fn new(spec: &InputSpec) -> Result<Option<Prepared>, HashError> {
+    let root = fs::canonicalize(&spec.root)
+      .map_err(|_| HashError::RootMissing { path: spec.root.clone() })?;
+    if !root.is_dir() {
+      return Err(HashError::RootMissing { path: spec.root.clone() });
+    }
+    if root.to_str().is_none() {
+      return Err(HashError::NonUtf8Path { path: root });
+    }
+    let (include, exclude, includes, exclude_dirs) = build_globs(&spec.globs)?;
+    if includes.is_empty() {
+      return Ok(None);
+    }
+    let ignore_dirs = spec
+      .ignore_dirs
+      .iter()
+      .map(|d| {
+        let abs = if d.is_absolute() { d.clone() } else { root.join(d) };
+        fs::canonicalize(&abs).unwrap_or(abs).to_string_lossy().into_owned()
+      })
+      .collect();
+    let git_top = if spec.use_gitignore {
+      root.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
+    } else {
+      None
+    };
+    Ok(Some(Prepared {
+      pruner: Pruner::new(&includes),
+      match_all: includes.contains(&"**"),
+      include,
+      exclude,
+      exclude_dirs,
+      ignore_dirs,
+      use_gitignore: spec.use_gitignore,
+      git_top,
+      root,
+    }))
+  }
+
+  /// Can `other` (whose root sorts after this one's) be served by a walk from this root with the
+  /// same result as its own walk? Its root must be this root or below it, with the same
+  /// `.gitignore` handling; below it, both must lie in one git work tree, so the `.gitignore`
+  /// files above `other`'s root are the ones this walk loads on its way there.
+  fn shares_walk(&self, other: &Prepared) -> bool {
+    self.use_gitignore == other.use_gitignore
+      && other.root.starts_with(&self.root)
+      && (other.root == self.root
+        || !self.use_gitignore
+        || (self.git_top.is_some() && self.git_top == other.git_top))
+  }
+
+  fn into_view(self, walk_root: &Path) -> View {
+    let prefix = self
+      .root
+      .strip_prefix(walk_root)
+      .unwrap_or(Path::new(""))
+      .components()
+      .map(|c| c.as_os_str().to_string_lossy().into_owned())
+      .collect::<Vec<_>>();
+    View {
+      prefix: prefix.join("/"),
+      prefix_comps: prefix,
+      include: self.include,
+      match_all: self.match_all,
+      exclude: self.exclude,
+      exclude_dirs: self.exclude_dirs,
+      pruner: self.pruner,
+      ignore_dirs: self.ignore_dirs,
+    }
+  }
+}
+
+/// One walk from the first (outermost) root of `group`, serving every spec in it; results are
+/// paired with the index each spec had in the caller's list.
+fn walk_group(
+  group: Vec<(usize, Prepared)>,
+  cache: &StatCache,
+) -> Vec<(usize, Result<InputSet, HashError>)> {
+  let Some(first) = group.first() else { return Vec::new() };
+  let root = first.1.root.clone();
+  let use_gitignore = first.1.use_gitignore;
+  let indices: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
+  let views: Vec<View> = group.into_iter().map(|(_, p)| p.into_view(&root)).collect();
+  let n = views.len();
   let ctx = Arc::new(WalkCtx {
-    pruner: Pruner::new(&includes),
-    root_str,
-    match_all: includes.contains(&"**"),
-    include,
-    exclude,
-    exclude_dirs,
-    ignore_dirs,
-    use_gitignore: spec.use_gitignore,
+    root_str: root.to_string_lossy().into_owned(),
+    views,
+    use_gitignore,
     cache: cache.snapshot(),
   });
-  let initial = if spec.use_gitignore { ancestor_gitignores(&root) } else { Vec::new() };
+  let initial = if use_gitignore { ancestor_gitignores(&root) } else { Vec::new() };
   let cb = Arc::clone(&ctx);
   let walk = Walk::new(&root)
     .parallelism(patient_parallelism())
     .skip_hidden(false)
     .follow_links(false)
     .sort(false)
-    .root_read_dir_state(DirState(Arc::new(initial)))
+    .root_read_dir_state(DirState { gitignores: Arc::new(initial), child_views: None })
     .process_read_dir(move |depth, dir, state, children| {
       // jwalk first presents the root itself as the only child of its parent (depth None).
       if depth.is_some() {
@@ -649,8 +919,15 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
       }
     });
 
-  let mut files = Vec::new();
-  let mut stats = HashStats::default();
+  let mut sets: Vec<Result<InputSet, HashError>> = (0..n).map(|_| Ok(InputSet::default())).collect();
+  let fail = |sets: &mut Vec<Result<InputSet, HashError>>, mask: u64, e: HashError| {
+    for (i, set) in sets.iter_mut().enumerate() {
+      if mask & (1 << i) != 0 && set.is_ok() {
+        *set = Err(e.duplicate());
+      }
+    }
+  };
+  let all = u64::MAX >> (64 - n);
   let mut updates = Vec::new();
   let mut seen = Vec::new();
   let mut observed = Vec::new();
@@ -660,42 +937,70 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
       Ok(e) => e,
       Err(e) => {
         let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-        match e.io_error().map(|io| io.kind()) {
-          Some(io::ErrorKind::NotFound) => continue,
-          _ => {
-            let text = e.to_string();
-            let source = e.into_io_error().unwrap_or_else(|| io::Error::other(text));
-            return Err(HashError::io("reading directory", path, source));
-          }
+        if let Some(io::ErrorKind::NotFound) = e.io_error().map(|io| io.kind()) {
+          continue;
         }
+        let mask = path
+          .strip_prefix(&root)
+          .ok()
+          .and_then(Path::to_str)
+          .map_or(all, |rel| ctx.views_at(&rel.replace('\\', "/")));
+        let text = e.to_string();
+        let source = e.into_io_error().unwrap_or_else(|| io::Error::other(text));
+        fail(&mut sets, mask, HashError::io("reading directory", path, source));
+        if sets.iter().all(Result::is_err) {
+          break;
+        }
+        continue;
       }
     };
     match entry.client_state {
       Outcome::Skip => {}
-      Outcome::Err(e) => return Err(e),
-      Outcome::File { rel, hash, read } => {
-        stats.files += 1;
-        match read {
+      Outcome::Err(e, mask) => {
+        fail(&mut sets, mask, e);
+        if sets.iter().all(Result::is_err) {
+          break;
+        }
+      }
+      Outcome::File { rel, hash, read, views } => {
+        let (files_read, bytes_read, hit) = match read {
           Source::Read(n, key, stat) => {
-            stats.files_read += 1;
-            stats.bytes_read += n;
             if observing {
               observed.push((key, stat));
             }
             updates.push((key, stat, hash));
+            (1, n, 0)
           }
           Source::StatCache(key, stat, touch) => {
-            stats.stat_cache_hits += 1;
             if touch {
               seen.push(key);
             }
             if observing {
               observed.push((key, stat));
             }
+            (0, 0, 1)
           }
-          Source::Link => {}
+          Source::Link => (0, 0, 0),
+        };
+        let mut rel = Some(rel);
+        let last = 63 - views.leading_zeros() as usize;
+        for (i, set) in sets.iter_mut().enumerate() {
+          if views & (1 << i) == 0 {
+            continue;
+          }
+          let Ok(set) = set else { continue };
+          let v = &ctx.views[i];
+          let path = if i == last && v.prefix.is_empty() {
+            rel.take().unwrap_or_default()
+          } else {
+            v.local(rel.as_deref().unwrap_or_default()).to_string()
+          };
+          set.stats.files += 1;
+          set.stats.files_read += files_read;
+          set.stats.bytes_read += bytes_read;
+          set.stats.stat_cache_hits += hit;
+          set.files.push(InputFile { path, hash });
         }
-        files.push(InputFile { path: rel, hash });
       }
     }
   }
@@ -703,9 +1008,11 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
   drop(ctx);
   cache.update(updates, seen);
   cache.observe(observed);
-  if !files.is_sorted_by(|a, b| a.path <= b.path) {
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+  for set in sets.iter_mut().flatten() {
+    if !set.files.is_sorted_by(|a, b| a.path <= b.path) {
+      set.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    }
+    set.files.dedup_by(|a, b| a.path == b.path);
   }
-  files.dedup_by(|a, b| a.path == b.path);
-  Ok(InputSet { files, stats })
+  indices.into_iter().zip(sets).collect()
 }

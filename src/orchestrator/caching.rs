@@ -14,7 +14,8 @@ use crate::cache::remote::{RemoteCache, RemoteSettings};
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
 use crate::hash::{
-  declared_env, hash_file, hash_inputs, HashStats, InputFile, KeyInput, KeyManifest, StatCache,
+  declared_env, hash_file, hash_inputs, hash_inputs_many, HashStats, InputFile, InputSet,
+  KeyInput, KeyManifest, StatCache,
 };
 use crate::plan::TaskKind;
 use crate::report::profile::{Profiler, SpanCat};
@@ -309,7 +310,34 @@ impl BuildCache {
     task: &str,
     deps: &[(String, TaskKind)],
   ) -> Result<KeyManifest, Uncached> {
-    self.key_for_profiled(reads, task, deps, &Profiler::off(), 0).map(|(m, _)| m)
+    self.key_for_walked(reads, task, deps, None)
+  }
+
+  /// [`BuildCache::key_for`] with the task's input files already walked (by
+  /// [`BuildCache::walk_together`]); `None` walks them now.
+  pub fn key_for_walked(
+    &self,
+    reads: &Reads,
+    task: &str,
+    deps: &[(String, TaskKind)],
+    walked: Option<InputSet>,
+  ) -> Result<KeyManifest, Uncached> {
+    self.key_with(reads, task, deps, &Profiler::off(), 0, walked).map(|(m, _)| m)
+  }
+
+  /// The input files of tasks keyed at one moment (a probe, a dry run), with one walk for tasks
+  /// whose input roots nest or are the same (the frontend and the type check both read
+  /// `apps/web`): see [`crate::hash::hash_inputs_many`]. Each set is what the task's own walk
+  /// would give at that moment. `None` for a task whose walk failed (keying it walks again and
+  /// reports why) and for every task when the warm-mode daemon serves walks.
+  pub fn walk_together(&self, reads: &[Option<&Reads>]) -> Vec<Option<InputSet>> {
+    let daemon = self.warm.lock().map(|w| w.is_some()).unwrap_or(true);
+    if daemon {
+      return reads.iter().map(|_| None).collect();
+    }
+    let specs: Vec<_> = reads.iter().flatten().map(|r| r.input_spec()).collect();
+    let mut walked = hash_inputs_many(&specs, &self.stat).into_iter().map(Result::ok);
+    reads.iter().map(|r| r.and_then(|_| walked.next().flatten())).collect()
   }
 
   /// [`BuildCache::key_for`], recording the walk and the hashing of extra files on `lane` of
@@ -321,6 +349,18 @@ impl BuildCache {
     deps: &[(String, TaskKind)],
     prof: &Profiler,
     lane: u32,
+  ) -> Result<(KeyManifest, HashStats), Uncached> {
+    self.key_with(reads, task, deps, prof, lane, None)
+  }
+
+  fn key_with(
+    &self,
+    reads: &Reads,
+    task: &str,
+    deps: &[(String, TaskKind)],
+    prof: &Profiler,
+    lane: u32,
+    walked: Option<InputSet>,
   ) -> Result<(KeyManifest, HashStats), Uncached> {
     let mut dep_keys = BTreeMap::new();
     {
@@ -337,11 +377,18 @@ impl BuildCache {
         }
       }
     }
-    let spec = reads.input_spec();
     let mut walk = prof.span(SpanCat::Walk, lane, || format!("walk {task}"));
-    let mut set = match self.warm_inputs(&spec) {
+    let mut set = match walked {
       Some(set) => set,
-      None => hash_inputs(&spec, &self.stat).map_err(|e| Uncached::HashFailed(e.to_string()))?,
+      None => {
+        let spec = reads.input_spec();
+        match self.warm_inputs(&spec) {
+          Some(set) => set,
+          None => {
+            hash_inputs(&spec, &self.stat).map_err(|e| Uncached::HashFailed(e.to_string()))?
+          }
+        }
+      }
     };
     walk.num("files", set.stats.files as f64);
     walk.num("filesRead", set.stats.files_read as f64);

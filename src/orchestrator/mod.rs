@@ -1470,23 +1470,10 @@ impl Orchestrator {
     let mut reusable = BTreeMap::new();
     let mut dirty = std::collections::BTreeSet::new();
     let mut needs_js = None;
-    // The tasks without dependencies are keyed at once, as a build starts them at once.
-    let key = |t: &crate::plan::Task| {
-      let reads = self.io_of(t).reads;
-      let keyed = reads.clone().and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t)));
-      (reads, keyed)
-    };
-    let mut early: BTreeMap<String, _> = std::thread::scope(|s| {
-      let handles: Vec<_> = plan
-        .tasks()
-        .iter()
-        .filter(|t| t.deps.is_empty())
-        .map(|t| (t.name.clone(), s.spawn(|| key(t))))
-        .collect();
-      handles.into_iter().filter_map(|(n, h)| h.join().ok().map(|k| (n, k))).collect()
-    });
-    for t in plan.tasks() {
-      let (reads, keyed) = early.remove(&t.name).unwrap_or_else(|| key(t));
+    let (all_reads, walked) = self.walk_plan(&plan, &cache);
+    for ((t, reads), walked) in plan.tasks().iter().zip(all_reads).zip(walked) {
+      let keyed =
+        reads.clone().and_then(|r| cache.key_for_walked(&r, &t.name, &self.dep_kinds(t), walked));
       let row = match keyed {
         Ok(m) => {
           let hit = cache.store.peek(&m.key).ok().flatten().is_some();
@@ -1526,6 +1513,19 @@ impl Orchestrator {
     Ok(Some(Probe { cache, tasks, reusable, needs_js }))
   }
 
+  /// What each task of `plan` reads, and its input files walked now, together (see
+  /// [`BuildCache::walk_together`]): for keying every task of a plan at one moment, on the
+  /// files' current content.
+  fn walk_plan(
+    &self,
+    plan: &Plan,
+    cache: &BuildCache,
+  ) -> (Vec<Result<crate::builders::Reads, Uncached>>, Vec<Option<crate::hash::InputSet>>) {
+    let reads: Vec<_> = plan.tasks().iter().map(|t| self.io_of(t).reads).collect();
+    let walked = cache.walk_together(&reads.iter().map(|r| r.as_ref().ok()).collect::<Vec<_>>());
+    (reads, walked)
+  }
+
   /// Opens the cache for a command that is not a build (dry run, why, status, clean).
   fn cache_for_query(
     &self,
@@ -1551,9 +1551,10 @@ impl Orchestrator {
     let plan = self.plan(targets)?;
     let cache = self.cache_for_query(tool_versions)?;
     let mut out = Vec::new();
-    for t in plan.tasks() {
+    let (all_reads, walked) = self.walk_plan(&plan, &cache);
+    for ((t, reads), walked) in plan.tasks().iter().zip(all_reads).zip(walked) {
       let row =
-        match self.io_of(t).reads.and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t))) {
+        match reads.and_then(|r| cache.key_for_walked(&r, &t.name, &self.dep_kinds(t), walked)) {
           Ok(m) => {
             let hit = cache.store.peek(&m.key).ok().flatten().is_some();
             DryRunTask::keyed(t, m, hit)
@@ -1575,8 +1576,9 @@ impl Orchestrator {
     let plan = self.plan(&[task.to_string()])?;
     let cache = self.cache_for_query(tool_versions)?;
     let mut current = None;
-    for t in plan.tasks() {
-      let m = self.io_of(t).reads.and_then(|r| cache.key_for(&r, &t.name, &self.dep_kinds(t)));
+    let (all_reads, walked) = self.walk_plan(&plan, &cache);
+    for ((t, reads), walked) in plan.tasks().iter().zip(all_reads).zip(walked) {
+      let m = reads.and_then(|r| cache.key_for_walked(&r, &t.name, &self.dep_kinds(t), walked));
       if t.name == task {
         current = Some(
           m.map_err(|e| BuildError::ConfigInvalid(format!("`{task}` has no cache key: {e}")))?,

@@ -101,3 +101,51 @@ fn a_frontend_that_must_run_needs_javascript() {
   assert_eq!(p.needs_js(), Some("task `frontend` is a cache miss"));
   assert_eq!(p.tasks().last().map(|t| t.name.as_str()), Some("frontend"));
 }
+
+#[test]
+fn tasks_with_nested_roots_are_keyed_from_one_walk_as_from_their_own() {
+  let t = tempfile::tempdir().unwrap();
+  let root = t.path().canonicalize().unwrap();
+  std::fs::create_dir_all(root.join(".git")).unwrap();
+  for (p, text) in [
+    (".gitignore", "*.log\n"),
+    ("apps/web/src/a.ts", "a\n"),
+    ("apps/web/src/b.log", "b\n"),
+    ("apps/web/src/gen/c.ts", "c\n"),
+    ("apps/web/dist/old.js", "old\n"),
+    ("apps/web/README.md", "readme\n"),
+  ] {
+    std::fs::create_dir_all(root.join(p).parent().unwrap()).unwrap();
+    std::fs::write(root.join(p), text).unwrap();
+  }
+  let cfg = json!({
+    "appName": "nested",
+    "tasks": {
+      "web": { "cwd": "apps/web", "command": "true", "inputs": ["src/**"], "outputs": ["dist"] },
+      "check": { "cwd": "apps/web", "command": "true", "inputs": ["**/*.ts", "!src/gen/**"] },
+      "docs": { "cwd": ".", "command": "true", "inputs": ["**/*.md", "apps/**"] },
+      "gen": { "cwd": "apps/web/src", "command": "true", "inputs": ["gen/**"] },
+    },
+  });
+  let orch = Orchestrator::new(cfg, &root, "farm.config.json").unwrap();
+  let p = orch.probe(&[], tools(), &Emitter::discard()).unwrap().unwrap();
+  let probed: BTreeMap<_, _> =
+    p.tasks().iter().map(|t| (t.name.clone(), (t.key.clone().unwrap(), t.inputs))).collect();
+  // Each task keyed alone, with a cache that has seen nothing.
+  std::fs::remove_dir_all(root.join(".farm")).unwrap();
+  let cache = orch.cache_for_query(tools()).unwrap();
+  let plan = orch.plan(&[]).unwrap();
+  let alone: BTreeMap<_, _> = plan
+    .tasks()
+    .iter()
+    .map(|t| {
+      let m = cache.key_for(&orch.io_of(t).reads.unwrap(), &t.name, &[]).unwrap();
+      (t.name.clone(), (m.key.clone(), m.inputs.len()))
+    })
+    .collect();
+  assert_eq!(probed, alone);
+  // The output directory is pruned for `web` only; `check` reads `dist`-less `.ts` files; the
+  // `.gitignore`d log is in none.
+  let inputs: Vec<_> = ["web", "check", "docs", "gen"].iter().map(|n| probed[*n].1).collect();
+  assert_eq!(inputs, [2, 1, 4, 1]);
+}
