@@ -450,7 +450,7 @@ fn sibling_sort_key_matches_full_path_order() {
 fn hashing_waits_for_a_busy_rayon_pool_instead_of_failing() {
   use rayon::prelude::*;
   let p = project();
-  // Keep every thread of rayon's global pool busy for longer than jwalk's default 1 s busy timeout.
+  // Keep every thread of rayon's global pool busy for 1.5 s (jwalk's default busy timeout was 1 s).
   let busy = std::thread::spawn(|| {
     (0..rayon::current_num_threads() * 2)
       .into_par_iter()

@@ -186,3 +186,16 @@ fn random_nested_specs_match_their_own_walks() {
     compare(&specs, &format!("seed {seed} round {round}"));
   }
 }
+
+#[test]
+fn a_fifo_is_not_an_input_and_does_not_block_the_walk() {
+  let t = TempDir::new("fifo");
+  let r = t.path();
+  write(r, "src/a.ts", "a");
+  let fifo = std::ffi::CString::new(r.join("src/pipe.ts").to_str().unwrap()).unwrap();
+  // SAFETY: a valid NUL-terminated path.
+  assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+  let set = hash_inputs(&InputSpec::new(r, globs(&["src/**"])), &StatCache::empty(r.join("x")));
+  let paths: Vec<_> = set.unwrap().files.into_iter().map(|f| f.path).collect();
+  assert_eq!(paths, ["src/a.ts"]);
+}

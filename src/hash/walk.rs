@@ -1,10 +1,13 @@
 //! Parallel input walk: globs + ignore rules → sorted `(relative path, digest)` list.
 //!
-//! The walk is jwalk on the rayon pool. Per directory, in parallel, it prunes subdirectories
-//! that are ignored (always `.git` and `node_modules`, the spec's `ignore_dirs`, `.gitignore`
-//! rules) or that no glob can reach, then `lstat`s matching files and hashes those the stat
-//! cache cannot vouch for. Symlinks are not followed; a matching symlink is hashed as its
-//! target string (like git).
+//! The walk is one job per directory on the rayon pool. A job opens its directory once, lists
+//! it, prunes subdirectories that are ignored (always `.git` and `node_modules`, the spec's
+//! `ignore_dirs`, `.gitignore` rules) or that no glob can reach and hands each of the others to
+//! a job of its own, then `lstat`s matching files by name relative to the open directory and
+//! hashes those the stat cache cannot vouch for. Each directory's results land in a node of a
+//! tree that is read in order at the end, so files come out sorted without a sort. Symlinks are
+//! not followed; a matching symlink is hashed as its target string (like git). Sockets, FIFOs
+//! and devices are never inputs.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -15,7 +18,6 @@ use std::sync::Arc;
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
-use jwalk::WalkDirGeneric;
 use serde::{Deserialize, Serialize};
 
 use super::digest::{hash_open_file, Digest};
@@ -233,23 +235,72 @@ struct WalkCtx {
   views: Vec<View>,
   use_gitignore: bool,
   cache: Snapshot,
+  /// Whether to keep every stat taken (see [`StatCache::observe`]).
+  observing: bool,
+  learned: std::sync::Mutex<Learned>,
 }
 
-/// Per-directory state, handed by jwalk from a directory to each of its subdirectories.
-#[derive(Clone, Debug, Default)]
-struct DirState {
-  /// The `.gitignore` matchers in force, outermost first.
+/// A directory for the walk to read (one rayon job).
+struct DirJob {
+  /// Its absolute path.
+  abs: String,
+  /// Its path relative to the walk's root, `/`-separated (`""` for the root).
+  rel: String,
+  /// The `.gitignore` matchers in force above it, outermost first.
   gitignores: Arc<Vec<Arc<Gitignore>>>,
-  /// With several views: the views that descend into each subdirectory (by name) of the
-  /// directory that made this state. `None`: every view (the walk's root, or a single view).
-  child_views: Option<Arc<std::collections::HashMap<String, u64>>>,
+  /// The views it is walked for (a bit set by view index).
+  views: u64,
+  /// Where its items go.
+  node: Arc<Node>,
 }
 
-/// Per-file outcome, produced inside the parallel callback. `views` is a bit set of the views
-/// (by index) the file or error belongs to.
+/// What one directory held for the walk, in byte order of paths: the outcomes of its files and
+/// its subdirectories' nodes, filled by the directory's job.
+#[derive(Default)]
+struct Node(std::sync::Mutex<Vec<Item>>);
+
+/// One item of a [`Node`].
+enum Item {
+  /// An input file of the views in the bit set, by its path relative to the walk's root.
+  File(Box<str>, Digest, u64),
+  /// An error for the views in the bit set.
+  Err(HashError, u64),
+  Dir(Arc<Node>),
+}
+
+/// What the directory jobs learn for the stat cache and the counters, merged once per directory.
 #[derive(Debug, Default)]
+struct Learned {
+  /// Files read: stat cache key, the stat taken before reading, digest.
+  updates: Vec<(Key, FileStat, Digest)>,
+  /// Stat cache entries whose last-seen day needs refreshing.
+  seen: Vec<Key>,
+  /// Every stat taken (when the cache observes them, see [`StatCache::observe`]).
+  observed: Vec<(Key, FileStat)>,
+  /// Per view: files read, bytes read, stat cache hits.
+  counts: Vec<[u64; 3]>,
+}
+
+impl Learned {
+  fn merge(&mut self, other: Learned) {
+    self.updates.extend(other.updates);
+    self.seen.extend(other.seen);
+    self.observed.extend(other.observed);
+    if self.counts.len() < other.counts.len() {
+      self.counts.resize(other.counts.len(), [0; 3]);
+    }
+    for (a, b) in self.counts.iter_mut().zip(other.counts) {
+      for k in 0..3 {
+        a[k] += b[k];
+      }
+    }
+  }
+}
+
+/// Per-file outcome, produced by a directory's job. `views` is a bit set of the views
+/// (by index) the file or error belongs to.
+#[derive(Debug)]
 enum Outcome {
-  #[default]
   Skip,
   File {
     rel: String,
@@ -260,11 +311,7 @@ enum Outcome {
   Err(HashError, u64),
 }
 
-/// Sort key of a directory entry: its name, followed by `/` for a directory.
-fn sort_key(e: &jwalk::DirEntry<(DirState, Outcome)>) -> SortKey<'_> {
-  SortKey(e.file_name.as_encoded_bytes(), e.file_type.is_dir())
-}
-
+/// Sort key of a directory entry: its name, and whether it is a directory (sorted as `name/`).
 #[derive(PartialEq, Eq)]
 pub(crate) struct SortKey<'a>(pub(crate) &'a [u8], pub(crate) bool);
 
@@ -300,8 +347,6 @@ enum Source {
   StatCache(Key, FileStat, bool),
   Link,
 }
-
-type Walk = WalkDirGeneric<(DirState, Outcome)>;
 
 /// The parallelism every jwalk walk in this crate uses. jwalk aborts a walk (`ThreadpoolBusy`)
 /// when rayon's pool has been busy for its `busy_timeout`, 1 s by default: under load, or with
@@ -400,113 +445,85 @@ fn is_ignored(stack: &[Arc<Gitignore>], path: &Path, is_dir: bool) -> bool {
 }
 
 impl WalkCtx {
-  /// The views whose root is at, below or above the walk-relative path `rel` (for an error
-  /// there).
-  fn views_at(&self, rel: &str) -> u64 {
-    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-    let mut mask = 0;
-    for (i, v) in self.views.iter().enumerate() {
-      if !matches!(v.place(rel, &comps), Place::Outside) {
-        mask |= 1 << i;
-      }
+  /// Reads the directory of `job`: its entries' outcomes go to its node in byte order of paths,
+  /// and each subdirectory some view descends into becomes a job of its own on `scope`.
+  fn read_dir<'s>(&'s self, scope: &rayon::Scope<'s>, job: DirJob) {
+    let items = self.dir_items(scope, &job);
+    if let Ok(mut n) = job.node.0.lock() {
+      *n = items;
     }
-    mask
   }
 
-  fn process_dir(
-    &self,
-    dir: &Path,
-    state: &mut DirState,
-    children: &mut Vec<jwalk::Result<jwalk::DirEntry<(DirState, Outcome)>>>,
-  ) {
-    let all = u64::MAX >> (64 - self.views.len());
-    // The views this directory is walked for: its parent decided, per view.
-    let here = match (&state.child_views, dir.file_name().and_then(OsStr::to_str)) {
-      (Some(m), Some(name)) => m.get(name).copied().unwrap_or(0),
-      _ => all,
+  fn dir_items<'s>(&'s self, scope: &rayon::Scope<'s>, job: &DirJob) -> Vec<Item> {
+    let (dirfd, mut entries) = match sys::list(&job.abs) {
+      Ok(listed) => listed,
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+      Err(e) => {
+        let err = HashError::io("reading directory", &job.abs, e);
+        return vec![Item::Err(err, job.views)];
+      }
     };
-    if self.use_gitignore
-      && children.iter().any(|c| c.as_ref().is_ok_and(|c| c.file_name == OsStr::new(".gitignore")))
-    {
-      if let Some(gi) = load_gitignore(dir) {
-        let mut v = (*state.gitignores).clone();
+    let mut stack = Arc::clone(&job.gitignores);
+    if self.use_gitignore && entries.iter().any(|e| e.name == OsStr::new(".gitignore")) {
+      if let Some(gi) = load_gitignore(Path::new(&job.abs)) {
+        let mut v = (*stack).clone();
         v.push(gi);
-        state.gitignores = Arc::new(v);
+        stack = Arc::new(v);
       }
     }
-    let mut child_views = std::collections::HashMap::new();
-    let stack = &state.gitignores;
     let check_gitignore = self.use_gitignore && !stack.is_empty();
-    let Some(dir_str) = dir.to_str() else {
-      // A non-UTF-8 directory can only be here if an ancestor glob may match below it.
-      for c in children.iter_mut().flatten() {
-        c.read_children_path = None;
-      }
-      children.retain(|c| c.as_ref().is_ok_and(|c| c.file_type.is_dir()));
-      if let Some(Ok(c)) = children.first_mut() {
-        c.client_state = Outcome::Err(HashError::NonUtf8Path { path: dir.to_path_buf() }, here);
-      }
-      return;
-    };
-    let dir_rel = match dir_str.strip_prefix(self.root_str.as_str()) {
-      Some(r) => r.trim_start_matches(std::path::is_separator),
-      None => "",
-    };
-    let dir_rel = if std::path::MAIN_SEPARATOR == '/' {
-      dir_rel.to_string()
-    } else {
-      dir_rel.replace('\\', "/")
-    };
+    let dir_rel = job.rel.as_str();
     let comps: Vec<&str> =
       if dir_rel.is_empty() { Vec::new() } else { dir_rel.split('/').collect() };
     let places: Vec<Place<'_>> = self
       .views
       .iter()
       .enumerate()
-      .map(|(i, v)| if here & (1 << i) == 0 { Place::Outside } else { v.place(&dir_rel, &comps) })
+      .map(|(i, v)| if job.views & (1 << i) == 0 { Place::Outside } else { v.place(dir_rel, &comps) })
       .collect();
-    let mut abs = String::with_capacity(dir_str.len() + 64);
-    abs.push_str(dir_str);
+    let mut abs = String::with_capacity(job.abs.len() + 64);
+    abs.push_str(&job.abs);
     if !abs.ends_with(std::path::MAIN_SEPARATOR) {
       abs.push(std::path::MAIN_SEPARATOR);
     }
     let abs_len = abs.len();
     // Sibling order = byte order of full paths when a directory sorts as `name/`: the walk
     // then yields files already sorted, and the final sort is a no-op check.
-    children.sort_by(|a, b| match (a, b) {
-      (Ok(a), Ok(b)) => sort_key(a).cmp(&sort_key(b)),
-      (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-      (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-      (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+    entries.sort_unstable_by(|a, b| {
+      SortKey(a.name.as_encoded_bytes(), a.kind == sys::Kind::Dir)
+        .cmp(&SortKey(b.name.as_encoded_bytes(), b.kind == sys::Kind::Dir))
     });
-    let dirfd = sys::DirFd::open(dir);
     let dkey = dir_key(abs[..abs_len].trim_end_matches(std::path::MAIN_SEPARATOR));
     let view = self.cache.dir(dkey);
-    let ignored = |abs: &str, is_dir: bool| check_gitignore && is_ignored(stack, Path::new(abs), is_dir);
-    children.retain_mut(|child| {
-      let Ok(child) = child else { return true };
-      let ft = child.file_type;
-      let Some(name) = child.file_name.to_str() else {
-        let lossy = format!("{dir_rel}/{}", child.file_name.to_string_lossy());
+    let ignored =
+      |abs: &str, is_dir: bool| check_gitignore && is_ignored(&stack, Path::new(abs), is_dir);
+    let mut items = Vec::with_capacity(entries.len());
+    let mut learned = Learned::default();
+    for entry in &entries {
+      let kind = entry.kind;
+      if kind == sys::Kind::Other {
+        continue;
+      }
+      let Some(name) = entry.name.to_str() else {
+        let lossy = format!("{dir_rel}/{}", entry.name.to_string_lossy());
         let lossy = lossy.trim_start_matches('/');
         let mut mask = 0;
         for (i, (v, place)) in self.views.iter().zip(&places).enumerate() {
-          if !matches!(place, Place::Outside) && (ft.is_dir() || v.include.is_match(v.local(lossy)))
+          if !matches!(place, Place::Outside)
+            && (kind == sys::Kind::Dir || v.include.is_match(v.local(lossy)))
           {
             mask |= 1 << i;
           }
         }
         if mask != 0 {
-          child.client_state =
-            Outcome::Err(HashError::NonUtf8Path { path: dir.join(&child.file_name) }, mask);
-          child.read_children_path = None;
-          return true;
+          let path = Path::new(&job.abs).join(&entry.name);
+          items.push(Item::Err(HashError::NonUtf8Path { path }, mask));
         }
-        return false;
+        continue;
       };
       abs.truncate(abs_len);
       abs.push_str(name);
-      if ft.is_dir() {
+      if kind == sys::Kind::Dir {
         let always = ALWAYS_IGNORED_DIRS.contains(&name);
         let mut comps = comps.clone();
         comps.push(name);
@@ -527,14 +544,19 @@ impl WalkCtx {
             wanted |= 1 << i;
           }
         }
-        if wanted != 0 && self.views.len() > 1 {
-          child_views.insert(name.to_string(), wanted);
+        if wanted != 0 {
+          let node = Arc::new(Node::default());
+          items.push(Item::Dir(Arc::clone(&node)));
+          let rel = if dir_rel.is_empty() { name.to_string() } else { format!("{dir_rel}/{name}") };
+          let child =
+            DirJob { abs: abs.clone(), rel, gitignores: Arc::clone(&stack), views: wanted, node };
+          scope.spawn(move |s| self.read_dir(s, child));
         }
-        return wanted != 0;
+        continue;
       }
       let mut rel = String::with_capacity(dir_rel.len() + 1 + name.len());
       if !dir_rel.is_empty() {
-        rel.push_str(&dir_rel);
+        rel.push_str(dir_rel);
         rel.push('/');
       }
       rel.push_str(name);
@@ -545,15 +567,50 @@ impl WalkCtx {
         }
       }
       if views == 0 || ignored(&abs, false) {
-        return false;
+        continue;
       }
-      child.client_state =
-        self.hash_one(rel, &abs, name, dirfd.as_ref(), &view, ft.is_symlink(), views);
-      true
-    });
-    if self.views.len() > 1 {
-      state.child_views = Some(Arc::new(child_views));
+      let is_symlink = kind == sys::Kind::Symlink;
+      match self.hash_one(rel, &abs, name, dirfd.as_ref(), &view, is_symlink, views) {
+        Outcome::Skip => {}
+        Outcome::Err(e, views) => items.push(Item::Err(e, views)),
+        Outcome::File { rel, hash, read, views } => {
+          let count = match read {
+            Source::Read(n, key, stat) => {
+              if self.observing {
+                learned.observed.push((key, stat));
+              }
+              learned.updates.push((key, stat, hash));
+              [1, n, 0]
+            }
+            Source::StatCache(key, stat, touch) => {
+              if touch {
+                learned.seen.push(key);
+              }
+              if self.observing {
+                learned.observed.push((key, stat));
+              }
+              [0, 0, 1]
+            }
+            Source::Link => [0, 0, 0],
+          };
+          if count != [0; 3] {
+            learned.counts.resize(self.views.len(), [0; 3]);
+            for (i, c) in learned.counts.iter_mut().enumerate() {
+              if views & (1 << i) != 0 {
+                for k in 0..3 {
+                  c[k] += count[k];
+                }
+              }
+            }
+          }
+          items.push(Item::File(rel.into_boxed_str(), hash, views));
+        }
+      }
     }
+    if let Ok(mut l) = self.learned.lock() {
+      l.merge(learned);
+    }
+    items
   }
 
   #[allow(clippy::too_many_arguments)]
@@ -622,31 +679,158 @@ mod sys {
 
   use super::FileStat;
 
-  #[cfg(unix)]
+  /// What a directory entry is, without following a symlink.
+  #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+  pub(super) enum Kind {
+    Dir,
+    File,
+    Symlink,
+    /// A socket, FIFO or device: never an input (git does not track them either).
+    Other,
+  }
+
+  /// One entry of a directory listing.
+  pub(super) struct RawEntry {
+    pub(super) name: std::ffi::OsString,
+    pub(super) kind: Kind,
+  }
+
+  /// An open directory, for `lstat`/`open` of its entries by name. On Linux it is the stream
+  /// the directory was listed through (one `open` per directory).
+  #[cfg(target_os = "linux")]
+  pub(super) struct DirFd(std::ptr::NonNull<libc::DIR>);
+
+  #[cfg(all(unix, not(target_os = "linux")))]
   pub(super) struct DirFd(std::os::fd::OwnedFd);
 
   #[cfg(not(unix))]
   pub(super) struct DirFd;
 
+  #[cfg(target_os = "linux")]
+  impl Drop for DirFd {
+    fn drop(&mut self) {
+      // SAFETY: the stream came from `fdopendir` and is closed once, here.
+      unsafe { libc::closedir(self.0.as_ptr()) };
+    }
+  }
+
   impl DirFd {
-    #[cfg(unix)]
-    pub(super) fn open(dir: &Path) -> Option<DirFd> {
-      use std::os::fd::FromRawFd;
-      use std::os::unix::ffi::OsStrExt;
-      let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-      // SAFETY: `c` is a valid NUL-terminated string; the returned fd is owned below.
-      let fd =
-        unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-      if fd < 0 {
-        return None;
+    #[cfg(target_os = "linux")]
+    fn raw(&self) -> libc::c_int {
+      // SAFETY: the stream is open until drop.
+      unsafe { libc::dirfd(self.0.as_ptr()) }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    fn raw(&self) -> libc::c_int {
+      use std::os::fd::AsRawFd;
+      self.0.as_raw_fd()
+    }
+  }
+
+  /// Opens `dir` and lists its entries (`.` and `..` left out), unsorted; the open directory
+  /// is returned for the entries' `lstat`/`open` by name.
+  #[cfg(target_os = "linux")]
+  pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Vec<RawEntry>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+      return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is an open directory descriptor; on success the stream owns it.
+    let Some(stream) = std::ptr::NonNull::new(unsafe { libc::fdopendir(fd) }) else {
+      let e = io::Error::last_os_error();
+      // SAFETY: `fdopendir` failed, so `fd` is still ours to close.
+      unsafe { libc::close(fd) };
+      return Err(e);
+    };
+    let d = DirFd(stream);
+    let mut out = Vec::new();
+    loop {
+      // SAFETY: `readdir64` reports an error only through errno, which is cleared first.
+      unsafe { *libc::__errno_location() = 0 };
+      // SAFETY: the stream is open and used by this thread only.
+      let ent = unsafe { libc::readdir64(d.0.as_ptr()) };
+      if ent.is_null() {
+        // SAFETY: reading errno of this thread.
+        match unsafe { *libc::__errno_location() } {
+          0 => break,
+          n => return Err(io::Error::from_raw_os_error(n)),
+        }
       }
-      // SAFETY: `fd` is a freshly opened descriptor that nothing else owns.
-      Some(DirFd(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+      // SAFETY: a non-null entry is valid until the next `readdir64` on this stream.
+      let (name, d_type) = unsafe { (std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
+      let bytes = name.to_bytes();
+      if bytes == b"." || bytes == b".." {
+        continue;
+      }
+      let kind = match d_type {
+        libc::DT_DIR => Kind::Dir,
+        libc::DT_REG => Kind::File,
+        libc::DT_LNK => Kind::Symlink,
+        libc::DT_UNKNOWN => {
+          let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+          // SAFETY: valid dirfd and NUL-terminated name; `st` is written on success.
+          let rc = unsafe {
+            libc::fstatat(d.raw(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+          };
+          if rc != 0 {
+            continue; // gone since the listing
+          }
+          // SAFETY: fstatat returned 0.
+          match unsafe { st.assume_init() }.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFREG => Kind::File,
+            libc::S_IFLNK => Kind::Symlink,
+            _ => Kind::Other,
+          }
+        }
+        _ => Kind::Other,
+      };
+      out.push(RawEntry { name: std::ffi::OsStr::from_bytes(bytes).to_os_string(), kind });
     }
-    #[cfg(not(unix))]
-    pub(super) fn open(_dir: &Path) -> Option<DirFd> {
-      None
+    Ok((Some(d), out))
+  }
+
+  /// Lists `dir` through the standard library (and opens it again for `lstat`/`open` by name on
+  /// Unix).
+  #[cfg(not(target_os = "linux"))]
+  pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Vec<RawEntry>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+      let e = e?;
+      let Ok(ft) = e.file_type() else { continue };
+      let kind = if ft.is_dir() {
+        Kind::Dir
+      } else if ft.is_symlink() {
+        Kind::Symlink
+      } else if ft.is_file() {
+        Kind::File
+      } else {
+        Kind::Other
+      };
+      out.push(RawEntry { name: e.file_name(), kind });
     }
+    Ok((open_fd(dir), out))
+  }
+
+  #[cfg(all(unix, not(target_os = "linux")))]
+  fn open_fd(dir: &str) -> Option<DirFd> {
+    use std::os::fd::FromRawFd;
+    let c = std::ffi::CString::new(dir).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string; the returned fd is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+      return None;
+    }
+    // SAFETY: `fd` is a freshly opened descriptor that nothing else owns.
+    Some(DirFd(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+  }
+
+  #[cfg(not(unix))]
+  fn open_fd(_dir: &str) -> Option<DirFd> {
+    None
   }
 
   /// NUL-terminated copy of `name` in a stack buffer (names longer than 255 bytes: heap).
@@ -672,9 +856,8 @@ mod sys {
   #[allow(clippy::unnecessary_cast)]
   pub(super) fn lstat(dir: Option<&DirFd>, name: &str, path: &Path) -> io::Result<FileStat> {
     #[cfg(unix)]
-    if let Some(DirFd(fd)) = dir {
-      use std::os::fd::AsRawFd;
-      let raw = fd.as_raw_fd();
+    if let Some(d) = dir {
+      let raw = d.raw();
       let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
       // SAFETY: valid dirfd, NUL-terminated name, `st` is written by the call on success.
       let rc = with_cname(name, |c| unsafe {
@@ -708,9 +891,9 @@ mod sys {
   /// Opens `name` in `dir` for reading without following a symlink (falls back to `path`).
   pub(super) fn open(dir: Option<&DirFd>, name: &str, path: &Path) -> io::Result<File> {
     #[cfg(unix)]
-    if let Some(DirFd(fd)) = dir {
-      use std::os::fd::{AsRawFd, FromRawFd};
-      let raw = fd.as_raw_fd();
+    if let Some(d) = dir {
+      use std::os::fd::FromRawFd;
+      let raw = d.raw();
       // SAFETY: valid dirfd and NUL-terminated name.
       let f = with_cname(name, |c| unsafe {
         libc::openat(raw, c, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
@@ -903,21 +1086,21 @@ fn walk_group(
     views,
     use_gitignore,
     cache: cache.snapshot(),
+    observing: cache.is_observing(),
+    learned: std::sync::Mutex::new(Learned::default()),
   });
   let initial = if use_gitignore { ancestor_gitignores(&root) } else { Vec::new() };
-  let cb = Arc::clone(&ctx);
-  let walk = Walk::new(&root)
-    .parallelism(patient_parallelism())
-    .skip_hidden(false)
-    .follow_links(false)
-    .sort(false)
-    .root_read_dir_state(DirState { gitignores: Arc::new(initial), child_views: None })
-    .process_read_dir(move |depth, dir, state, children| {
-      // jwalk first presents the root itself as the only child of its parent (depth None).
-      if depth.is_some() {
-        cb.process_dir(dir, state, children)
-      }
-    });
+  let all = u64::MAX >> (64 - n);
+  let top = Arc::new(Node::default());
+  let job = DirJob {
+    abs: ctx.root_str.clone(),
+    rel: String::new(),
+    gitignores: Arc::new(initial),
+    views: all,
+    node: Arc::clone(&top),
+  };
+  let walker: &WalkCtx = &ctx;
+  rayon::scope(|s| walker.read_dir(s, job));
 
   let mut sets: Vec<Result<InputSet, HashError>> = (0..n).map(|_| Ok(InputSet::default())).collect();
   let fail = |sets: &mut Vec<Result<InputSet, HashError>>, mask: u64, e: HashError| {
@@ -927,61 +1110,23 @@ fn walk_group(
       }
     }
   };
-  let all = u64::MAX >> (64 - n);
-  let mut updates = Vec::new();
-  let mut seen = Vec::new();
-  let mut observed = Vec::new();
-  let observing = cache.is_observing();
-  for item in walk {
-    let entry = match item {
-      Ok(e) => e,
-      Err(e) => {
-        let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-        if let Some(io::ErrorKind::NotFound) = e.io_error().map(|io| io.kind()) {
-          continue;
-        }
-        let mask = path
-          .strip_prefix(&root)
-          .ok()
-          .and_then(Path::to_str)
-          .map_or(all, |rel| ctx.views_at(&rel.replace('\\', "/")));
-        let text = e.to_string();
-        let source = e.into_io_error().unwrap_or_else(|| io::Error::other(text));
-        fail(&mut sets, mask, HashError::io("reading directory", path, source));
-        if sets.iter().all(Result::is_err) {
-          break;
-        }
-        continue;
-      }
+  // The nodes in order: every file after the ones of the directories sorting before it.
+  let take = |node: &Node| node.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+  let mut pending = vec![take(&top).into_iter()];
+  'walk: while let Some(items) = pending.last_mut() {
+    let Some(item) = items.next() else {
+      pending.pop();
+      continue;
     };
-    match entry.client_state {
-      Outcome::Skip => {}
-      Outcome::Err(e, mask) => {
+    match item {
+      Item::Dir(node) => pending.push(take(&node).into_iter()),
+      Item::Err(e, mask) => {
         fail(&mut sets, mask, e);
         if sets.iter().all(Result::is_err) {
-          break;
+          break 'walk;
         }
       }
-      Outcome::File { rel, hash, read, views } => {
-        let (files_read, bytes_read, hit) = match read {
-          Source::Read(n, key, stat) => {
-            if observing {
-              observed.push((key, stat));
-            }
-            updates.push((key, stat, hash));
-            (1, n, 0)
-          }
-          Source::StatCache(key, stat, touch) => {
-            if touch {
-              seen.push(key);
-            }
-            if observing {
-              observed.push((key, stat));
-            }
-            (0, 0, 1)
-          }
-          Source::Link => (0, 0, 0),
-        };
+      Item::File(rel, hash, views) => {
         let mut rel = Some(rel);
         let last = 63 - views.leading_zeros() as usize;
         for (i, set) in sets.iter_mut().enumerate() {
@@ -991,23 +1136,28 @@ fn walk_group(
           let Ok(set) = set else { continue };
           let v = &ctx.views[i];
           let path = if i == last && v.prefix.is_empty() {
-            rel.take().unwrap_or_default()
+            rel.take().map(String::from).unwrap_or_default()
           } else {
             v.local(rel.as_deref().unwrap_or_default()).to_string()
           };
           set.stats.files += 1;
-          set.stats.files_read += files_read;
-          set.stats.bytes_read += bytes_read;
-          set.stats.stat_cache_hits += hit;
           set.files.push(InputFile { path, hash });
         }
       }
     }
   }
+  let learned = ctx.learned.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+  for (set, c) in sets.iter_mut().zip(&learned.counts) {
+    if let Ok(set) = set {
+      set.stats.files_read = c[0];
+      set.stats.bytes_read = c[1];
+      set.stats.stat_cache_hits = c[2];
+    }
+  }
   // Release the walk's snapshot so the cache update does not copy the map.
   drop(ctx);
-  cache.update(updates, seen);
-  cache.observe(observed);
+  cache.update(learned.updates, learned.seen);
+  cache.observe(learned.observed);
   for set in sets.iter_mut().flatten() {
     if !set.files.is_sorted_by(|a, b| a.path <= b.path) {
       set.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
