@@ -88,25 +88,49 @@ struct Found {
 }
 
 /// Every path under `root` (not following symlinks), minus the top-level names in `skip`, sorted.
+/// Directories are listed in parallel (jwalk on the rayon pool): a backend's venv output holds
+/// thousands of directories.
 fn walk(root: &Path, skip: &[&str]) -> Result<Vec<Found>, (PathBuf, io::Error)> {
+  let skip: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
+  // A root that is a symlink is listed through (as `read_dir` does); paths stay under `root`.
+  let base = match fs::symlink_metadata(root) {
+    Ok(m) if m.file_type().is_symlink() => fs::canonicalize(root).map_err(|e| (root.to_path_buf(), e))?,
+    _ => root.to_path_buf(),
+  };
+  let walker = jwalk::WalkDir::new(&base)
+    .parallelism(crate::hash::patient_parallelism())
+    .skip_hidden(false)
+    .follow_links(false)
+    .sort(false)
+    .process_read_dir(move |depth, _dir, _state, children| {
+      if depth == Some(0) {
+        children.retain(|c| {
+          c.as_ref().map_or(true, |c| !skip.iter().any(|s| c.file_name == std::ffi::OsStr::new(s)))
+        });
+      }
+    });
   let mut out = Vec::new();
-  let mut stack = vec![(root.to_path_buf(), String::new())];
-  while let Some((dir, rel)) = stack.pop() {
-    let rd = fs::read_dir(&dir).map_err(|e| (dir.clone(), e))?;
-    for item in rd {
-      let item = item.map_err(|e| (dir.clone(), e))?;
-      let abs = item.path();
-      let name = item.file_name().to_string_lossy().into_owned();
-      if rel.is_empty() && skip.contains(&name.as_str()) {
-        continue;
-      }
-      let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-      let meta = fs::symlink_metadata(&abs).map_err(|e| (abs.clone(), e))?;
-      if meta.is_dir() {
-        stack.push((abs.clone(), child.clone()));
-      }
-      out.push(Found { rel: child, abs, meta });
+  for item in walker {
+    let item = item.map_err(|e| {
+      let path = e.path().map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+      let text = e.to_string();
+      (path, e.into_io_error().unwrap_or_else(|| io::Error::other(text)))
+    })?;
+    if item.depth == 0 {
+      continue; // the root itself
     }
+    let found = item.path();
+    let inner = found
+      .strip_prefix(&base)
+      .map_err(|_| (found.clone(), io::Error::other("outside the walked root")))?;
+    let rel = inner
+      .components()
+      .map(|c| c.as_os_str().to_string_lossy())
+      .collect::<Vec<_>>()
+      .join("/");
+    let abs = root.join(inner);
+    let meta = fs::symlink_metadata(&abs).map_err(|e| (abs.clone(), e))?;
+    out.push(Found { rel, abs, meta });
   }
   out.sort_by(|a, b| a.rel.cmp(&b.rel));
   Ok(out)
@@ -249,6 +273,41 @@ impl TreeManifest {
     match first_bad {
       Some(d) => Err(d),
       None => Ok(files),
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn scan_lists_every_path_sorted_skips_top_level_names_and_lists_through_a_symlinked_root() {
+    let t = tempfile::tempdir().unwrap();
+    let real = t.path().join("real");
+    for (p, text) in [("a/b.txt", "b"), ("a/c/d.txt", "d"), ("skip/x", "x"), ("a/skip", "kept")] {
+      fs::create_dir_all(real.join(p).parent().unwrap()).unwrap();
+      fs::write(real.join(p), text).unwrap();
+    }
+    std::os::unix::fs::symlink("b.txt", real.join("a/link")).unwrap();
+    let linked = t.path().join("linked");
+    std::os::unix::fs::symlink(&real, &linked).unwrap();
+    for root in [&real, &linked] {
+      let (m, digests) = TreeManifest::scan(root, &["skip"]).unwrap();
+      let paths: Vec<_> = m.records.iter().map(|r| (r.path.as_str(), r.kind)).collect();
+      assert_eq!(
+        paths,
+        [
+          ("a", TreeKind::Dir),
+          ("a/b.txt", TreeKind::File),
+          ("a/c", TreeKind::Dir),
+          ("a/c/d.txt", TreeKind::File),
+          ("a/link", TreeKind::Symlink),
+          ("a/skip", TreeKind::File),
+        ]
+      );
+      assert!(digests.iter().all(|(p, _)| p.starts_with(root)), "{digests:?}");
+      assert_eq!(digests.len(), 3);
     }
   }
 }
