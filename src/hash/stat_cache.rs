@@ -376,9 +376,10 @@ impl Observed {
     self.0.is_empty()
   }
 
-  /// A lookup for many files in path order: a directory's key is computed once for its files.
+  /// A lookup for many files in path order: a directory's records are found once for its
+  /// files (they are adjacent, sorted by key), then each file among them.
   pub fn lookup(&self) -> ObservedLookup<'_> {
-    ObservedLookup { observed: self, dir: String::new(), dir_key: dir_key("") }
+    ObservedLookup { observed: self, dir: None, records: &[] }
   }
 }
 
@@ -386,22 +387,25 @@ impl Observed {
 #[derive(Debug)]
 pub struct ObservedLookup<'a> {
   observed: &'a Observed,
-  dir: String,
-  dir_key: u64,
+  /// The directory of `records`.
+  dir: Option<String>,
+  /// The observed records of `dir`.
+  records: &'a [(Key, FileStat)],
 }
 
 impl ObservedLookup<'_> {
   /// As [`Observed::get`].
   pub fn get(&mut self, dir: &str, name: &str) -> Option<FileStat> {
-    if self.observed.is_empty() {
-      return None;
+    if self.dir.as_deref() != Some(dir) {
+      let all = self.observed.0.as_slice();
+      let dk = dir_key(dir);
+      let lo = all.partition_point(|r| r.0 .0 < dk);
+      let len = all[lo..].partition_point(|r| r.0 .0 == dk);
+      self.records = &all[lo..lo + len];
+      self.dir = Some(dir.to_string());
     }
-    if self.dir != dir {
-      self.dir.clear();
-      self.dir.push_str(dir);
-      self.dir_key = dir_key(dir);
-    }
-    self.observed.get_key((self.dir_key, name_key(name)))
+    let nk = name_key(name);
+    self.records.binary_search_by_key(&nk, |r| r.0 .1).ok().map(|i| self.records[i].1)
   }
 }
 

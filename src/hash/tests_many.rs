@@ -199,3 +199,24 @@ fn a_fifo_is_not_an_input_and_does_not_block_the_walk() {
   let paths: Vec<_> = set.unwrap().files.into_iter().map(|f| f.path).collect();
   assert_eq!(paths, ["src/a.ts"]);
 }
+
+#[test]
+fn a_literal_dir_glob_covers_exactly_the_files_globset_matches_below_it() {
+  use super::walk::literal_subtree;
+  let sub = |g: &str| literal_subtree(g);
+  assert_eq!(sub("src/**"), Some(vec!["src".to_string()]));
+  assert_eq!(sub("apps/web/**"), Some(vec!["apps".to_string(), "web".to_string()]));
+  for not in ["**", "src/**/*.ts", "s*/**", "{a,b}/**", "src/[ab]/**", "../x/**", "a//**", "src/*"] {
+    assert_eq!(sub(not), None, "{not}");
+  }
+  // Whatever the fast path covers, the glob itself matches.
+  for (glob, files) in [
+    ("src/**", ["src/a.ts", "src/x/y/z.tsx", "src/.hidden", "src/x/.env"]),
+    ("a/b/**", ["a/b/c", "a/b/c/d", "a/b/.x", "a/b/c.d/e"]),
+  ] {
+    let g = globset::GlobBuilder::new(glob).literal_separator(true).build().unwrap().compile_matcher();
+    for f in files {
+      assert!(g.is_match(f), "{glob} must match {f}");
+    }
+  }
+}

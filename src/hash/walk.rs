@@ -166,6 +166,8 @@ struct View {
   exclude_dirs: GlobSet,
   pruner: Pruner,
   ignore_dirs: Vec<String>,
+  /// The directories (components) of includes of the form `<literal dirs>/**`.
+  subtrees: Vec<Vec<String>>,
 }
 
 /// Where a directory of the walk lies for one view.
@@ -221,10 +223,17 @@ impl View {
   }
 
   /// Is `local` (a file path relative to this view's root) one of the view's inputs, before
-  /// `.gitignore` rules?
-  fn matches_file(&self, local: &str) -> bool {
-    (self.match_all || self.include.is_match(local))
+  /// `.gitignore` rules? `covered`: its directory is under a `<dir>/**` include (see
+  /// [`View::covers`]), so no include needs matching.
+  fn matches_file(&self, local: &str, covered: bool) -> bool {
+    (covered || self.match_all || self.include.is_match(local))
       && (self.exclude.is_empty() || !self.exclude.is_match(local))
+  }
+
+  /// Does an include of the form `<literal dirs>/**` match every file below directory `comps`
+  /// (relative to the view's root)?
+  fn covers(&self, comps: &[&str]) -> bool {
+    self.subtrees.iter().any(|t| t.len() <= comps.len() && t.iter().zip(comps).all(|(a, b)| a == b))
   }
 }
 
@@ -499,6 +508,8 @@ impl WalkCtx {
       |abs: &str, is_dir: bool| check_gitignore && is_ignored(&stack, Path::new(abs), is_dir);
     let mut items = Vec::with_capacity(entries.len());
     let mut learned = Learned::default();
+    // Per view, whether a `<dir>/**` include covers this directory (asked at the first file).
+    let mut covered: Vec<Option<bool>> = vec![None; self.views.len()];
     for entry in &entries {
       let kind = entry.kind;
       if kind == sys::Kind::Other {
@@ -562,8 +573,11 @@ impl WalkCtx {
       rel.push_str(name);
       let mut views = 0u64;
       for (i, (v, place)) in self.views.iter().zip(&places).enumerate() {
-        if matches!(place, Place::Inside(..)) && v.matches_file(v.local(&rel)) {
-          views |= 1 << i;
+        if let Place::Inside(_, skip) = *place {
+          let covered = *covered[i].get_or_insert_with(|| v.covers(&comps[skip..]));
+          if v.matches_file(v.local(&rel), covered) {
+            views |= 1 << i;
+          }
         }
       }
       if views == 0 || ignored(&abs, false) {
@@ -981,6 +995,15 @@ pub(crate) fn planned_walks(specs: &[InputSpec]) -> Vec<Vec<usize>> {
   group_walks(prepared.collect()).into_iter().map(|g| g.into_iter().map(|(i, _)| i).collect()).collect()
 }
 
+/// The directory components of an include `<literal dirs>/**` (`src/**`: `["src"]`), which
+/// matches every file below them; `None` for any other glob.
+pub(crate) fn literal_subtree(glob: &str) -> Option<Vec<String>> {
+  let dir = glob.strip_suffix("/**")?;
+  let literal = |c: &str| !c.is_empty() && c != "." && c != ".." && !c.contains(['*', '?', '[', ']', '{', '}', '\\']);
+  let comps: Vec<&str> = dir.split('/').collect();
+  comps.iter().all(|c| literal(c)).then(|| comps.iter().map(|c| c.to_string()).collect())
+}
+
 /// A spec made ready to walk: its canonical root, compiled globs and ignored directories.
 struct Prepared {
   root: PathBuf,
@@ -990,6 +1013,7 @@ struct Prepared {
   pruner: Pruner,
   match_all: bool,
   ignore_dirs: Vec<String>,
+  subtrees: Vec<Vec<String>>,
   use_gitignore: bool,
   /// The nearest directory at or above `root` holding `.git` (only with `use_gitignore`).
   git_top: Option<PathBuf>,
@@ -1026,6 +1050,7 @@ impl Prepared {
     Ok(Some(Prepared {
       pruner: Pruner::new(&includes),
       match_all: includes.contains(&"**"),
+      subtrees: includes.iter().filter_map(|g| literal_subtree(g)).collect(),
       include,
       exclude,
       exclude_dirs,
@@ -1065,6 +1090,7 @@ impl Prepared {
       exclude_dirs: self.exclude_dirs,
       pruner: self.pruner,
       ignore_dirs: self.ignore_dirs,
+      subtrees: self.subtrees,
     }
   }
 }

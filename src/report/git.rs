@@ -372,9 +372,16 @@ fn compare_work_tree(
   let Ok(sub) = real_root.strip_prefix(top) else { return Verdict::AskGit };
   let Some(sub) = sub.to_str() else { return Verdict::AskGit };
   let Some(top_str) = top.to_str() else { return Verdict::AskGit };
-  // Outputs as real paths, to compare with paths under `top`.
-  let fresh: Vec<PathBuf> =
-    fresh.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+  // Outputs as real paths, to compare with paths under `top` (as strings: a byte prefix ending
+  // at a `/` is a path prefix; `Path::starts_with` compares component by component).
+  let fresh: Vec<String> = fresh
+    .iter()
+    .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+    .map(|p| p.to_string_lossy().trim_end_matches('/').to_string())
+    .collect();
+  let under = |abs: &str, dir: &str| {
+    abs.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+  };
   // git's racy rule, by the second (as a git built without nanosecond stat data counts it): an
   // entry not older than the index may have changed within the tick after it was recorded.
   let index_secs = index_meta.mtime() as u32;
@@ -404,7 +411,7 @@ fn compare_work_tree(
     abs.push('/');
     abs.push_str(path);
     let racy = e.mtime.0 >= index_secs;
-    if kind == 0o100000 && !racy && !fresh.iter().any(|f| Path::new(&abs).starts_with(f)) {
+    if kind == 0o100000 && !racy && !fresh.iter().any(|f| under(&abs, f)) {
       let (dir, name) = abs.rsplit_once('/').unwrap_or(("", &abs));
       if lookup.get(dir, name).is_some_and(|st| matches(e, &st)) {
         return None;
