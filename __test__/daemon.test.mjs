@@ -89,6 +89,19 @@ test('in a git work tree, no-op builds are answered from memory: their own git s
   const manifest = JSON.parse(readFileSync(path.join(dir, 'dist/build-manifest.json'), 'utf8'));
   assert.equal(manifest.git?.commit, git('rev-parse', 'HEAD').stdout.trim());
   assert.equal(manifest.git?.dirty, false);
+  // The daemon hands builds the stats of its walks, so the git check stats nothing itself: an
+  // input edited in place makes the tree dirty, and writing the committed bytes back makes it
+  // clean again, as without the daemon.
+  const dirty = () => JSON.parse(readFileSync(path.join(dir, 'dist/build-manifest.json'), 'utf8')).git?.dirty;
+  const a = path.join(dir, 'pkg/src/a.txt');
+  writeFileSync(a, 'ALPHA\n');
+  assert.equal(json(dir, ['build']).success, true);
+  assert.equal(dirty(), true, 'an edited input is a dirty tree');
+  writeFileSync(a, 'alpha\n');
+  assert.equal(json(dir, ['build']).success, true);
+  assert.equal(dirty(), false, 'the committed bytes back: clean');
+  assert.equal(json(dir, ['build'], NO_DAEMON).success, true);
+  assert.equal(dirty(), false);
 });
 
 test('daemon start/status/stop; builds through it equal builds without it; edits, adds and deletes are seen', async (t) => {

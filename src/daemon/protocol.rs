@@ -1,13 +1,13 @@
 //! The wire format shared by the daemon and its client.
 
 use super::error::DaemonError;
-use crate::hash::{Digest, HashStats, InputFile, InputSet, InputSpec};
+use crate::hash::{Digest, FileStat, HashStats, InputFile, InputSet, InputSpec, Observed};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Bump when a request or an answer changes meaning.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Longest socket path used under the cache dir (`sun_path` holds 104–108 bytes).
 const MAX_SOCKET_PATH: usize = 100;
@@ -161,9 +161,12 @@ pub fn read_line<T: for<'de> Deserialize<'de>>(
 }
 
 /// The binary form of an input set: `files stat_hits files_read bytes_read` (u64 LE), then per
-/// file `u32 LE path length, path, 16-byte LE digest`.
+/// file `u32 LE path length, path, 16-byte LE digest`, then the walk's stats
+/// ([`InputSet::observed`]): a u64 LE count, and per file its directory key, name key, size,
+/// mtime, ctime and inode (u64/i64 LE).
 pub fn encode_set(set: &InputSet) -> Vec<u8> {
-  let mut out = Vec::with_capacity(32 + set.files.len() * 64);
+  let recs = set.observed.records();
+  let mut out = Vec::with_capacity(40 + set.files.len() * 64 + recs.len() * 48);
   for n in [set.stats.files, set.stats.stat_cache_hits, set.stats.files_read, set.stats.bytes_read]
   {
     out.extend_from_slice(&n.to_le_bytes());
@@ -172,6 +175,12 @@ pub fn encode_set(set: &InputSet) -> Vec<u8> {
     out.extend_from_slice(&(f.path.len() as u32).to_le_bytes());
     out.extend_from_slice(f.path.as_bytes());
     out.extend_from_slice(&f.hash.0.to_le_bytes());
+  }
+  out.extend_from_slice(&(recs.len() as u64).to_le_bytes());
+  for ((dir, name), st) in recs {
+    for v in [*dir, *name, st.size, st.mtime_ns as u64, st.ctime_ns as u64, st.inode] {
+      out.extend_from_slice(&v.to_le_bytes());
+    }
   }
   out
 }
@@ -204,10 +213,23 @@ pub fn decode_set(b: &[u8]) -> Result<InputSet, DaemonError> {
     let hash = Digest(u128::from_le_bytes(take(16)?.try_into().map_err(|_| bad())?));
     files.push(InputFile { path, hash });
   }
+  let mut u64_at = || -> Result<u64, DaemonError> {
+    Ok(u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?))
+  };
+  let n = u64_at()?;
+  let mut recs = Vec::with_capacity(n.min(1 << 24) as usize);
+  for _ in 0..n {
+    let mut v = [0u64; 6];
+    for x in &mut v {
+      *x = u64_at()?;
+    }
+    let stat = FileStat { size: v[2], mtime_ns: v[3] as i64, ctime_ns: v[4] as i64, inode: v[5] };
+    recs.push(((v[0], v[1]), stat));
+  }
   if i != b.len() {
     return Err(DaemonError::Protocol("trailing bytes after input list".into()));
   }
-  Ok(InputSet { files, stats })
+  Ok(InputSet { files, stats, observed: Observed::from_records(recs) })
 }
 
 /// Reads exactly `len` bytes.
@@ -229,11 +251,18 @@ mod tests {
         InputFile { path: "dir/é.py".into(), hash: Digest(u128::MAX - 7) },
       ],
       stats: HashStats { files: 2, files_read: 1, bytes_read: 10, stat_cache_hits: 1 },
+      observed: Observed::default().with(
+        "/p/dir",
+        "é.py",
+        FileStat { size: 10, mtime_ns: -5, ctime_ns: 1 << 62, inode: 7 },
+      ),
     };
     let b = encode_set(&set);
     let back = decode_set(&b).unwrap();
     assert_eq!(back.files, set.files);
     assert_eq!(back.stats, set.stats);
+    assert_eq!(back.observed.records(), set.observed.records());
+    assert_eq!(back.observed.get("/p/dir", "é.py").map(|s| s.mtime_ns), Some(-5));
     assert!(decode_set(&b[..b.len() - 1]).is_err());
   }
 

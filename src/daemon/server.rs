@@ -7,7 +7,7 @@ use super::protocol::{
   WireSpec, PROTOCOL_VERSION,
 };
 use super::watch::Watch;
-use crate::hash::{hash_file, hash_inputs, Digest, HashStats, InputSet, StatCache};
+use crate::hash::{hash_file, hash_inputs_observed, Digest, FileStat, HashStats, InputSet, StatCache};
 use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -227,8 +227,11 @@ impl Daemon {
     set.stats = HashStats { files: set.files.len() as u64, ..HashStats::default() };
     for path in &m.stale {
       // Always read: the file changed, and a stat taken within the clock's granularity of the
-      // write could look the same as before.
-      std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+      // write could look the same as before. The stat taken first is the one handed out: a
+      // write after it changes the stat again, and the watcher reports that write.
+      let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+      let (dir, name) = (path.parent()?.to_str()?, path.file_name()?.to_str()?);
+      set.observed = set.observed.with(dir, name, FileStat::from_metadata(&meta));
       let (digest, n) = hash_file(path).ok()?;
       set.stats.files_read += 1;
       set.stats.bytes_read += n;
@@ -282,7 +285,7 @@ impl Daemon {
       Err(_) => return fail(w, "memo poisoned".into()),
     };
     self.walks.fetch_add(1, Ordering::Relaxed);
-    match hash_inputs(&spec.to_spec(), &self.stat) {
+    match hash_inputs_observed(&spec.to_spec(), &self.stat) {
       Ok(set) => {
         let bytes = encode_set(&set);
         if trusted {

@@ -356,6 +356,37 @@ pub struct StatCache {
 pub struct Observed(Arc<Vec<(Key, FileStat)>>);
 
 impl Observed {
+  /// The table of `recs` in the order they were taken: sorted by key, the latest stat of a file
+  /// taken twice.
+  pub(crate) fn from_records(mut recs: Vec<(Key, FileStat)>) -> Observed {
+    // Stable sort keeps walk order within a key; the last of each run is the latest stat.
+    recs.sort_by_key(|r| r.0);
+    let mut out: Vec<(Key, FileStat)> = Vec::with_capacity(recs.len());
+    for r in recs {
+      match out.last_mut() {
+        Some(last) if last.0 == r.0 => *last = r,
+        _ => out.push(r),
+      }
+    }
+    Observed(Arc::new(out))
+  }
+
+  /// The records, sorted by key.
+  pub(crate) fn records(&self) -> &[(Key, FileStat)] {
+    &self.0
+  }
+
+  /// This table with the stat of `name` in `dir` set to `stat` (added if absent).
+  pub(crate) fn with(&self, dir: &str, name: &str, stat: FileStat) -> Observed {
+    let key = (dir_key(dir), name_key(name));
+    let mut v = Vec::clone(&self.0);
+    match v.binary_search_by_key(&key, |r| r.0) {
+      Ok(i) => v[i].1 = stat,
+      Err(i) => v.insert(i, (key, stat)),
+    }
+    Observed(Arc::new(v))
+  }
+
   /// The stat a walk took of the regular file `name` in directory `dir` (an absolute,
   /// canonical path, as walks resolve their roots), if one did.
   pub fn get(&self, dir: &str, name: &str) -> Option<FileStat> {
@@ -458,18 +489,9 @@ impl StatCache {
     let Some(Ok(mut o)) = self.observed.as_ref().map(|m| m.lock()) else {
       return Observed::default();
     };
-    let mut recs = std::mem::take(&mut *o);
+    let recs = std::mem::take(&mut *o);
     drop(o);
-    // Stable sort keeps walk order within a key; the last of each run is the latest stat.
-    recs.sort_by_key(|r| r.0);
-    let mut out: Vec<(Key, FileStat)> = Vec::with_capacity(recs.len());
-    for r in recs {
-      match out.last_mut() {
-        Some(last) if last.0 == r.0 => *last = r,
-        _ => out.push(r),
-      }
-    }
-    Observed(Arc::new(out))
+    Observed::from_records(recs)
   }
 
   /// Loads the cache from `path`. Never fails: a missing file gives an empty cache, and an

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::digest::{hash_open_file, Digest};
 use super::error::HashError;
-use super::stat_cache::{dir_key, name_key, DirView, FileStat, Key, Lookup, Snapshot, StatCache};
+use super::stat_cache::{
+  dir_key, name_key, DirView, FileStat, Key, Lookup, Observed, Snapshot, StatCache,
+};
 
 /// Directory names never descended into, wherever they appear.
 pub const ALWAYS_IGNORED_DIRS: &[&str] = &[".git", "node_modules"];
@@ -88,6 +90,10 @@ pub struct InputSet {
   pub files: Vec<InputFile>,
   /// How the set was obtained.
   pub stats: HashStats,
+  /// The `lstat`s the walk took of the regular files it listed, when asked for them
+  /// ([`hash_inputs_observed`]); empty otherwise. The warm-mode daemon hands them to builds, whose
+  /// git state check then needs no `lstat` of its own.
+  pub observed: Observed,
 }
 
 /// Matches globs per path component, to decide whether a directory can contain matches.
@@ -928,7 +934,14 @@ mod sys {
 ///
 /// Call [`StatCache::save`] once at the end of the build to persist what was learned.
 pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, HashError> {
-  let mut out = hash_inputs_many(std::slice::from_ref(spec), cache);
+  let mut out = walk_specs(std::slice::from_ref(spec), cache, false);
+  out.pop().unwrap_or_else(|| Ok(InputSet::default()))
+}
+
+/// [`hash_inputs`], with the stats the walk took in [`InputSet::observed`] (rather than in the
+/// cache's own table, see [`StatCache::observing`]).
+pub fn hash_inputs_observed(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, HashError> {
+  let mut out = walk_specs(std::slice::from_ref(spec), cache, true);
   out.pop().unwrap_or_else(|| Ok(InputSet::default()))
 }
 
@@ -937,6 +950,11 @@ pub fn hash_inputs(spec: &InputSpec, cache: &StatCache) -> Result<InputSet, Hash
 /// walk descends wherever one of them would and hashes a file once, however many read it. Each
 /// result is the one [`hash_inputs`] gives for that spec alone. Separate walks run in parallel.
 pub fn hash_inputs_many(specs: &[InputSpec], cache: &StatCache) -> Vec<Result<InputSet, HashError>> {
+  walk_specs(specs, cache, false)
+}
+
+/// [`hash_inputs_many`]; `keep`: the stats go to each set's [`InputSet::observed`].
+fn walk_specs(specs: &[InputSpec], cache: &StatCache, keep: bool) -> Vec<Result<InputSet, HashError>> {
   let mut results: Vec<Option<Result<InputSet, HashError>>> = specs.iter().map(|_| None).collect();
   let mut prepared = Vec::new();
   for (i, spec) in specs.iter().enumerate() {
@@ -948,11 +966,11 @@ pub fn hash_inputs_many(specs: &[InputSpec], cache: &StatCache) -> Vec<Result<In
   }
   let groups = group_walks(prepared);
   let walked: Vec<(usize, Result<InputSet, HashError>)> = if groups.len() <= 1 {
-    groups.into_iter().flat_map(|g| walk_group(g, cache)).collect()
+    groups.into_iter().flat_map(|g| walk_group(g, cache, keep)).collect()
   } else {
     std::thread::scope(|s| {
       let handles: Vec<_> =
-        groups.into_iter().map(|g| s.spawn(move || walk_group(g, cache))).collect();
+        groups.into_iter().map(|g| s.spawn(move || walk_group(g, cache, keep))).collect();
       handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
   };
@@ -1100,6 +1118,7 @@ impl Prepared {
 fn walk_group(
   group: Vec<(usize, Prepared)>,
   cache: &StatCache,
+  keep: bool,
 ) -> Vec<(usize, Result<InputSet, HashError>)> {
   let Some(first) = group.first() else { return Vec::new() };
   let root = first.1.root.clone();
@@ -1112,7 +1131,7 @@ fn walk_group(
     views,
     use_gitignore,
     cache: cache.snapshot(),
-    observing: cache.is_observing(),
+    observing: keep || cache.is_observing(),
     learned: std::sync::Mutex::new(Learned::default()),
   });
   let initial = if use_gitignore { ancestor_gitignores(&root) } else { Vec::new() };
@@ -1183,7 +1202,14 @@ fn walk_group(
   // Release the walk's snapshot so the cache update does not copy the map.
   drop(ctx);
   cache.update(learned.updates, learned.seen);
-  cache.observe(learned.observed);
+  if keep {
+    let observed = Observed::from_records(learned.observed);
+    for set in sets.iter_mut().flatten() {
+      set.observed = observed.clone();
+    }
+  } else {
+    cache.observe(learned.observed);
+  }
   for set in sets.iter_mut().flatten() {
     if !set.files.is_sorted_by(|a, b| a.path <= b.path) {
       set.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));

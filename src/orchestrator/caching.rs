@@ -293,7 +293,14 @@ impl BuildCache {
     let mut guard = self.warm.lock().ok()?;
     let client = guard.as_mut()?;
     match client.hash_inputs(spec) {
-      Ok(set) => set,
+      Ok(Some(mut set)) => {
+        // The daemon's stats of these files stand for this build's own (see
+        // `crate::report::git`): they are current while its watcher reports no change.
+        let observed = std::mem::take(&mut set.observed);
+        self.stat.observe(observed.records().to_vec());
+        Some(set)
+      }
+      Ok(None) => None,
       Err(e) => {
         daemon_debug(&format!("{e}; walking without it"));
         *guard = None;
