@@ -94,7 +94,9 @@ fn walk(root: &Path, skip: &[&str]) -> Result<Vec<Found>, (PathBuf, io::Error)> 
   let skip: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
   // A root that is a symlink is listed through (as `read_dir` does); paths stay under `root`.
   let base = match fs::symlink_metadata(root) {
-    Ok(m) if m.file_type().is_symlink() => fs::canonicalize(root).map_err(|e| (root.to_path_buf(), e))?,
+    Ok(m) if m.file_type().is_symlink() => {
+      fs::canonicalize(root).map_err(|e| (root.to_path_buf(), e))?
+    }
     _ => root.to_path_buf(),
   };
   let walker = jwalk::WalkDir::new(&base)
@@ -123,11 +125,8 @@ fn walk(root: &Path, skip: &[&str]) -> Result<Vec<Found>, (PathBuf, io::Error)> 
     let inner = found
       .strip_prefix(&base)
       .map_err(|_| (found.clone(), io::Error::other("outside the walked root")))?;
-    let rel = inner
-      .components()
-      .map(|c| c.as_os_str().to_string_lossy())
-      .collect::<Vec<_>>()
-      .join("/");
+    let rel =
+      inner.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
     let abs = root.join(inner);
     let meta = fs::symlink_metadata(&abs).map_err(|e| (abs.clone(), e))?;
     out.push(Found { rel, abs, meta });

@@ -7,7 +7,9 @@ use super::protocol::{
   WireSpec, PROTOCOL_VERSION,
 };
 use super::watch::Watch;
-use crate::hash::{hash_file, hash_inputs_observed, Digest, FileStat, HashStats, InputSet, StatCache};
+use crate::hash::{
+  hash_file, hash_inputs_observed, Digest, FileStat, HashStats, InputSet, StatCache,
+};
 use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};

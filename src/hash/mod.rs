@@ -31,5 +31,6 @@ pub use stat_cache::{
   modified_ns, FileCheck, FileStat, Observed, ObservedLookup, StatCache, FORGET_AFTER_DAYS,
 };
 pub use walk::{
-  hash_inputs, hash_inputs_many, hash_inputs_observed, patient_parallelism, HashStats, InputFile, InputSet, InputSpec, ALWAYS_IGNORED_DIRS,
+  hash_inputs, hash_inputs_many, hash_inputs_observed, patient_parallelism, HashStats, InputFile,
+  InputSet, InputSpec, ALWAYS_IGNORED_DIRS,
 };

@@ -136,10 +136,10 @@ fn a_file_that_cannot_be_keyed_fails_only_the_specs_that_read_it() {
 /// Random trees and specs; the seed is printed and can be replayed with `FARM_TEST_SEED`.
 #[test]
 fn random_nested_specs_match_their_own_walks() {
-  let seed = std::env::var("FARM_TEST_SEED")
-    .ok()
-    .and_then(|s| s.parse().ok())
-    .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+  let seed =
+    std::env::var("FARM_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+      std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
   eprintln!("random_nested_specs_match_their_own_walks: FARM_TEST_SEED={seed}");
   let mut rng = seed | 1;
   let mut next = move |n: usize| {
@@ -153,7 +153,16 @@ fn random_nested_specs_match_their_own_walks() {
   let names = ["x.ts", "y.tsx", "z.py", "w.log", "package.json", ".env"];
   let ignores = ["*.log\n", "gen/\n", "!w.log\n", "c/\n", "y.tsx\n", "dist\n", ""];
   let pool = [
-    "**", "**/*.ts", "*.json", "b/**", "!**/*.log", "!b/**", "c/*", "{x,y}.*", "**/z.py", "!gen/**",
+    "**",
+    "**/*.ts",
+    "*.json",
+    "b/**",
+    "!**/*.log",
+    "!b/**",
+    "c/*",
+    "{x,y}.*",
+    "**/z.py",
+    "!gen/**",
   ];
   for round in 0..24 {
     let t = TempDir::new("many-rand");
@@ -164,7 +173,11 @@ fn random_nested_specs_match_their_own_walks() {
     for d in dirs {
       for name in names {
         if next(3) == 0 {
-          write(r, &Path::new(d).join(name).to_string_lossy(), &format!("{d}/{name} {}", next(1000)));
+          write(
+            r,
+            &Path::new(d).join(name).to_string_lossy(),
+            &format!("{d}/{name} {}", next(1000)),
+          );
         }
       }
       if next(3) == 0 {
@@ -206,7 +219,8 @@ fn a_literal_dir_glob_covers_exactly_the_files_globset_matches_below_it() {
   let sub = |g: &str| literal_subtree(g);
   assert_eq!(sub("src/**"), Some(vec!["src".to_string()]));
   assert_eq!(sub("apps/web/**"), Some(vec!["apps".to_string(), "web".to_string()]));
-  for not in ["**", "src/**/*.ts", "s*/**", "{a,b}/**", "src/[ab]/**", "../x/**", "a//**", "src/*"] {
+  for not in ["**", "src/**/*.ts", "s*/**", "{a,b}/**", "src/[ab]/**", "../x/**", "a//**", "src/*"]
+  {
     assert_eq!(sub(not), None, "{not}");
   }
   // Whatever the fast path covers, the glob itself matches.
@@ -214,7 +228,8 @@ fn a_literal_dir_glob_covers_exactly_the_files_globset_matches_below_it() {
     ("src/**", ["src/a.ts", "src/x/y/z.tsx", "src/.hidden", "src/x/.env"]),
     ("a/b/**", ["a/b/c", "a/b/c/d", "a/b/.x", "a/b/c.d/e"]),
   ] {
-    let g = globset::GlobBuilder::new(glob).literal_separator(true).build().unwrap().compile_matcher();
+    let g =
+      globset::GlobBuilder::new(glob).literal_separator(true).build().unwrap().compile_matcher();
     for f in files {
       assert!(g.is_match(f), "{glob} must match {f}");
     }

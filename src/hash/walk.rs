@@ -317,12 +317,7 @@ impl Learned {
 #[derive(Debug)]
 enum Outcome {
   Skip,
-  File {
-    rel: String,
-    hash: Digest,
-    read: Source,
-    views: u64,
-  },
+  File { rel: String, hash: Digest, read: Source, views: u64 },
   Err(HashError, u64),
 }
 
@@ -494,7 +489,9 @@ impl WalkCtx {
       .views
       .iter()
       .enumerate()
-      .map(|(i, v)| if job.views & (1 << i) == 0 { Place::Outside } else { v.place(dir_rel, &comps) })
+      .map(
+        |(i, v)| if job.views & (1 << i) == 0 { Place::Outside } else { v.place(dir_rel, &comps) },
+      )
       .collect();
     let mut abs = String::with_capacity(job.abs.len() + 64);
     abs.push_str(&job.abs);
@@ -752,9 +749,11 @@ mod sys {
   #[cfg(target_os = "linux")]
   pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Vec<RawEntry>)> {
     use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c =
+      std::ffi::CString::new(dir).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a valid NUL-terminated string.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd =
+      unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
       return Err(io::Error::last_os_error());
     }
@@ -780,7 +779,8 @@ mod sys {
         }
       }
       // SAFETY: a non-null entry is valid until the next `readdir64` on this stream.
-      let (name, d_type) = unsafe { (std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
+      let (name, d_type) =
+        unsafe { (std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
       let bytes = name.to_bytes();
       if bytes == b"." || bytes == b".." {
         continue;
@@ -840,7 +840,8 @@ mod sys {
     use std::os::fd::FromRawFd;
     let c = std::ffi::CString::new(dir).ok()?;
     // SAFETY: `c` is a valid NUL-terminated string; the returned fd is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd =
+      unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
       return None;
     }
@@ -949,12 +950,19 @@ pub fn hash_inputs_observed(spec: &InputSpec, cache: &StatCache) -> Result<Input
 /// reading `apps/web` and another reading `apps/web/src`, or two reading `apps/web`): that
 /// walk descends wherever one of them would and hashes a file once, however many read it. Each
 /// result is the one [`hash_inputs`] gives for that spec alone. Separate walks run in parallel.
-pub fn hash_inputs_many(specs: &[InputSpec], cache: &StatCache) -> Vec<Result<InputSet, HashError>> {
+pub fn hash_inputs_many(
+  specs: &[InputSpec],
+  cache: &StatCache,
+) -> Vec<Result<InputSet, HashError>> {
   walk_specs(specs, cache, false)
 }
 
 /// [`hash_inputs_many`]; `keep`: the stats go to each set's [`InputSet::observed`].
-fn walk_specs(specs: &[InputSpec], cache: &StatCache, keep: bool) -> Vec<Result<InputSet, HashError>> {
+fn walk_specs(
+  specs: &[InputSpec],
+  cache: &StatCache,
+  keep: bool,
+) -> Vec<Result<InputSet, HashError>> {
   let mut results: Vec<Option<Result<InputSet, HashError>>> = specs.iter().map(|_| None).collect();
   let mut prepared = Vec::new();
   for (i, spec) in specs.iter().enumerate() {
@@ -1010,14 +1018,19 @@ fn group_walks(mut prepared: Vec<(usize, Prepared)>) -> Vec<Vec<(usize, Prepared
 pub(crate) fn planned_walks(specs: &[InputSpec]) -> Vec<Vec<usize>> {
   let prepared =
     specs.iter().enumerate().filter_map(|(i, s)| Prepared::new(s).ok().flatten().map(|p| (i, p)));
-  group_walks(prepared.collect()).into_iter().map(|g| g.into_iter().map(|(i, _)| i).collect()).collect()
+  group_walks(prepared.collect())
+    .into_iter()
+    .map(|g| g.into_iter().map(|(i, _)| i).collect())
+    .collect()
 }
 
 /// The directory components of an include `<literal dirs>/**` (`src/**`: `["src"]`), which
 /// matches every file below them; `None` for any other glob.
 pub(crate) fn literal_subtree(glob: &str) -> Option<Vec<String>> {
   let dir = glob.strip_suffix("/**")?;
-  let literal = |c: &str| !c.is_empty() && c != "." && c != ".." && !c.contains(['*', '?', '[', ']', '{', '}', '\\']);
+  let literal = |c: &str| {
+    !c.is_empty() && c != "." && c != ".." && !c.contains(['*', '?', '[', ']', '{', '}', '\\'])
+  };
   let comps: Vec<&str> = dir.split('/').collect();
   comps.iter().all(|c| literal(c)).then(|| comps.iter().map(|c| c.to_string()).collect())
 }
@@ -1147,7 +1160,8 @@ fn walk_group(
   let walker: &WalkCtx = &ctx;
   rayon::scope(|s| walker.read_dir(s, job));
 
-  let mut sets: Vec<Result<InputSet, HashError>> = (0..n).map(|_| Ok(InputSet::default())).collect();
+  let mut sets: Vec<Result<InputSet, HashError>> =
+    (0..n).map(|_| Ok(InputSet::default())).collect();
   let fail = |sets: &mut Vec<Result<InputSet, HashError>>, mask: u64, e: HashError| {
     for (i, set) in sets.iter_mut().enumerate() {
       if mask & (1 << i) != 0 && set.is_ok() {

@@ -14,8 +14,8 @@ use crate::cache::remote::{RemoteCache, RemoteSettings};
 use crate::cache::{RestoreMode, Store, StoreOptions};
 use crate::config::{parse_duration, parse_size, resolve, FarmConfig};
 use crate::hash::{
-  declared_env, hash_file, hash_inputs, hash_inputs_many, HashStats, InputFile, InputSet,
-  KeyInput, KeyManifest, StatCache,
+  declared_env, hash_file, hash_inputs, hash_inputs_many, HashStats, InputFile, InputSet, KeyInput,
+  KeyManifest, StatCache,
 };
 use crate::plan::TaskKind;
 use crate::report::profile::{Profiler, SpanCat};
@@ -329,7 +329,7 @@ impl BuildCache {
     deps: &[(String, TaskKind)],
     walked: Option<InputSet>,
   ) -> Result<KeyManifest, Uncached> {
-    self.key_with(reads, task, deps, &Profiler::off(), 0, walked).map(|(m, _)| m)
+    self.key_for_profiled(reads, task, deps, &Profiler::off(), 0, walked).map(|(m, _)| m)
   }
 
   /// The input files of tasks keyed at one moment (a probe, a dry run), with one walk for tasks
@@ -347,20 +347,9 @@ impl BuildCache {
     reads.iter().map(|r| r.and_then(|_| walked.next().flatten())).collect()
   }
 
-  /// [`BuildCache::key_for`], recording the walk and the hashing of extra files on `lane` of
-  /// `prof`, and returning the walk's counters.
+  /// [`BuildCache::key_for_walked`], recording the walk and the hashing of extra files on `lane`
+  /// of `prof`, and returning the walk's counters.
   pub fn key_for_profiled(
-    &self,
-    reads: &Reads,
-    task: &str,
-    deps: &[(String, TaskKind)],
-    prof: &Profiler,
-    lane: u32,
-  ) -> Result<(KeyManifest, HashStats), Uncached> {
-    self.key_with(reads, task, deps, prof, lane, None)
-  }
-
-  fn key_with(
     &self,
     reads: &Reads,
     task: &str,

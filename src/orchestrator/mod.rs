@@ -940,10 +940,11 @@ impl<'r> Runner<'r> {
     let reads = io.reads.clone()?;
     let deps = self.orch.dep_kinds(task);
     let (c2, name, prof) = (Arc::clone(c), task.name.clone(), self.prof.clone());
-    let r =
-      tokio::task::spawn_blocking(move || c2.key_for_profiled(&reads, &name, &deps, &prof, lane))
-        .await
-        .unwrap_or_else(|e| Err(Uncached::HashFailed(format!("hashing panicked: {e}"))));
+    let r = tokio::task::spawn_blocking(move || {
+      c2.key_for_profiled(&reads, &name, &deps, &prof, lane, None)
+    })
+    .await
+    .unwrap_or_else(|e| Err(Uncached::HashFailed(format!("hashing panicked: {e}"))));
     if let Ok((_, stats)) = &r {
       span.num("files", stats.files as f64);
       span.num("filesRead", stats.files_read as f64);
