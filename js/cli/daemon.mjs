@@ -123,8 +123,9 @@ export async function daemon(args) {
   });
   closeSync(fd);
   let exited = null;
-  child.on('exit', (code) => {
-    exited = code;
+  // A daemon killed by a signal has no exit code: say which signal, rather than wait 30 s.
+  child.on('exit', (code, signal) => {
+    exited = code ?? signal ?? 'unknown';
   });
   child.unref();
   const deadline = Date.now() + 30_000;
