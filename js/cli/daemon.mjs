@@ -77,6 +77,7 @@ export async function daemon(args) {
   if (action === 'serve') {
     // The daemon itself (started by `start`, detached). Keep the loop alive while it serves.
     const keepAlive = setInterval(() => {}, 1 << 30);
+    out(`${new Date().toISOString()} farm daemon ${process.pid} starting for ${root}`);
     try {
       const why = await native.daemonServe(root, cacheDir, idleMs);
       out(`${new Date().toISOString()} farm daemon ${process.pid} exits: ${why}`);
@@ -136,6 +137,14 @@ export async function daemon(args) {
       return 0;
     }
     await sleep(20);
+  }
+  if (exited === null) {
+    // Alive but not answering: stop it rather than leave a daemon no build can reach.
+    try {
+      process.kill(child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
   }
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
   err(`✗ farm daemon did not start${exited !== null ? ` (exit ${exited})` : ' within 30 s'}${log ? `:\n${log}` : ''}`);

@@ -11,6 +11,8 @@ use crate::hash::{
   hash_file, hash_inputs_observed, Digest, FileStat, HashStats, InputSet, StatCache,
 };
 use std::io::{BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,15 +39,19 @@ pub enum ServeEnd {
   Idle,
   /// The project directory disappeared.
   RootGone,
+  /// The socket file was removed or replaced (its cache directory deleted, another daemon):
+  /// no build can reach this daemon any more.
+  SocketGone,
 }
 
 impl ServeEnd {
-  /// `stopped`, `idle` or `root-gone`.
+  /// `stopped`, `idle`, `root-gone` or `socket-gone`.
   pub fn as_str(self) -> &'static str {
     match self {
       ServeEnd::Stopped => "stopped",
       ServeEnd::Idle => "idle",
       ServeEnd::RootGone => "root-gone",
+      ServeEnd::SocketGone => "socket-gone",
     }
   }
 }
@@ -53,6 +59,10 @@ impl ServeEnd {
 struct Daemon {
   root: PathBuf,
   socket: PathBuf,
+  /// The inode of the socket file this daemon bound: the path is its own while it names it.
+  socket_ino: u64,
+  /// The listening socket's descriptor (shut down to wake the accept loop).
+  listener_fd: std::os::fd::RawFd,
   identity: String,
   started: Instant,
   idle_timeout: Duration,
@@ -86,6 +96,15 @@ pub fn serve(opts: &ServeOptions) -> Result<ServeEnd, DaemonError> {
     std::fs::canonicalize(&opts.root).map_err(|e| DaemonError::io("resolving", &opts.root, e))?;
   let socket = socket_path(&root, &opts.cache_dir);
   let listener = bind(&socket)?;
+  let socket_ino =
+    std::fs::symlink_metadata(&socket).map_err(|e| DaemonError::io("reading", &socket, e))?.ino();
+  eprintln!(
+    "{} farm daemon {}: listening on {}",
+    crate::report::rfc3339(std::time::SystemTime::now()),
+    std::process::id(),
+    socket.display()
+  );
+  let t_watch = Instant::now();
   let key = Digest::of_bytes(root.as_os_str().as_encoded_bytes()).to_hex();
   let marker_dir =
     std::env::temp_dir().join(format!("farm-daemon-{}-{}", &key[..16], std::process::id()));
@@ -97,9 +116,18 @@ pub fn serve(opts: &ServeOptions) -> Result<ServeEnd, DaemonError> {
       return Err(e);
     }
   };
+  eprintln!(
+    "{} farm daemon {}: watching {} ({} ms)",
+    crate::report::rfc3339(std::time::SystemTime::now()),
+    std::process::id(),
+    root.display(),
+    t_watch.elapsed().as_millis()
+  );
   let d = Arc::new(Daemon {
     root: root.clone(),
     socket: socket.clone(),
+    socket_ino,
+    listener_fd: listener.as_raw_fd(),
     identity: binary_identity(),
     started: Instant::now(),
     idle_timeout: opts.idle_timeout,
@@ -122,8 +150,17 @@ pub fn serve(opts: &ServeOptions) -> Result<ServeEnd, DaemonError> {
       !monitor.root.is_dir() || monitor.watch.state.0.lock().map(|s| s.root_gone).unwrap_or(true);
     let idle =
       monitor.last_request.lock().map(|t| t.elapsed() > monitor.idle_timeout).unwrap_or(true);
-    if gone || idle {
-      monitor.finish(if gone { ServeEnd::RootGone } else { ServeEnd::Idle });
+    let end = if gone {
+      Some(ServeEnd::RootGone)
+    } else if !monitor.owns_socket() {
+      Some(ServeEnd::SocketGone)
+    } else if idle {
+      Some(ServeEnd::Idle)
+    } else {
+      None
+    };
+    if let Some(end) = end {
+      monitor.finish(end);
       return;
     }
   });
@@ -135,21 +172,31 @@ pub fn serve(opts: &ServeOptions) -> Result<ServeEnd, DaemonError> {
     let d2 = Arc::clone(&d);
     std::thread::spawn(move || d2.handle(conn));
   }
-  // A second daemon refuses to bind while this one answers, so the socket is still ours.
-  let _ = std::fs::remove_file(&socket);
+  // A second daemon refuses to bind while this one listens; the file is removed only while it
+  // is still this daemon's (never another daemon's socket at the same path).
+  if d.owns_socket() {
+    let _ = std::fs::remove_file(&socket);
+  }
+  drop(listener);
   let _ = std::fs::remove_dir_all(d.watch.marker_dir());
   let end = d.end.lock().ok().and_then(|e| *e).unwrap_or(ServeEnd::Stopped);
   Ok(end)
 }
 
 impl Daemon {
-  /// Ends the accept loop (waking it with a connection of our own).
+  /// Ends the accept loop: shutting the listening socket down makes a blocked `accept` return.
   fn finish(&self, why: ServeEnd) {
     if let Ok(mut e) = self.end.lock() {
       e.get_or_insert(why);
     }
     self.stopping.store(true, Ordering::SeqCst);
-    let _ = UnixStream::connect(&self.socket);
+    // SAFETY: the descriptor is the listener's, open until `serve` drops it after the loop.
+    unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
+  }
+
+  /// Whether the socket path still names the socket this daemon bound.
+  fn owns_socket(&self) -> bool {
+    std::fs::symlink_metadata(&self.socket).is_ok_and(|m| m.ino() == self.socket_ino)
   }
 
   fn status(&self) -> DaemonStatus {
@@ -315,4 +362,57 @@ fn send_set(w: &mut impl Write, served: &str, bytes: &[u8]) -> std::io::Result<(
     },
   )?;
   w.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::daemon::{daemon_status, stop_daemon};
+
+  /// Serves `root` on a thread; returns the thread and the socket once the daemon answers.
+  fn start(root: &Path) -> (std::thread::JoinHandle<Result<ServeEnd, DaemonError>>, PathBuf) {
+    let opts = ServeOptions {
+      root: root.to_path_buf(),
+      cache_dir: root.join(".farm/cache"),
+      idle_timeout: Duration::from_secs(600),
+    };
+    let socket = socket_path(root, &opts.cache_dir);
+    let h = std::thread::spawn(move || serve(&opts));
+    for _ in 0..500 {
+      if daemon_status(root, &root.join(".farm/cache")).ok().flatten().is_some() {
+        return (h, socket);
+      }
+      std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the daemon did not answer within 5 s");
+  }
+
+  #[test]
+  fn stop_ends_the_daemon_and_removes_its_socket() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    let (h, socket) = start(&root);
+    assert!(stop_daemon(&root, &root.join(".farm/cache")).unwrap());
+    assert_eq!(h.join().unwrap().unwrap(), ServeEnd::Stopped);
+    assert!(!socket.exists());
+  }
+
+  #[test]
+  fn a_daemon_whose_socket_is_removed_or_replaced_exits_and_leaves_the_new_one_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    // Its cache directory deleted (as `rm -rf .farm` does): nobody can reach it, it exits.
+    let (h, socket) = start(&root);
+    std::fs::remove_dir_all(root.join(".farm")).unwrap();
+    assert_eq!(h.join().unwrap().unwrap(), ServeEnd::SocketGone);
+    // Its socket replaced by another daemon's: it exits without removing the other's socket.
+    let (old, _) = start(&root);
+    std::fs::remove_file(&socket).unwrap();
+    let (new, _) = start(&root);
+    assert_eq!(old.join().unwrap().unwrap(), ServeEnd::SocketGone);
+    assert!(socket.exists(), "the new daemon's socket is still there");
+    assert!(daemon_status(&root, &root.join(".farm/cache")).unwrap().is_some());
+    assert!(stop_daemon(&root, &root.join(".farm/cache")).unwrap());
+    assert_eq!(new.join().unwrap().unwrap(), ServeEnd::Stopped);
+  }
 }
