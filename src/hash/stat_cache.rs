@@ -197,6 +197,50 @@ fn partition(n: usize, before: impl Fn(usize) -> bool) -> usize {
   lo
 }
 
+/// The first index `i < n` with `at(i) >= key` (or `n`), for ascending `at`. Directory keys are
+/// hashes, spread evenly: a few interpolation steps land next to the answer (about log log n
+/// probes of the mapped file instead of log n), then bisection finishes.
+fn lower_bound_interpolated(n: usize, key: u64, at: impl Fn(usize) -> u64) -> usize {
+  let (mut lo, mut hi) = (0usize, n);
+  let mut guesses = 0;
+  while lo < hi {
+    let i = if guesses < 4 {
+      guesses += 1;
+      let (first, last) = (at(lo), at(hi - 1));
+      if key <= first {
+        return lo;
+      }
+      if key > last {
+        return hi;
+      }
+      // first < key <= last: a guess in [lo, hi - 1].
+      let frac = u128::from(key - first) * (hi - 1 - lo) as u128 / u128::from(last - first);
+      lo + frac as usize
+    } else {
+      lo + (hi - lo) / 2
+    };
+    if at(i) < key {
+      lo = i + 1;
+    } else {
+      hi = i;
+    }
+  }
+  lo
+}
+
+/// The end of the run of `key` that starts at `start` (`at(start) >= key`): gallops, then
+/// bisects (a directory's records are few).
+fn run_end(n: usize, start: usize, key: u64, at: impl Fn(usize) -> u64) -> usize {
+  let mut step = 1;
+  let mut lo = start;
+  while lo + step <= n && at(lo + step - 1) <= key {
+    lo += step;
+    step *= 2;
+  }
+  let hi = (lo + step).min(n);
+  lo + partition(hi - lo, |i| at(lo + i) <= key)
+}
+
 impl Base {
   fn from_sorted(recs: Vec<(Key, StatEntry)>) -> Base {
     let mut dirs: HashMap<u64, (u32, u32), Build> = HashMap::default();
@@ -234,8 +278,8 @@ impl Base {
       Base::Mapped { map, count } => {
         let b = Base::mapped_records(map, *count);
         let dir_at = |i: usize| le_u64(&b[i * RECORD_LEN..]);
-        let start = partition(*count, |i| dir_at(i) < dir);
-        let end = start + partition(*count - start, |i| dir_at(start + i) <= dir);
+        let start = lower_bound_interpolated(*count, dir, dir_at);
+        let end = run_end(*count, start, dir, dir_at);
         DirRecs::Mapped(&b[start * RECORD_LEN..end * RECORD_LEN])
       }
     }
@@ -919,5 +963,55 @@ mod tests {
     fs::write(&path, b"").unwrap();
     let sc = StatCache::load(&path);
     assert!(sc.load_note().is_some_and(|n| n.contains("truncated")), "{:?}", sc.load_note());
+  }
+}
+
+#[cfg(test)]
+mod search_tests {
+  use super::{lower_bound_interpolated, partition, run_end};
+
+  /// Against bisection, on sorted keys with runs (files of one directory share its key), empty
+  /// input, keys before, between and after the present ones, and skewed distributions; the seed
+  /// is printed.
+  #[test]
+  fn interpolated_search_finds_what_bisection_finds() {
+    let seed =
+      std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        | 1;
+    eprintln!("interpolated_search_finds_what_bisection_finds: seed {seed}");
+    let mut x = seed;
+    let mut next = move || {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      x
+    };
+    for round in 0..200 {
+      let n = (next() % 300) as usize;
+      let mut keys: Vec<u64> = (0..n)
+        .map(|_| match round % 3 {
+          0 => next(),
+          1 => next() % 40,
+          _ => next() >> (next() % 64),
+        })
+        .collect();
+      // Runs: repeat some keys.
+      for i in 1..keys.len() {
+        if next() % 3 == 0 {
+          keys[i] = keys[i - 1];
+        }
+      }
+      keys.sort_unstable();
+      let at = |i: usize| keys[i];
+      let mut probes: Vec<u64> = keys.clone();
+      probes.extend([0, 1, u64::MAX, u64::MAX - 1, next(), next() % 40]);
+      for k in probes {
+        let want_start = partition(n, |i| keys[i] < k);
+        let want_end = partition(n, |i| keys[i] <= k);
+        let start = lower_bound_interpolated(n, k, at);
+        assert_eq!(start, want_start, "seed {seed} round {round} key {k}");
+        assert_eq!(run_end(n, start, k, at), want_end, "seed {seed} round {round} key {k}");
+      }
+    }
   }
 }

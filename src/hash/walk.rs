@@ -9,7 +9,6 @@
 //! not followed; a matching symlink is hashed as its target string (like git). Sockets, FIFOs
 //! and devices are never inputs.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -465,7 +464,7 @@ impl WalkCtx {
   }
 
   fn dir_items<'s>(&'s self, scope: &rayon::Scope<'s>, job: &DirJob) -> Vec<Item> {
-    let (dirfd, mut entries) = match sys::list(&job.abs) {
+    let (dirfd, mut listing) = match sys::list(&job.abs) {
       Ok(listed) => listed,
       Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
       Err(e) => {
@@ -474,7 +473,7 @@ impl WalkCtx {
       }
     };
     let mut stack = Arc::clone(&job.gitignores);
-    if self.use_gitignore && entries.iter().any(|e| e.name == OsStr::new(".gitignore")) {
+    if self.use_gitignore && listing.entries.iter().any(|e| listing.bytes(e) == b".gitignore") {
       if let Some(gi) = load_gitignore(Path::new(&job.abs)) {
         let mut v = (*stack).clone();
         v.push(gi);
@@ -501,9 +500,10 @@ impl WalkCtx {
     let abs_len = abs.len();
     // Sibling order = byte order of full paths when a directory sorts as `name/`: the walk
     // then yields files already sorted, and the final sort is a no-op check.
+    let mut entries = std::mem::take(&mut listing.entries);
     entries.sort_unstable_by(|a, b| {
-      SortKey(a.name.as_encoded_bytes(), a.kind == sys::Kind::Dir)
-        .cmp(&SortKey(b.name.as_encoded_bytes(), b.kind == sys::Kind::Dir))
+      SortKey(listing.bytes(a), a.kind == sys::Kind::Dir)
+        .cmp(&SortKey(listing.bytes(b), b.kind == sys::Kind::Dir))
     });
     let dkey = dir_key(abs[..abs_len].trim_end_matches(std::path::MAIN_SEPARATOR));
     let view = self.cache.dir(dkey);
@@ -518,8 +518,8 @@ impl WalkCtx {
       if kind == sys::Kind::Other {
         continue;
       }
-      let Some(name) = entry.name.to_str() else {
-        let lossy = format!("{dir_rel}/{}", entry.name.to_string_lossy());
+      let Some(name) = listing.name(entry).to_str() else {
+        let lossy = format!("{dir_rel}/{}", listing.name(entry).to_string_lossy());
         let lossy = lossy.trim_start_matches('/');
         let mut mask = 0;
         for (i, (v, place)) in self.views.iter().zip(&places).enumerate() {
@@ -530,7 +530,7 @@ impl WalkCtx {
           }
         }
         if mask != 0 {
-          let path = Path::new(&job.abs).join(&entry.name);
+          let path = Path::new(&job.abs).join(listing.name(entry));
           items.push(Item::Err(HashError::NonUtf8Path { path }, mask));
         }
         continue;
@@ -706,10 +706,39 @@ mod sys {
     Other,
   }
 
-  /// One entry of a directory listing.
+  /// One entry of a directory listing: its name is `names[start..start + len]` of the listing.
+  #[derive(Clone, Copy)]
   pub(super) struct RawEntry {
-    pub(super) name: std::ffi::OsString,
+    start: u32,
+    len: u32,
     pub(super) kind: Kind,
+  }
+
+  /// A directory's entries, their names in one buffer (no allocation per name).
+  #[derive(Default)]
+  pub(super) struct Listing {
+    names: Vec<u8>,
+    pub(super) entries: Vec<RawEntry>,
+  }
+
+  impl Listing {
+    fn push(&mut self, name: &[u8], kind: Kind) {
+      let start = self.names.len() as u32;
+      self.names.extend_from_slice(name);
+      self.entries.push(RawEntry { start, len: name.len() as u32, kind });
+    }
+
+    /// The name of `e`, as the platform encodes it.
+    pub(super) fn bytes(&self, e: &RawEntry) -> &[u8] {
+      &self.names[e.start as usize..(e.start + e.len) as usize]
+    }
+
+    /// The name of `e`.
+    pub(super) fn name(&self, e: &RawEntry) -> &std::ffi::OsStr {
+      // SAFETY: the bytes are those of an `OsStr` of this platform (`as_encoded_bytes`, or the
+      // raw name on Unix), copied unchanged.
+      unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(self.bytes(e)) }
+    }
   }
 
   /// An open directory, for `lstat`/`open` of its entries by name. On Linux it is the stream
@@ -747,8 +776,7 @@ mod sys {
   /// Opens `dir` and lists its entries (`.` and `..` left out), unsorted; the open directory
   /// is returned for the entries' `lstat`/`open` by name.
   #[cfg(target_os = "linux")]
-  pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Vec<RawEntry>)> {
-    use std::os::unix::ffi::OsStrExt;
+  pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Listing)> {
     let c =
       std::ffi::CString::new(dir).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a valid NUL-terminated string.
@@ -765,7 +793,7 @@ mod sys {
       return Err(e);
     };
     let d = DirFd(stream);
-    let mut out = Vec::new();
+    let mut out = Listing::default();
     loop {
       // SAFETY: `readdir64` reports an error only through errno, which is cleared first.
       unsafe { *libc::__errno_location() = 0 };
@@ -808,7 +836,7 @@ mod sys {
         }
         _ => Kind::Other,
       };
-      out.push(RawEntry { name: std::ffi::OsStr::from_bytes(bytes).to_os_string(), kind });
+      out.push(bytes, kind);
     }
     Ok((Some(d), out))
   }
@@ -816,8 +844,8 @@ mod sys {
   /// Lists `dir` through the standard library (and opens it again for `lstat`/`open` by name on
   /// Unix).
   #[cfg(not(target_os = "linux"))]
-  pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Vec<RawEntry>)> {
-    let mut out = Vec::new();
+  pub(super) fn list(dir: &str) -> io::Result<(Option<DirFd>, Listing)> {
+    let mut out = Listing::default();
     for e in std::fs::read_dir(dir)? {
       let e = e?;
       let Ok(ft) = e.file_type() else { continue };
@@ -830,7 +858,7 @@ mod sys {
       } else {
         Kind::Other
       };
-      out.push(RawEntry { name: e.file_name(), kind });
+      out.push(e.file_name().as_encoded_bytes(), kind);
     }
     Ok((open_fd(dir), out))
   }
