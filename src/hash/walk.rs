@@ -311,13 +311,12 @@ impl Learned {
   }
 }
 
-/// Per-file outcome, produced by a directory's job. `views` is a bit set of the views
-/// (by index) the file or error belongs to.
+/// What hashing one file gave (the directory's job files it under the views that read it).
 #[derive(Debug)]
 enum Outcome {
   Skip,
-  File { rel: String, hash: Digest, read: Source, views: u64 },
-  Err(HashError, u64),
+  File { rel: String, hash: Digest, read: Source },
+  Err(HashError),
 }
 
 /// Sort key of a directory entry: its name, and whether it is a directory (sorted as `name/`).
@@ -587,10 +586,10 @@ impl WalkCtx {
         continue;
       }
       let is_symlink = kind == sys::Kind::Symlink;
-      match self.hash_one(rel, &abs, name, dirfd.as_ref(), &view, is_symlink, views) {
+      match self.hash_one(rel, &abs, name, dirfd.as_ref(), &view, is_symlink) {
         Outcome::Skip => {}
-        Outcome::Err(e, views) => items.push(Item::Err(e, views)),
-        Outcome::File { rel, hash, read, views } => {
+        Outcome::Err(e) => items.push(Item::Err(e, views)),
+        Outcome::File { rel, hash, read } => {
           let count = match read {
             Source::Read(n, key, stat) => {
               if self.observing {
@@ -630,7 +629,6 @@ impl WalkCtx {
     items
   }
 
-  #[allow(clippy::too_many_arguments)]
   fn hash_one(
     &self,
     rel: String,
@@ -639,7 +637,6 @@ impl WalkCtx {
     dirfd: Option<&sys::DirFd>,
     view: &DirView<'_>,
     is_symlink: bool,
-    views: u64,
   ) -> Outcome {
     let path = Path::new(abs);
     if is_symlink {
@@ -648,17 +645,17 @@ impl WalkCtx {
           let t = target.to_string_lossy();
           let mut bytes = b"symlink\0".to_vec();
           bytes.extend_from_slice(t.as_bytes());
-          Outcome::File { rel, hash: Digest::of_bytes(&bytes), read: Source::Link, views }
+          Outcome::File { rel, hash: Digest::of_bytes(&bytes), read: Source::Link }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Outcome::Skip,
-        Err(e) => Outcome::Err(HashError::io("reading symlink", path, e), views),
+        Err(e) => Outcome::Err(HashError::io("reading symlink", path, e)),
       };
     }
     let nkey = name_key(name);
     let key = view.key(nkey);
     let skip_or_err = |action, e: io::Error| match e.kind() {
       io::ErrorKind::NotFound => Outcome::Skip,
-      _ => Outcome::Err(HashError::io(action, path, e), views),
+      _ => Outcome::Err(HashError::io(action, path, e)),
     };
     // Nothing cached for this directory: open first and stat the descriptor (no name lookup
     // for the stat). Otherwise stat by name and only open on a miss.
@@ -673,7 +670,7 @@ impl WalkCtx {
         Err(e) => return skip_or_err("stat of", e),
       };
       if let Lookup::Hit(hash, stale_day) = view.lookup(nkey, &stat) {
-        return Outcome::File { rel, hash, read: Source::StatCache(key, stat, stale_day), views };
+        return Outcome::File { rel, hash, read: Source::StatCache(key, stat, stale_day) };
       }
       match sys::open(dirfd, name, path) {
         Ok(f) => (f, stat),
@@ -682,7 +679,7 @@ impl WalkCtx {
     };
     let mut file = file;
     match hash_open_file(&mut file) {
-      Ok((hash, n)) => Outcome::File { rel, hash, read: Source::Read(n, key, stat), views },
+      Ok((hash, n)) => Outcome::File { rel, hash, read: Source::Read(n, key, stat) },
       Err(e) => skip_or_err("reading", e),
     }
   }
